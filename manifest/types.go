@@ -1,0 +1,263 @@
+package manifest
+
+import (
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// The types below are the subset of the Kubernetes API that driftless
+// understands. They carry json tags because sigs.k8s.io/yaml decodes through
+// encoding/json. A field that is not declared here is rejected by Decode as
+// "unknown field" (or "not supported by driftless" when it is a real
+// Kubernetes field), so adding a field here is a promise to honour it.
+
+// TypeMeta names the schema of a document.
+type TypeMeta struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+}
+
+// ObjectMeta is the metadata every document carries.
+type ObjectMeta struct {
+	Name        string            `json:"name,omitempty"`
+	Namespace   string            `json:"namespace,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// LabelSelector selects objects by their labels.
+type LabelSelector struct {
+	MatchLabels      map[string]string          `json:"matchLabels,omitempty"`
+	MatchExpressions []LabelSelectorRequirement `json:"matchExpressions,omitempty"`
+}
+
+// LabelSelectorRequirement is one set-based selector term.
+type LabelSelectorRequirement struct {
+	Key      string   `json:"key"`
+	Operator string   `json:"operator"`
+	Values   []string `json:"values,omitempty"`
+}
+
+// Deployment is apps/v1 Deployment.
+type Deployment struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta     `json:"metadata"`
+	Spec     DeploymentSpec `json:"spec"`
+}
+
+// DeploymentSpec is the desired state of a Deployment.
+type DeploymentSpec struct {
+	Replicas                *int32             `json:"replicas,omitempty"`
+	Selector                *LabelSelector     `json:"selector,omitempty"`
+	Template                PodTemplateSpec    `json:"template"`
+	Strategy                DeploymentStrategy `json:"strategy,omitempty"`
+	MinReadySeconds         int32              `json:"minReadySeconds,omitempty"`
+	RevisionHistoryLimit    *int32             `json:"revisionHistoryLimit,omitempty"`
+	ProgressDeadlineSeconds *int32             `json:"progressDeadlineSeconds,omitempty"`
+	Paused                  bool               `json:"paused,omitempty"`
+}
+
+// DeploymentStrategy is how replicas are replaced on a spec change.
+type DeploymentStrategy struct {
+	Type          string                   `json:"type,omitempty"` // RollingUpdate (default) or Recreate
+	RollingUpdate *RollingUpdateDeployment `json:"rollingUpdate,omitempty"`
+}
+
+// RollingUpdateDeployment bounds a rolling update.
+type RollingUpdateDeployment struct {
+	MaxUnavailable *IntOrString `json:"maxUnavailable,omitempty"`
+	MaxSurge       *IntOrString `json:"maxSurge,omitempty"`
+}
+
+// DaemonSet is apps/v1 DaemonSet.
+type DaemonSet struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta    `json:"metadata"`
+	Spec     DaemonSetSpec `json:"spec"`
+}
+
+// DaemonSetSpec is the desired state of a DaemonSet.
+type DaemonSetSpec struct {
+	Selector             *LabelSelector          `json:"selector,omitempty"`
+	Template             PodTemplateSpec         `json:"template"`
+	UpdateStrategy       DaemonSetUpdateStrategy `json:"updateStrategy,omitempty"`
+	MinReadySeconds      int32                   `json:"minReadySeconds,omitempty"`
+	RevisionHistoryLimit *int32                  `json:"revisionHistoryLimit,omitempty"`
+}
+
+// DaemonSetUpdateStrategy is how a DaemonSet replaces replicas.
+type DaemonSetUpdateStrategy struct {
+	Type          string                  `json:"type,omitempty"` // RollingUpdate (default) or OnDelete
+	RollingUpdate *RollingUpdateDaemonSet `json:"rollingUpdate,omitempty"`
+}
+
+// RollingUpdateDaemonSet bounds a DaemonSet rolling update.
+type RollingUpdateDaemonSet struct {
+	MaxUnavailable *IntOrString `json:"maxUnavailable,omitempty"`
+	MaxSurge       *IntOrString `json:"maxSurge,omitempty"`
+}
+
+// ReplicaSet is apps/v1 ReplicaSet.
+type ReplicaSet struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta     `json:"metadata"`
+	Spec     ReplicaSetSpec `json:"spec"`
+}
+
+// ReplicaSetSpec is the desired state of a ReplicaSet.
+type ReplicaSetSpec struct {
+	Replicas        *int32          `json:"replicas,omitempty"`
+	Selector        *LabelSelector  `json:"selector,omitempty"`
+	Template        PodTemplateSpec `json:"template"`
+	MinReadySeconds int32           `json:"minReadySeconds,omitempty"`
+}
+
+// Job is batch/v1 Job.
+type Job struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Spec     JobSpec    `json:"spec"`
+}
+
+// JobSpec is the desired state of a Job.
+type JobSpec struct {
+	Parallelism             *int32          `json:"parallelism,omitempty"`
+	Completions             *int32          `json:"completions,omitempty"`
+	BackoffLimit            *int32          `json:"backoffLimit,omitempty"`
+	ActiveDeadlineSeconds   *int64          `json:"activeDeadlineSeconds,omitempty"`
+	TTLSecondsAfterFinished *int32          `json:"ttlSecondsAfterFinished,omitempty"`
+	Selector                *LabelSelector  `json:"selector,omitempty"`
+	ManualSelector          *bool           `json:"manualSelector,omitempty"`
+	Template                PodTemplateSpec `json:"template"`
+}
+
+// Pod is v1 Pod: one replica, placed like a Deployment of one.
+type Pod struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Spec     PodSpec    `json:"spec"`
+}
+
+// ConfigMap is v1 ConfigMap.
+type ConfigMap struct {
+	TypeMeta   `json:",inline"`
+	Metadata   ObjectMeta        `json:"metadata"`
+	Data       map[string]string `json:"data,omitempty"`
+	BinaryData map[string][]byte `json:"binaryData,omitempty"`
+	Immutable  *bool             `json:"immutable,omitempty"`
+}
+
+// Secret is v1 Secret. Values never reach logs or the status branch.
+type Secret struct {
+	TypeMeta   `json:",inline"`
+	Metadata   ObjectMeta        `json:"metadata"`
+	Type       string            `json:"type,omitempty"`
+	Data       map[string][]byte `json:"data,omitempty"`
+	StringData map[string]string `json:"stringData,omitempty"`
+	Immutable  *bool             `json:"immutable,omitempty"`
+}
+
+// Node is driftless's own node policy (apiVersion driftless.dev/v1): labels,
+// taints and cordon for one node, so that they are commits too.
+type Node struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Spec     NodeSpec   `json:"spec"`
+}
+
+// NodeSpec is the policy for one node.
+type NodeSpec struct {
+	Labels        map[string]string `json:"labels,omitempty"`
+	Unschedulable bool              `json:"unschedulable,omitempty"`
+	Taints        []Taint           `json:"taints,omitempty"`
+	// Removed deletes a node that is gone for good from the status branch.
+	Removed bool `json:"removed,omitempty"`
+}
+
+// Taint repels replicas that do not tolerate it.
+type Taint struct {
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+	Effect string `json:"effect"` // NoSchedule, PreferNoSchedule, NoExecute
+}
+
+// PodTemplateSpec is the template of every replica of a workload.
+type PodTemplateSpec struct {
+	Metadata ObjectMeta `json:"metadata,omitempty"`
+	Spec     PodSpec    `json:"spec"`
+}
+
+// PodSpec is what one replica runs.
+type PodSpec struct {
+	Containers                    []Container       `json:"containers"`
+	Volumes                       []Volume          `json:"volumes,omitempty"`
+	RestartPolicy                 string            `json:"restartPolicy,omitempty"` // Always, OnFailure, Never
+	TerminationGracePeriodSeconds *int64            `json:"terminationGracePeriodSeconds,omitempty"`
+	NodeSelector                  map[string]string `json:"nodeSelector,omitempty"`
+	HostNetwork                   bool              `json:"hostNetwork,omitempty"`
+	Hostname                      string            `json:"hostname,omitempty"`
+}
+
+// Container is one process of a replica.
+type Container struct {
+	Name            string               `json:"name"`
+	Image           string               `json:"image"`
+	Command         []string             `json:"command,omitempty"`
+	Args            []string             `json:"args,omitempty"`
+	WorkingDir      string               `json:"workingDir,omitempty"`
+	Env             []EnvVar             `json:"env,omitempty"`
+	Ports           []ContainerPort      `json:"ports,omitempty"`
+	Resources       ResourceRequirements `json:"resources,omitempty"`
+	VolumeMounts    []VolumeMount        `json:"volumeMounts,omitempty"`
+	ImagePullPolicy string               `json:"imagePullPolicy,omitempty"` // Always, IfNotPresent, Never
+}
+
+// EnvVar is one environment variable with a plain value.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
+}
+
+// ContainerPort is a port a container listens on.
+type ContainerPort struct {
+	Name          string `json:"name,omitempty"`
+	ContainerPort int32  `json:"containerPort"`
+	HostPort      int32  `json:"hostPort,omitempty"`
+	HostIP        string `json:"hostIP,omitempty"`
+	Protocol      string `json:"protocol,omitempty"` // TCP (default), UDP, SCTP
+}
+
+// ResourceRequirements are requests (for placement) and limits (cgroups).
+type ResourceRequirements struct {
+	Limits   ResourceList `json:"limits,omitempty"`
+	Requests ResourceList `json:"requests,omitempty"`
+}
+
+// ResourceList maps a resource name (cpu, memory, ...) to a quantity.
+type ResourceList map[string]resource.Quantity
+
+// VolumeMount mounts a volume of the replica into a container.
+type VolumeMount struct {
+	Name      string `json:"name"`
+	MountPath string `json:"mountPath"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
+	SubPath   string `json:"subPath,omitempty"`
+}
+
+// Volume is storage shared by the containers of one replica.
+type Volume struct {
+	Name     string                `json:"name"`
+	EmptyDir *EmptyDirVolumeSource `json:"emptyDir,omitempty"`
+	HostPath *HostPathVolumeSource `json:"hostPath,omitempty"`
+}
+
+// EmptyDirVolumeSource is a scratch directory that lives as long as the replica.
+type EmptyDirVolumeSource struct {
+	Medium    string             `json:"medium,omitempty"` // "" (disk) or Memory (tmpfs)
+	SizeLimit *resource.Quantity `json:"sizeLimit,omitempty"`
+}
+
+// HostPathVolumeSource is a path of the host.
+type HostPathVolumeSource struct {
+	Path string `json:"path"`
+	Type string `json:"type,omitempty"`
+}
