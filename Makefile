@@ -1,0 +1,47 @@
+# driftless — build, test, demo, benchmarks.
+GO        ?= go
+BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+
+.PHONY: all build test test-short vet bench demo demo-stop compat clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/driftless ./cmd/driftless
+	$(GO) build -o $(BIN)/driftless-mkimage ./cmd/driftless-mkimage
+
+# Every test, the containerd and multi-process ones included. Needs root
+# (containerd) and the packages scripts/install-deps.sh installs. Under
+# CI=true a test that cannot get containerd fails instead of skipping.
+test:
+	scripts/install-deps.sh
+	$(GO) test -race -count=1 -timeout 45m ./...
+
+# Pure-logic tests only (no containerd, no root).
+test-short:
+	$(GO) test -short -count=1 ./manifest/... ./scheduler/... ./reconcile
+
+vet:
+	gofmt -l $$(git ls-files '*.go')
+	$(GO) vet ./...
+
+# Benchmarks, printed as a table.
+bench: build
+	scripts/bench.sh
+
+# Regenerate docs/compatibility.md and the pinned outcomes of the
+# Kubernetes example corpus.
+compat:
+	$(GO) test ./manifest -run Compat -count=1 -update
+
+# A private containerd, examples-repo/ served as a Git repository, one agent.
+demo: build
+	scripts/demo.sh
+
+demo-stop:
+	scripts/demo.sh stop
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,503 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/reconcile"
+	"driftless.dev/driftless/scheduler"
+	"driftless.dev/driftless/sources"
+	"driftless.dev/driftless/status"
+)
+
+// Source is what the agent needs of the desired-state repository.
+type Source interface {
+	Sync(ctx context.Context) (sources.Revision, error)
+	Files(ctx context.Context, commit, dir string) ([]manifest.File, error)
+	Has(commit string) bool
+}
+
+// StatusStore is what the agent needs of the status branch.
+type StatusStore interface {
+	Read(ctx context.Context) (*status.State, error)
+	Update(ctx context.Context, mutate func(cur *status.State) (*status.State, *status.Message, error)) (*status.State, bool, error)
+}
+
+// Reconciler drives this node's containers toward its placements.
+type Reconciler interface {
+	Sync(ctx context.Context, desired []reconcile.DesiredReplica) (map[reconcile.ReplicaKey]manifest.ReplicaStatus, error)
+	NextWake() time.Time
+}
+
+// Deps are the parts the agent is wired from. Run builds the real ones;
+// tests may pass their own.
+type Deps struct {
+	Source     Source
+	Status     StatusStore
+	Reconciler Reconciler
+	// Exits, when set, signals that a container exited, so the loop runs
+	// a reconcile pass at once instead of at the next resync.
+	Exits <-chan string
+}
+
+// loaded is a desired commit decoded and validated.
+type loaded struct {
+	rev sources.Revision
+	set *manifest.Set
+}
+
+// Agent is one node's daemon. All mutable state is owned by the loop
+// goroutine; the HTTP handlers read a snapshot under mu.
+type Agent struct {
+	cfg  Config
+	log  *slog.Logger
+	deps Deps
+
+	// owned by the loop
+	state      persisted
+	inForce    *loaded
+	sets       map[string]*manifest.Set
+	committed  *status.State
+	rejection  *status.Rejection // newest rejection not yet committed
+	observed   map[reconcile.ReplicaKey]manifest.ReplicaStatus
+	lastWrite  time.Time
+	srcFails   int
+	recFails   int
+	schemaStop error
+
+	mu   sync.Mutex
+	snap Snapshot
+}
+
+// New builds an agent from cfg and deps. It does no I/O.
+func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Agent{
+		cfg:      cfg,
+		log:      log,
+		deps:     deps,
+		sets:     map[string]*manifest.Set{},
+		observed: map[reconcile.ReplicaKey]manifest.ReplicaStatus{},
+		snap:     Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC()},
+	}
+}
+
+// Run runs the agent until ctx ends. It starts the HTTP API when
+// cfg.Listen is set. Containers keep running when Run returns.
+func (a *Agent) Run(ctx context.Context) error {
+	st, err := loadPersisted(a.statePath())
+	if err != nil {
+		a.log.Warn("agent state unreadable, starting fresh", "err", err)
+	}
+	a.state = st
+
+	if a.cfg.Listen != "" {
+		ln, err := net.Listen("tcp", a.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
+		}
+		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("http server", "err", err)
+			}
+		}()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		a.log.Info("http api listening", "addr", ln.Addr().String())
+	}
+
+	// Start from what is on disk, so that the node keeps its last state
+	// when Git is unreachable.
+	if a.state.InForce != "" && a.deps.Source.Has(a.state.InForce) {
+		if set, err := a.load(ctx, a.state.InForce); err == nil {
+			a.inForce = &loaded{rev: sources.Revision{Commit: a.state.InForce}, set: set}
+		} else {
+			a.log.Warn("commit in force no longer loads", "commit", short(a.state.InForce), "err", err)
+		}
+	}
+	a.readStatus(ctx)
+
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	wake := time.NewTimer(0)
+	defer wake.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			a.log.Info("agent stopping; containers keep running")
+			return nil
+		case <-poll.C:
+			a.syncDesired(ctx)
+			poll.Reset(a.nextPoll())
+		case <-a.deps.Exits:
+		case <-wake.C:
+		}
+		if ctx.Err() != nil {
+			continue
+		}
+		a.pass(ctx)
+		wake.Reset(a.nextWake())
+	}
+}
+
+// pass runs one level-triggered round: write status if needed, reconcile
+// from the committed placements, record what changed.
+func (a *Agent) pass(ctx context.Context) {
+	if a.schemaStop == nil && a.needsStatusWrite() && time.Since(a.lastWrite) >= a.cfg.StatusInterval.Duration {
+		a.writeStatus(ctx)
+	}
+	if a.schemaStop != nil {
+		a.publish()
+		return
+	}
+	a.reconcile(ctx)
+	if a.needsStatusWrite() && time.Since(a.lastWrite) >= a.cfg.StatusInterval.Duration {
+		a.writeStatus(ctx)
+	}
+	a.publish()
+}
+
+func (a *Agent) nextPoll() time.Duration {
+	d := a.cfg.Poll.Duration
+	for i := 0; i < a.srcFails && d < 2*time.Minute; i++ {
+		d *= 2
+	}
+	if d > 2*time.Minute {
+		d = 2 * time.Minute
+	}
+	return sources.Jitter(d, 0.1)
+}
+
+func (a *Agent) nextWake() time.Duration {
+	d := a.cfg.Resync.Duration
+	if a.recFails > 0 {
+		d = time.Second << min(a.recFails, 5)
+	}
+	if a.needsStatusWrite() {
+		w := time.Until(a.lastWrite.Add(a.cfg.StatusInterval.Duration))
+		if w < d {
+			d = w
+		}
+	}
+	if t := a.deps.Reconciler.NextWake(); !t.IsZero() {
+		if w := time.Until(t); w < d {
+			d = w
+		}
+	}
+	if d < 50*time.Millisecond {
+		d = 50 * time.Millisecond
+	}
+	return d
+}
+
+// syncDesired fetches the desired repository and takes a new head whole or
+// not at all.
+func (a *Agent) syncDesired(ctx context.Context) {
+	rev, err := a.deps.Source.Sync(ctx)
+	now := time.Now().UTC()
+	if err != nil {
+		a.srcFails++
+		a.setSource(func(s *SourceStatus) { s.OK = false; s.LastError = err.Error(); s.LastAttempt = now })
+		a.log.Warn("desired repository unavailable; keeping the commit in force", "err", err, "inForce", short(a.inForceCommit()), "failures", a.srcFails)
+		return
+	}
+	if a.srcFails > 0 {
+		a.log.Info("desired repository reachable again")
+	}
+	a.srcFails = 0
+	a.setSource(func(s *SourceStatus) {
+		s.OK = true
+		s.LastError = ""
+		s.LastAttempt = now
+		s.LastSuccess = now
+		s.Head = rev.Commit
+	})
+	if rev.Commit == a.state.LastSeen && a.inForce != nil {
+		return
+	}
+	if rev.Commit == a.state.LastSeen && a.state.Rejected == rev.Commit {
+		return
+	}
+	a.state.LastSeen = rev.Commit
+	set, err := a.load(ctx, rev.Commit)
+	if err != nil {
+		var perrs manifest.Errors
+		lines := []string{err.Error()}
+		if errors.As(err, &perrs) {
+			lines = lines[:0]
+			for _, p := range perrs {
+				lines = append(lines, p.String())
+			}
+		}
+		a.rejection = &status.Rejection{Commit: rev.Commit, Time: now, Errors: lines}
+		a.state.Rejected = rev.Commit
+		a.log.Error("desired commit rejected; previous commit stays in force",
+			"commit", short(rev.Commit), "inForce", short(a.inForceCommit()), "errors", len(lines))
+		for _, l := range lines {
+			a.log.Error("rejection", "commit", short(rev.Commit), "problem", l)
+		}
+		a.savePersisted()
+		return
+	}
+	for _, s := range set.Skipped {
+		a.log.Info("not handled by driftless", "file", s.File, "line", s.Line, "kind", s.Kind, "name", s.Name, "reason", s.Reason)
+	}
+	for _, w := range set.Warnings {
+		a.log.Warn("manifest warning", "problem", w.String())
+	}
+	a.inForce = &loaded{rev: rev, set: set}
+	a.state.InForce = rev.Commit
+	a.state.Rejected = ""
+	a.log.Info("desired commit in force", "commit", short(rev.Commit), "workloads", len(set.Workloads), "subject", rev.Subject)
+	a.savePersisted()
+}
+
+func (a *Agent) inForceCommit() string {
+	if a.inForce == nil {
+		return ""
+	}
+	return a.inForce.rev.Commit
+}
+
+// load reads and validates the manifests of one commit, cached by commit.
+func (a *Agent) load(ctx context.Context, commit string) (*manifest.Set, error) {
+	if s, ok := a.sets[commit]; ok {
+		return s, nil
+	}
+	files, err := a.deps.Source.Files(ctx, commit, a.cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", short(commit), err)
+	}
+	set, err := manifest.Load(files)
+	if err != nil {
+		return nil, err
+	}
+	// Keep the cache small: the commit in force, the one being loaded and
+	// those placements still name.
+	keep := map[string]bool{commit: true, a.inForceCommit(): true}
+	if a.committed != nil {
+		for _, p := range a.committed.Placements {
+			keep[p.DesiredCommit] = true
+		}
+	}
+	for c := range a.sets {
+		if !keep[c] {
+			delete(a.sets, c)
+		}
+	}
+	a.sets[commit] = set
+	return set, nil
+}
+
+func (a *Agent) readStatus(ctx context.Context) {
+	st, err := a.deps.Status.Read(ctx)
+	if errors.Is(err, status.ErrNewerSchema) {
+		a.schemaStop = err
+		a.log.Error("refusing to act on the status branch", "err", err)
+		return
+	}
+	if err != nil {
+		a.log.Warn("status branch unavailable; using the local copy", "err", err)
+	}
+	if st != nil {
+		a.committed = st
+	}
+}
+
+// desiredStatus is the status this node wants on the branch, computed from
+// cur (the freshest branch state) so that a compare-and-swap retry
+// recomputes it.
+func (a *Agent) desiredStatus(cur *status.State) (*status.State, *status.Message) {
+	next := cur.Clone()
+	if next.Cluster.Leader != a.cfg.Node || next.Cluster.Term == 0 {
+		next.Cluster.Term++
+		next.Cluster.Leader = a.cfg.Node
+	}
+	next.Cluster.SchemaVersion = status.SchemaVersion
+	if a.rejection != nil {
+		next.Cluster.LastRejection = a.rejection
+	}
+	if next.Nodes == nil {
+		next.Nodes = map[string]status.NodeStatus{}
+	}
+	self := next.Nodes[a.cfg.Node]
+	self.SchemaVersion = status.SchemaVersion
+	self.Name = a.cfg.Node
+	self.Labels = a.cfg.Labels
+	self.State = "alive"
+	next.Nodes[a.cfg.Node] = self
+
+	if a.inForce != nil {
+		next.Cluster.DesiredCommit = a.inForce.rev.Commit
+		var nodes []scheduler.Node
+		for _, n := range sortedNodes(next.Nodes) {
+			nodes = append(nodes, scheduler.Node{Name: n.Name, Labels: n.Labels, Alive: n.Name == a.cfg.Node})
+		}
+		for _, pol := range a.inForce.set.Nodes {
+			for i := range nodes {
+				if nodes[i].Name == pol.Metadata.Name {
+					nodes[i].Unschedulable = pol.Spec.Unschedulable
+					nodes[i].Taints = pol.Spec.Taints
+					if len(pol.Spec.Labels) > 0 {
+						l := map[string]string{}
+						for k, v := range nodes[i].Labels {
+							l[k] = v
+						}
+						for k, v := range pol.Spec.Labels {
+							l[k] = v
+						}
+						nodes[i].Labels = l
+					}
+				}
+			}
+		}
+		out := scheduler.Schedule(scheduler.Input{
+			DesiredCommit: a.inForce.rev.Commit,
+			Workloads:     a.inForce.set.Workloads,
+			Nodes:         nodes,
+			Current:       cur.Placements,
+		})
+		for ref, p := range out.Placements {
+			for i, r := range p.Replicas {
+				if r.Node != a.cfg.Node {
+					continue
+				}
+				if o, ok := a.observed[reconcile.ReplicaKey{Workload: ref, Index: r.Index}]; ok {
+					o := o
+					p.Replicas[i].Status = &o
+				}
+			}
+			out.Placements[ref] = p
+		}
+		next.Placements = out.Placements
+	}
+	return next, describe(cur, next, a.rejection)
+}
+
+// needsStatusWrite reports whether the branch differs from what this node
+// wants; heartbeats never count.
+func (a *Agent) needsStatusWrite() bool {
+	if a.committed == nil {
+		return true
+	}
+	next, _ := a.desiredStatus(a.committed)
+	return !status.Equal(a.committed, next)
+}
+
+func (a *Agent) writeStatus(ctx context.Context) {
+	var msg *status.Message
+	st, changed, err := a.deps.Status.Update(ctx, func(cur *status.State) (*status.State, *status.Message, error) {
+		next, m := a.desiredStatus(cur)
+		msg = m
+		return next, m, nil
+	})
+	a.lastWrite = time.Now()
+	if errors.Is(err, status.ErrNewerSchema) {
+		a.schemaStop = err
+		a.log.Error("refusing to act on the status branch", "err", err)
+		return
+	}
+	if err != nil {
+		a.log.Warn("status commit failed; will retry", "err", err)
+		return
+	}
+	a.committed = st
+	if a.rejection != nil && st.Cluster.LastRejection != nil && st.Cluster.LastRejection.Commit == a.rejection.Commit {
+		a.rejection = nil
+	}
+	if changed && msg != nil {
+		a.log.Info("status committed", "commit", short(st.Head), "summary", msg.Summary)
+	}
+}
+
+// reconcile drives the containers toward the committed placements for
+// this node.
+func (a *Agent) reconcile(ctx context.Context) {
+	if a.committed == nil {
+		return
+	}
+	var desired []reconcile.DesiredReplica
+	for _, p := range a.committed.Placements {
+		set, err := a.load(ctx, p.DesiredCommit)
+		if err != nil {
+			a.log.Warn("placement names a commit that does not load; leaving its replicas as they are", "workload", p.Workload.String(), "commit", short(p.DesiredCommit), "err", err)
+			// Keep its running containers: describe them as desired with
+			// unknown spec is not possible, so skip the whole pass.
+			return
+		}
+		w, ok := set.Workload(p.Workload)
+		if !ok {
+			continue
+		}
+		for _, r := range p.Replicas {
+			if r.Node != a.cfg.Node {
+				continue
+			}
+			desired = append(desired, reconcile.DesiredReplica{
+				Workload: p.Workload,
+				Index:    r.Index,
+				SpecHash: w.SpecHash,
+				Pod:      w.Template.Spec,
+			})
+		}
+	}
+	obs, err := a.deps.Reconciler.Sync(ctx, desired)
+	if err != nil {
+		a.recFails++
+		a.log.Warn("reconcile pass failed", "err", err, "failures", a.recFails)
+		a.setRuntimeError(err.Error())
+		if obs == nil {
+			return
+		}
+	} else {
+		if a.recFails > 0 {
+			a.log.Info("container runtime reachable again")
+		}
+		a.recFails = 0
+		a.setRuntimeError("")
+	}
+	a.observed = obs
+}
+
+func sortedNodes(m map[string]status.NodeStatus) []status.NodeStatus {
+	out := make([]status.NodeStatus, 0, len(m))
+	for _, n := range m {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (a *Agent) statePath() string { return filepath.Join(a.cfg.DataDir, "agent-state.json") }
+
+func (a *Agent) savePersisted() {
+	if err := savePersisted(a.statePath(), a.state); err != nil {
+		a.log.Error("save agent state", "err", err)
+	}
+}
+
+func short(c string) string {
+	if len(c) > 7 {
+		return c[:7]
+	}
+	return c
+}
+
+func keyOf(ref manifest.Ref, idx int) reconcile.ReplicaKey {
+	return reconcile.ReplicaKey{Workload: ref, Index: idx}
+}

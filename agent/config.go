@@ -1,0 +1,140 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"driftless.dev/driftless/sources/git"
+)
+
+// Config is the agent's configuration. It is read once at start and never
+// mutated afterwards. The YAML keys of a config file are the json tags.
+type Config struct {
+	// Node is this node's name, unique in the cluster (default: hostname).
+	Node string `json:"node"`
+	// Labels are this node's labels, matched by nodeSelector.
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// Repo is the URL of the desired-state repository (file://, git://,
+	// ssh://, https://).
+	Repo string `json:"repo"`
+	// Branch is followed unless Ref pins a tag or commit.
+	Branch string `json:"branch"`
+	// Ref pins a tag or a commit id instead of following Branch.
+	Ref string `json:"ref,omitempty"`
+	// Path is the sub-directory of the repository holding the manifests.
+	Path string `json:"path,omitempty"`
+	// Auth holds credential files for the desired and status repositories.
+	Auth git.Auth `json:"auth,omitempty"`
+
+	// StatusRepo is where the status branch lives (default: Repo).
+	StatusRepo string `json:"statusRepo,omitempty"`
+	// StatusBranch is the branch the placements are written to. Several
+	// clusters sharing one repository each use their own.
+	StatusBranch string `json:"statusBranch"`
+	// StatusInterval bounds how often status commits are made: changes are
+	// coalesced into at most one commit per interval.
+	StatusInterval Duration `json:"statusInterval"`
+
+	// DataDir holds the clones, logs, volumes and the agent's own state.
+	DataDir string `json:"dataDir"`
+
+	// ContainerdAddress is containerd's socket.
+	ContainerdAddress string `json:"containerdAddress"`
+	// Namespace is the containerd namespace the agent owns containers in.
+	Namespace string `json:"namespace"`
+	// ImagesDir holds OCI image archives (*.tar) imported on demand, for
+	// sites without a registry.
+	ImagesDir string `json:"imagesDir,omitempty"`
+
+	// Listen is the address of the HTTP API (health, status).
+	Listen string `json:"listen"`
+	// Poll is the interval between fetches of the desired repository; a
+	// random jitter of up to 10% is added.
+	Poll Duration `json:"poll"`
+	// Resync is the longest time between two reconcile passes when
+	// nothing else wakes the loop.
+	Resync Duration `json:"resync"`
+}
+
+// Duration is a time.Duration written as "5s" in YAML.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := yaml.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalJSON writes a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Node:              host,
+		Branch:            "main",
+		StatusBranch:      "driftless/status",
+		StatusInterval:    Duration{2 * time.Second},
+		DataDir:           "/var/lib/driftless",
+		ContainerdAddress: "/run/containerd/containerd.sock",
+		Namespace:         "driftless",
+		Listen:            "127.0.0.1:7480",
+		Poll:              Duration{5 * time.Second},
+		Resync:            Duration{10 * time.Second},
+	}
+}
+
+// LoadConfigFile overlays the YAML file at path onto cfg (strictly: an
+// unknown key is an error).
+func LoadConfigFile(path string, cfg *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	if err := yaml.UnmarshalStrict(b, cfg); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate checks the configuration and fills derived values.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Node == "" {
+		errs = append(errs, errors.New("node name is required (--node)"))
+	}
+	if c.Repo == "" {
+		errs = append(errs, errors.New("repository URL is required (--repo)"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir is required (--data-dir)"))
+	}
+	if c.Poll.Duration <= 0 {
+		errs = append(errs, errors.New("poll interval must be positive"))
+	}
+	if c.Resync.Duration <= 0 {
+		c.Resync.Duration = 10 * time.Second
+	}
+	if c.StatusRepo == "" {
+		c.StatusRepo = c.Repo
+	}
+	if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,150 @@
+package agent
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/status"
+)
+
+// describe writes the commit message for the change from cur to next: a
+// one-line summary a person can read in `git log`, every change in the
+// body, and the trailers that point back to the desired commit.
+func describe(cur, next *status.State, rej *status.Rejection) *status.Message {
+	var lines []string
+	if cur.Cluster.Leader != next.Cluster.Leader || cur.Cluster.Term != next.Cluster.Term {
+		lines = append(lines, fmt.Sprintf("%s leads (term %d)", next.Cluster.Leader, next.Cluster.Term))
+	}
+	if rej != nil && (cur.Cluster.LastRejection == nil || cur.Cluster.LastRejection.Commit != rej.Commit) {
+		lines = append(lines, fmt.Sprintf("reject %s: %d problem(s)", short(rej.Commit), len(rej.Errors)))
+	}
+	if cur.Cluster.DesiredCommit != next.Cluster.DesiredCommit && next.Cluster.DesiredCommit != "" {
+		lines = append(lines, fmt.Sprintf("apply %s", short(next.Cluster.DesiredCommit)))
+	}
+	for _, name := range sortedKeys(next.Nodes) {
+		if _, ok := cur.Nodes[name]; !ok {
+			lines = append(lines, fmt.Sprintf("node %s joins", name))
+		}
+	}
+	refs := map[manifest.Ref]bool{}
+	for r := range cur.Placements {
+		refs[r] = true
+	}
+	for r := range next.Placements {
+		refs[r] = true
+	}
+	sorted := make([]manifest.Ref, 0, len(refs))
+	for r := range refs {
+		sorted = append(sorted, r)
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].String() < sorted[j].String() })
+	for _, r := range sorted {
+		o, had := cur.Placements[r]
+		n, has := next.Placements[r]
+		name := r.Namespace + "/" + r.Name
+		switch {
+		case !has:
+			lines = append(lines, fmt.Sprintf("remove %s", name))
+		case !had || o.SpecHash != n.SpecHash || placedOn(o) != placedOn(n):
+			lines = append(lines, fmt.Sprintf("schedule %s: %s", name, placedOn(n)))
+		default:
+			for _, rp := range n.Replicas {
+				if ph, changed := phaseChange(o, rp); changed {
+					lines = append(lines, fmt.Sprintf("%s[%d] on %s: %s", name, rp.Index, rp.Node, ph))
+				}
+			}
+		}
+	}
+	if rej != nil && (cur.Cluster.LastRejection == nil || cur.Cluster.LastRejection.Commit != rej.Commit) {
+		for _, e := range rej.Errors {
+			lines = append(lines, "  "+e)
+		}
+	}
+	if len(lines) == 0 {
+		lines = append(lines, "update status")
+	}
+	m := &status.Message{
+		Summary:       lines[0],
+		DesiredCommit: next.Cluster.DesiredCommit,
+		Leader:        next.Cluster.Leader,
+		Term:          next.Cluster.Term,
+	}
+	if len(lines) > 1 {
+		if len(lines) > 2 || !strings.HasPrefix(lines[1], "  ") {
+			m.Summary = fmt.Sprintf("%s (+%d more)", lines[0], countTop(lines[1:]))
+		}
+		m.Body = strings.Join(lines, "\n")
+	}
+	if len(m.Summary) > 100 {
+		m.Summary = m.Summary[:97] + "..."
+	}
+	return m
+}
+
+func countTop(lines []string) int {
+	n := 0
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "  ") {
+			n++
+		}
+	}
+	return n
+}
+
+// placedOn renders "3 replicas on node-a, node-b" (pending ones counted).
+func placedOn(p manifest.Placement) string {
+	nodes := map[string]bool{}
+	pending := 0
+	for _, r := range p.Replicas {
+		if r.Node == "" {
+			pending++
+			continue
+		}
+		nodes[r.Node] = true
+	}
+	s := fmt.Sprintf("%d replica(s)", len(p.Replicas))
+	if len(nodes) > 0 {
+		s += " on " + strings.Join(sortedKeys(nodes), ", ")
+	}
+	if pending > 0 {
+		s += fmt.Sprintf(", %d pending", pending)
+	}
+	return s
+}
+
+func phaseChange(old manifest.Placement, r manifest.ReplicaPlacement) (string, bool) {
+	var prev *manifest.ReplicaStatus
+	for _, o := range old.Replicas {
+		if o.Index == r.Index {
+			prev = o.Status
+		}
+	}
+	if r.Status == nil {
+		return "", false
+	}
+	desc := r.Status.Phase
+	if r.Status.Reason != "" {
+		desc += " (" + r.Status.Reason + ")"
+	}
+	if prev == nil {
+		return desc, true
+	}
+	if prev.Phase != r.Status.Phase || prev.Reason != r.Status.Reason || prev.Ready != r.Status.Ready || prev.Restarts != r.Status.Restarts {
+		if r.Status.Restarts != prev.Restarts {
+			desc += fmt.Sprintf(", %d restart(s)", r.Status.Restarts)
+		}
+		return desc, true
+	}
+	return "", false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

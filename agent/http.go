@@ -1,0 +1,131 @@
+package agent
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"time"
+
+	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/status"
+)
+
+// Snapshot is the agent's state as served at /api/v1/status.
+type Snapshot struct {
+	Node          string            `json:"node"`
+	StartedAt     time.Time         `json:"startedAt"`
+	DesiredCommit string            `json:"desiredCommit,omitempty"`
+	StatusCommit  string            `json:"statusCommit,omitempty"`
+	Leader        string            `json:"leader,omitempty"`
+	Term          int64             `json:"term,omitempty"`
+	LastRejection *status.Rejection `json:"lastRejection,omitempty"`
+	Source        SourceStatus      `json:"source"`
+	RuntimeError  string            `json:"runtimeError,omitempty"`
+	StatusError   string            `json:"statusError,omitempty"`
+	Replicas      []ReplicaView     `json:"replicas"`
+}
+
+// SourceStatus says whether the desired repository answers.
+type SourceStatus struct {
+	OK          bool      `json:"ok"`
+	Head        string    `json:"head,omitempty"`
+	LastError   string    `json:"lastError,omitempty"`
+	LastAttempt time.Time `json:"lastAttempt,omitempty"`
+	LastSuccess time.Time `json:"lastSuccess,omitempty"`
+}
+
+// ReplicaView is one replica placed on this node and what was observed.
+type ReplicaView struct {
+	Workload manifest.Ref           `json:"workload"`
+	Index    int                    `json:"index"`
+	SpecHash string                 `json:"specHash"`
+	Status   manifest.ReplicaStatus `json:"status"`
+}
+
+// Handler serves /healthz and /api/v1/status. /healthz answers as long as
+// the process runs its loop, whatever Git or containerd do: their state is
+// in the status document, not in liveness.
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(a.Snapshot())
+	})
+	return mux
+}
+
+// Snapshot returns a copy of the agent's current state. Safe for
+// concurrent use.
+func (a *Agent) Snapshot() Snapshot {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.snap
+	s.Replicas = append([]ReplicaView(nil), a.snap.Replicas...)
+	return s
+}
+
+func (a *Agent) setSource(f func(*SourceStatus)) {
+	a.mu.Lock()
+	f(&a.snap.Source)
+	a.mu.Unlock()
+}
+
+func (a *Agent) setRuntimeError(e string) {
+	a.mu.Lock()
+	a.snap.RuntimeError = e
+	a.mu.Unlock()
+}
+
+// publish copies the loop's state into the snapshot.
+func (a *Agent) publish() {
+	var views []ReplicaView
+	var rej *status.Rejection
+	var head, leader string
+	var term int64
+	if a.committed != nil {
+		head, leader, term = a.committed.Head, a.committed.Cluster.Leader, a.committed.Cluster.Term
+		rej = a.committed.Cluster.LastRejection
+		for ref, p := range a.committed.Placements {
+			for _, r := range p.Replicas {
+				if r.Node != a.cfg.Node {
+					continue
+				}
+				v := ReplicaView{Workload: ref, Index: r.Index, SpecHash: r.SpecHash}
+				if o, ok := a.observed[keyOf(ref, r.Index)]; ok {
+					v.Status = o
+				} else if r.Status != nil {
+					v.Status = *r.Status
+				} else {
+					v.Status = manifest.ReplicaStatus{Phase: manifest.PhasePending}
+				}
+				views = append(views, v)
+			}
+		}
+	}
+	if a.rejection != nil {
+		rej = a.rejection
+	}
+	sort.Slice(views, func(i, j int) bool {
+		if views[i].Workload != views[j].Workload {
+			return views[i].Workload.String() < views[j].Workload.String()
+		}
+		return views[i].Index < views[j].Index
+	})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.snap.DesiredCommit = a.inForceCommit()
+	a.snap.StatusCommit = head
+	a.snap.Leader = leader
+	a.snap.Term = term
+	a.snap.LastRejection = rej
+	a.snap.Replicas = views
+	if a.schemaStop != nil {
+		a.snap.StatusError = a.schemaStop.Error()
+	}
+}

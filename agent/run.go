@@ -1,0 +1,86 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"driftless.dev/driftless/reconcile"
+	ctrd "driftless.dev/driftless/reconcile/containerd"
+	"driftless.dev/driftless/sources/git"
+	"driftless.dev/driftless/status"
+)
+
+// Run wires the real parts (go-git clones under the data dir, the status
+// branch, containerd) and runs the agent until ctx ends.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	src, err := git.Open(ctx, git.Config{
+		URL:    cfg.Repo,
+		Branch: cfg.Branch,
+		Ref:    cfg.Ref,
+		Dir:    filepath.Join(cfg.DataDir, "git", "desired"),
+		Auth:   cfg.Auth,
+	})
+	if err != nil {
+		return fmt.Errorf("desired repository: %w", err)
+	}
+	st, err := status.Open(ctx, status.Config{
+		URL:         cfg.StatusRepo,
+		Branch:      cfg.StatusBranch,
+		Dir:         filepath.Join(cfg.DataDir, "git", "status"),
+		Auth:        cfg.Auth,
+		AuthorName:  "driftless " + cfg.Node,
+		AuthorEmail: cfg.Node + "@driftless.invalid",
+	})
+	if err != nil {
+		return fmt.Errorf("status branch: %w", err)
+	}
+
+	// containerd may not be up yet (boot order, restart): keep trying; the
+	// agent has nothing to do on this node without it.
+	var rt *ctrd.Runtime
+	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+		rt, err = ctrd.New(ctx, ctrd.Config{
+			Address:   cfg.ContainerdAddress,
+			Namespace: cfg.Namespace,
+			ImagesDir: cfg.ImagesDir,
+			Logger:    log.With("subsystem", "containerd"),
+		})
+		if err == nil {
+			break
+		}
+		log.Warn("containerd unavailable; retrying", "address", cfg.ContainerdAddress, "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+	defer rt.Close()
+
+	rec, err := reconcile.New(reconcile.Config{
+		Node:    cfg.Node,
+		DataDir: cfg.DataDir,
+		Runtime: rt,
+		Logger:  log.With("subsystem", "reconcile"),
+	})
+	if err != nil {
+		return err
+	}
+	deps := Deps{Source: src, Status: st, Reconciler: rec}
+	if ex, ok := any(rt).(reconcile.Exiter); ok {
+		if ch, err := ex.Exits(ctx); err == nil {
+			deps.Exits = ch
+		} else {
+			log.Warn("container exit events unavailable; relying on resync", "err", err)
+		}
+	}
+	log.Info("agent starting", "node", cfg.Node, "repo", cfg.Repo, "branch", cfg.Branch, "path", cfg.Path,
+		"statusBranch", cfg.StatusBranch, "namespace", cfg.Namespace, "dataDir", cfg.DataDir)
+	return New(cfg, log.With("subsystem", "agent"), deps).Run(ctx)
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"driftless.dev/driftless/agent"
+)
+
+func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
+	cfg := agent.DefaultConfig()
+	// First pass: find --config, so that flags can override the file.
+	if path := findFlag(args, "config"); path != "" {
+		if err := agent.LoadConfigFile(path, &cfg); err != nil {
+			fmt.Fprintln(stderr, "driftless agent:", err)
+			return 2
+		}
+	}
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.String("config", "", "YAML config file (flags override it)")
+	fs.StringVar(&cfg.Node, "node", cfg.Node, "this node's name")
+	labels := fs.String("labels", "", "node labels, k=v,k=v")
+	fs.StringVar(&cfg.Repo, "repo", cfg.Repo, "desired-state repository URL (file://, git://, ssh://, https://)")
+	fs.StringVar(&cfg.Branch, "branch", cfg.Branch, "branch to follow")
+	fs.StringVar(&cfg.Ref, "ref", cfg.Ref, "tag or commit to pin instead of following --branch")
+	fs.StringVar(&cfg.Path, "path", cfg.Path, "sub-directory of the repository holding the manifests")
+	fs.StringVar(&cfg.Auth.SSHKeyFile, "ssh-key", cfg.Auth.SSHKeyFile, "SSH private key file for ssh:// remotes")
+	fs.StringVar(&cfg.Auth.KnownHostsFile, "known-hosts", cfg.Auth.KnownHostsFile, "known_hosts file for ssh:// remotes")
+	fs.StringVar(&cfg.Auth.TokenFile, "token-file", cfg.Auth.TokenFile, "file holding a token for https:// remotes")
+	fs.StringVar(&cfg.Auth.BasicAuthFile, "basic-auth-file", cfg.Auth.BasicAuthFile, "file holding user:password for https:// remotes")
+	fs.StringVar(&cfg.StatusRepo, "status-repo", cfg.StatusRepo, "repository of the status branch (default: --repo)")
+	fs.StringVar(&cfg.StatusBranch, "status-branch", cfg.StatusBranch, "status branch")
+	fs.DurationVar(&cfg.StatusInterval.Duration, "status-interval", cfg.StatusInterval.Duration, "at most one status commit per interval")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for clones, logs, volumes and state")
+	fs.StringVar(&cfg.ContainerdAddress, "containerd-address", cfg.ContainerdAddress, "containerd socket")
+	fs.StringVar(&cfg.Namespace, "namespace", cfg.Namespace, "containerd namespace owned by the agent")
+	fs.StringVar(&cfg.ImagesDir, "images-dir", cfg.ImagesDir, "directory of OCI image archives to import")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTP API address (health, status)")
+	fs.DurationVar(&cfg.Poll.Duration, "poll", cfg.Poll.Duration, "poll interval of the desired repository")
+	fs.DurationVar(&cfg.Resync.Duration, "resync", cfg.Resync.Duration, "longest time between two reconcile passes")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "driftless agent: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *labels != "" {
+		l, err := parseLabels(*labels)
+		if err != nil {
+			fmt.Fprintln(stderr, "driftless agent: --labels:", err)
+			return 2
+		}
+		cfg.Labels = l
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintln(stderr, "driftless agent: --log-level:", err)
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "driftless agent:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := agent.Run(ctx, cfg, log); err != nil {
+		log.Error("agent failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// findFlag returns the value of -name/--name in args without parsing the
+// others.
+func findFlag(args []string, name string) string {
+	for i, a := range args {
+		for _, p := range []string{"-" + name, "--" + name} {
+			if a == p && i+1 < len(args) {
+				return args[i+1]
+			}
+			if strings.HasPrefix(a, p+"=") {
+				return strings.TrimPrefix(a, p+"=")
+			}
+		}
+	}
+	return ""
+}
+
+func parseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q: want key=value", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,50 @@
+// Command driftless is the GitOps agent and its command-line tools.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `driftless: run Kubernetes-style manifests from Git on containerd.
+
+Usage:
+  driftless agent    [flags]            run the node agent
+  driftless validate [-o json] PATH...  lint manifests (exit 0 valid, 1 invalid, 2 usage)
+  driftless status   --repo URL         show the status branch (no agent needed)
+  driftless version
+
+Run "driftless COMMAND -h" for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "agent":
+		return runAgent(args[1:], stdout, stderr)
+	case "validate":
+		return runValidate(args[1:], stdout, stderr)
+	case "status":
+		return runStatus(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "driftless", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "driftless: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, what driftless's demo and tests need:
+# containerd and runc (the container runtime), busybox-static (the test and
+# demo image is built from it), git (go-git's file:// transport and the
+# tests' pushes), iproute2 and procps. Does nothing for what is already there.
+set -euo pipefail
+need=()
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+[ -x /bin/busybox ] && file_is_static=$( (ldd /bin/busybox 2>&1 || true) | grep -c "not a dynamic" ) || file_is_static=0
+[ "$file_is_static" = 1 ] || need+=(busybox-static)
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v pkill >/dev/null 2>&1 || need+=(procps)
+command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "missing packages: ${need[*]} (run as root, or install them: apt-get install ${need[*]})" >&2
+		exit 1
+	fi
+	echo "installing: ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if ! command -v go >/dev/null 2>&1; then
+	if [ -x /usr/local/go/bin/go ]; then
+		echo "go is at /usr/local/go/bin: add it to PATH" >&2
+	else
+		echo "Go toolchain missing: install Go 1.26 or newer" >&2
+	fi
+	exit 1
+fi

@@ -1,0 +1,374 @@
+// Package e2e runs the driftless binary as a user would: real Git
+// repositories, a private containerd, agent processes killed with SIGKILL.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+
+	"driftless.dev/driftless/internal/testenv"
+)
+
+const ns = "driftless"
+
+// buildBinary compiles cmd/driftless once per test binary.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "driftless")
+	cmd := exec.Command("go", "build", "-o", out, "driftless.dev/driftless/cmd/driftless")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build driftless: %v", err)
+	}
+	return out
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type agentProc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	api  string
+	logs *bytes.Buffer
+}
+
+type agentOpts struct {
+	bin, node, repo, dataDir, sock, images, api string
+}
+
+func startAgent(t *testing.T, o agentOpts) *agentProc {
+	t.Helper()
+	var logs bytes.Buffer
+	cmd := exec.Command(o.bin, "agent", "--node", o.node, "--repo", o.repo,
+		"--data-dir", o.dataDir, "--containerd-address", o.sock, "--namespace", ns,
+		"--images-dir", o.images, "--listen", o.api, "--poll", "300ms",
+		"--status-interval", "200ms", "--resync", "1s", "--log-level", "debug")
+	cmd.Stdout = &logs
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &agentProc{t: t, cmd: cmd, api: o.api, logs: &logs}
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("agent %s log:\n%s", o.node, tail(logs.String(), 80))
+		}
+	})
+	return p
+}
+
+func (p *agentProc) kill() {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		_ = p.cmd.Wait()
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+type snapshot struct {
+	DesiredCommit string `json:"desiredCommit"`
+	LastRejection *struct {
+		Commit string   `json:"commit"`
+		Errors []string `json:"errors"`
+	} `json:"lastRejection"`
+	Replicas []struct {
+		Workload struct{ Name string } `json:"workload"`
+		Index    int                   `json:"index"`
+		Status   struct {
+			Phase string `json:"phase"`
+		} `json:"status"`
+	} `json:"replicas"`
+}
+
+func (p *agentProc) status() (snapshot, error) {
+	var s snapshot
+	resp, err := http.Get("http://" + p.api + "/api/v1/status")
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	return s, json.NewDecoder(resp.Body).Decode(&s)
+}
+
+// task is one container of a workload as containerd reports it.
+type task struct {
+	ID, Status, Cmd string
+	PID             uint32
+}
+
+func listTasks(t *testing.T, c *containerd.Client, workload string) []task {
+	t.Helper()
+	ctx := namespaces.WithNamespace(context.Background(), ns)
+	cs, err := c.Containers(ctx, fmt.Sprintf(`labels."driftless.dev/workload"==%s`, workload))
+	if err != nil {
+		t.Fatalf("list containers: %v", err)
+	}
+	var out []task
+	for _, ctr := range cs {
+		tk := task{ID: ctr.ID(), Status: "none"}
+		if spec, err := ctr.Spec(ctx); err == nil && spec.Process != nil {
+			tk.Cmd = strings.Join(spec.Process.Args, " ")
+		}
+		if tsk, err := ctr.Task(ctx, nil); err == nil {
+			st, err := tsk.Status(ctx)
+			if err == nil {
+				tk.Status = string(st.Status)
+			}
+			tk.PID = tsk.Pid()
+		}
+		out = append(out, tk)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func running(ts []task) int {
+	n := 0
+	for _, t := range ts {
+		if t.Status == "running" {
+			n++
+		}
+	}
+	return n
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, desc := cond()
+		if ok {
+			return
+		}
+		last = desc
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
+}
+
+func deployment(name string, replicas int, script string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %[1]s
+spec:
+  replicas: %[2]d
+  selector:
+    matchLabels: {app: %[1]s}
+  template:
+    metadata:
+      labels: {app: %[1]s}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: main
+          image: busybox:latest
+          imagePullPolicy: IfNotPresent
+          command: ["sh", "-c", %[3]q]
+`, name, replicas, script)
+}
+
+func TestSingleNodeLifecycle(t *testing.T) {
+	bin := buildBinary(t)
+	cd := testenv.StartContainerd(t)
+	images := filepath.Dir(testenv.BusyboxArchive(t))
+	_, url := testenv.NewBareRepo(t)
+	work := testenv.NewWorkClone(t, url)
+	client := cd.Client(t)
+	ctx := namespaces.WithNamespace(context.Background(), ns)
+
+	// A container in the agent's namespace that is not driftless's, with a
+	// clashing name: it must survive everything below.
+	img, err := client.GetImage(ctx, "docker.io/library/busybox:latest")
+	if err != nil {
+		if _, ierr := importArchive(ctx, client, testenv.BusyboxArchive(t)); ierr != nil {
+			t.Fatalf("import: %v", ierr)
+		}
+		img, err = client.GetImage(ctx, "docker.io/library/busybox:latest")
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	foreign, err := client.NewContainer(ctx, "web-0-main-foreign",
+		containerd.WithNewSnapshot("web-0-main-foreign-snap", img),
+		containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sleep", "1000")))
+	if err != nil {
+		t.Fatalf("foreign container: %v", err)
+	}
+	t.Cleanup(func() { _ = foreign.Delete(context.Background(), containerd.WithSnapshotCleanup) })
+
+	work.WriteFile("apps/web.yaml", deployment("web", 2, "echo started; sleep 1000"))
+	first := work.Commit("web: 2 replicas")
+	work.Push()
+
+	opts := agentOpts{bin: bin, node: "node-1", repo: url, dataDir: t.TempDir(), sock: cd.Address, images: images, api: freePort(t)}
+	ag := startAgent(t, opts)
+
+	waitFor(t, "2 running replicas", 60*time.Second, func() (bool, string) {
+		ts := listTasks(t, client, "web")
+		return running(ts) == 2 && len(ts) == 2, fmt.Sprintf("%+v", ts)
+	})
+	waitFor(t, "status to name the first commit", 10*time.Second, func() (bool, string) {
+		s, err := ag.status()
+		return err == nil && s.DesiredCommit == first, fmt.Sprintf("%+v %v", s, err)
+	})
+
+	// Scale to 3: the two running containers stay, one is added.
+	before := listTasks(t, client, "web")
+	work.WriteFile("apps/web.yaml", deployment("web", 3, "echo started; sleep 1000"))
+	work.Commit("web: 3 replicas")
+	work.Push()
+	waitFor(t, "3 running replicas", 30*time.Second, func() (bool, string) {
+		ts := listTasks(t, client, "web")
+		return running(ts) == 3 && len(ts) == 3, fmt.Sprintf("%+v", ts)
+	})
+	assertUnchanged(t, before, listTasks(t, client, "web"))
+
+	// Change the command: every container is replaced.
+	before = listTasks(t, client, "web")
+	work.WriteFile("apps/web.yaml", deployment("web", 3, "echo v2; sleep 1000"))
+	work.Commit("web: v2")
+	work.Push()
+	waitFor(t, "3 replaced replicas", 30*time.Second, func() (bool, string) {
+		ts := listTasks(t, client, "web")
+		if len(ts) != 3 || running(ts) != 3 {
+			return false, fmt.Sprintf("%+v", ts)
+		}
+		for _, x := range ts {
+			if !strings.Contains(x.Cmd, "echo v2") {
+				return false, fmt.Sprintf("%+v", ts)
+			}
+			for _, b := range before {
+				if b.ID == x.ID {
+					return false, "old id still present"
+				}
+			}
+		}
+		return true, ""
+	})
+	good := listTasks(t, client, "web")
+
+	// A broken manifest: refused whole, nothing changes, the rejection is
+	// visible in the API, in `driftless status` and on the status branch.
+	work.WriteFile("apps/web.yaml", strings.Replace(deployment("web", 1, "echo v3; sleep 1000"), "image:", "imagee:", 1))
+	work.WriteFile("apps/other.yaml", deployment("other", 1, "sleep 1000"))
+	bad := work.Commit("broken")
+	work.Push()
+	waitFor(t, "rejection recorded", 20*time.Second, func() (bool, string) {
+		s, err := ag.status()
+		return err == nil && s.LastRejection != nil && s.LastRejection.Commit == bad, fmt.Sprintf("%+v", s)
+	})
+	waitFor(t, "rejection on the status branch", 20*time.Second, func() (bool, string) {
+		out, err := exec.Command(bin, "status", "--repo", url).CombinedOutput()
+		return err == nil && strings.Contains(string(out), bad[:7]) && strings.Contains(string(out), "imagee"), string(out)
+	})
+	time.Sleep(2 * time.Second)
+	assertUnchanged(t, good, listTasks(t, client, "web"))
+	if n := len(listTasks(t, client, "other")); n != 0 {
+		t.Fatalf("a workload from the rejected commit was started (%d containers)", n)
+	}
+
+	// Fix it, then kill -9 the agent and start it again: nothing restarts.
+	work.WriteFile("apps/web.yaml", deployment("web", 3, "echo v2; sleep 1000"))
+	work.Remove("apps/other.yaml")
+	work.Commit("fix")
+	work.Push()
+	time.Sleep(2 * time.Second)
+	good = listTasks(t, client, "web")
+	ag.kill()
+	ag = startAgent(t, opts)
+	waitFor(t, "agent back", 20*time.Second, func() (bool, string) {
+		s, err := ag.status()
+		return err == nil && len(s.Replicas) == 3, fmt.Sprintf("%+v %v", s, err)
+	})
+	time.Sleep(3 * time.Second)
+	assertUnchanged(t, good, listTasks(t, client, "web"))
+
+	// Delete the workload: its containers go, the foreign one stays.
+	work.Remove("apps/web.yaml")
+	work.Commit("remove web")
+	work.Push()
+	waitFor(t, "containers removed", 30*time.Second, func() (bool, string) {
+		ts := listTasks(t, client, "web")
+		return len(ts) == 0, fmt.Sprintf("%+v", ts)
+	})
+	if _, err := client.LoadContainer(ctx, "web-0-main-foreign"); err != nil {
+		t.Fatalf("foreign container was touched: %v", err)
+	}
+
+	// The status branch reads as a change log: every commit names its
+	// desired commit, leader and term.
+	log := gitOut(t, work.Dir, "log", "--format=%H%x00%s%x00%(trailers:key=Desired-Commit,valueonly,separator=)%x00%(trailers:key=Leader,valueonly,separator=)%x00%(trailers:key=Term,valueonly,separator=)", "origin/driftless/status")
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("status branch has %d commits, want a change log:\n%s", len(lines), log)
+	}
+	for _, l := range lines {
+		f := strings.Split(l, "\x00")
+		if len(f) != 5 || f[3] != "node-1" || f[4] == "" {
+			t.Fatalf("status commit without trailers: %q", l)
+		}
+	}
+}
+
+func assertUnchanged(t *testing.T, before, after []task) {
+	t.Helper()
+	pids := map[string]uint32{}
+	for _, a := range after {
+		pids[a.ID] = a.PID
+	}
+	for _, b := range before {
+		if pids[b.ID] != b.PID || b.PID == 0 {
+			t.Fatalf("container %s changed (pid %d -> %d); before %+v after %+v", b.ID, b.PID, pids[b.ID], before, after)
+		}
+	}
+}
+
+func gitOut(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	fetch := exec.Command("git", "fetch", "-q", "origin", "+refs/heads/*:refs/remotes/origin/*")
+	fetch.Dir = dir
+	if out, err := fetch.CombinedOutput(); err != nil {
+		t.Fatalf("git fetch: %v\n%s", err, out)
+	}
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
