@@ -28,7 +28,7 @@ import (
 const ns = "driftless"
 
 // buildBinary compiles cmd/driftless once per test binary.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "driftless")
 	cmd := exec.Command("go", "build", "-o", out, "driftless.dev/driftless/cmd/driftless")
@@ -39,7 +39,7 @@ func buildBinary(t *testing.T) string {
 	return out
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -50,7 +50,7 @@ func freePort(t *testing.T) string {
 }
 
 type agentProc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	api  string
 	logs *bytes.Buffer
@@ -58,14 +58,22 @@ type agentProc struct {
 
 type agentOpts struct {
 	bin, node, repo, dataDir, sock, images, api string
+	poll                                        string
 }
 
-func startAgent(t *testing.T, o agentOpts) *agentProc {
+func (o agentOpts) pollOr(d string) string {
+	if o.poll != "" {
+		return o.poll
+	}
+	return d
+}
+
+func startAgent(t testing.TB, o agentOpts) *agentProc {
 	t.Helper()
 	var logs bytes.Buffer
 	cmd := exec.Command(o.bin, "agent", "--node", o.node, "--repo", o.repo,
 		"--data-dir", o.dataDir, "--containerd-address", o.sock, "--namespace", ns,
-		"--images-dir", o.images, "--listen", o.api, "--poll", "300ms",
+		"--images-dir", o.images, "--listen", o.api, "--poll", o.pollOr("300ms"),
 		"--status-interval", "200ms", "--resync", "1s", "--log-level", "debug")
 	cmd.Stdout = &logs
 	cmd.Stderr = &logs
@@ -128,7 +136,7 @@ type task struct {
 	PID             uint32
 }
 
-func listTasks(t *testing.T, c *containerd.Client, workload string) []task {
+func listTasks(t testing.TB, c *containerd.Client, workload string) []task {
 	t.Helper()
 	ctx := namespaces.WithNamespace(context.Background(), ns)
 	cs, err := c.Containers(ctx, fmt.Sprintf(`labels."driftless.dev/workload"==%s`, workload))
@@ -164,7 +172,7 @@ func running(ts []task) int {
 	return n
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last string
@@ -174,7 +182,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 			return
 		}
 		last = desc
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(25 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
 }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs driftless's benchmarks and prints them as one table. Numbers from one
+# run on one machine; compare ratios measured side by side, not absolutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+run() { go test -run '^$' -count=1 -timeout 20m "$@" 2>&1 | tee -a "$out" >&2; }
+run -bench 'BenchmarkLoad2000' -benchmem -benchtime 5x ./manifest
+run -bench 'BenchmarkDiff' -benchmem ./reconcile
+run -bench 'BenchmarkStart50' -benchtime 3x ./reconcile/containerd
+run -bench 'BenchmarkPushToRunning' -benchtime 5x ./test/e2e
+run -bench 'BenchmarkStatus' -benchtime 1x ./status 2>/dev/null || true
+echo
+printf '%-44s %s\n' "benchmark" "result"
+printf '%-44s %s\n' "---------" "------"
+grep -E '^Benchmark' "$out" | while read -r name _n rest; do
+	printf '%-44s %s\n' "$name" "$rest"
+done
