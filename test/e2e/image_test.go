@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/containerd/containerd"
@@ -29,4 +31,8 @@ func importArchive(ctx context.Context, c *containerd.Client, path string) ([]st
 		names = append(names, i.Name)
 	}
 	return names, nil
+}
+
+func decodeJSON(resp *http.Response, v any) error {
+	return json.NewDecoder(resp.Body).Decode(v)
 }

@@ -1,0 +1,495 @@
+package manifest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Workload is a workload of the desired state, normalised: whatever its
+// kind, a number of replicas of one defaulted pod template.
+type Workload struct {
+	Ref
+	File string
+	Line int
+	// Replicas is the desired replica count (Job: min(parallelism,
+	// completions)); unused when PerNode is set.
+	Replicas int
+	// PerNode places one replica on every feasible node (DaemonSet).
+	PerNode bool
+	// Template is the defaulted pod template every replica runs.
+	Template PodTemplateSpec
+	// SpecHash is a stable hash of Template: it changes when and only when
+	// what a replica runs changes.
+	SpecHash string
+	// Job is set for Jobs (defaulted).
+	Job *JobSpec
+}
+
+// Set is one desired commit, decoded and validated.
+type Set struct {
+	Workloads  []Workload
+	ConfigMaps []ConfigMap
+	Secrets    []Secret
+	Nodes      []Node
+	Skipped    []Skipped
+	Warnings   []Problem
+}
+
+// Workload returns the workload named by ref.
+func (s *Set) Workload(ref Ref) (*Workload, bool) {
+	i := sort.Search(len(s.Workloads), func(i int) bool { return !refLess(s.Workloads[i].Ref, ref) })
+	if i < len(s.Workloads) && s.Workloads[i].Ref == ref {
+		return &s.Workloads[i], true
+	}
+	return nil, false
+}
+
+func refLess(a, b Ref) bool {
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	if a.Kind != b.Kind {
+		return a.Kind < b.Kind
+	}
+	return a.Name < b.Name
+}
+
+// notHandled are Kubernetes kinds driftless recognises and does not apply.
+var notHandled = map[string]string{
+	"Service":                        "services and their networking are not handled by driftless",
+	"Ingress":                        "ingress is not handled by driftless",
+	"IngressClass":                   "ingress is not handled by driftless",
+	"NetworkPolicy":                  "network policies are not handled by driftless",
+	"Endpoints":                      "service endpoints are not handled by driftless",
+	"EndpointSlice":                  "service endpoints are not handled by driftless",
+	"PersistentVolumeClaim":          "persistent volumes are not handled by driftless",
+	"PersistentVolume":               "persistent volumes are not handled by driftless",
+	"StorageClass":                   "persistent volumes are not handled by driftless",
+	"ServiceAccount":                 "there is no Kubernetes API to authenticate to",
+	"Role":                           "there is no Kubernetes API to authorise",
+	"RoleBinding":                    "there is no Kubernetes API to authorise",
+	"ClusterRole":                    "there is no Kubernetes API to authorise",
+	"ClusterRoleBinding":             "there is no Kubernetes API to authorise",
+	"Namespace":                      "namespaces exist implicitly in driftless",
+	"HorizontalPodAutoscaler":        "autoscaling is not handled by driftless",
+	"PodDisruptionBudget":            "disruption budgets are not handled by driftless",
+	"LimitRange":                     "admission policies are not handled by driftless",
+	"ResourceQuota":                  "admission policies are not handled by driftless",
+	"PriorityClass":                  "priorities are not handled by driftless",
+	"StatefulSet":                    "StatefulSets are not supported by driftless yet",
+	"CronJob":                        "CronJobs are not supported by driftless yet",
+	"CustomResourceDefinition":       "custom resources are not handled by driftless",
+	"MutatingWebhookConfiguration":   "admission webhooks are not handled by driftless",
+	"ValidatingWebhookConfiguration": "admission webhooks are not handled by driftless",
+}
+
+// ReadDir reads every *.yaml/*.yml file below root (skipping .git), and
+// Chart.yaml and kustomization files so that Load can report them.
+func ReadDir(root string) ([]File, error) {
+	var out []File
+	info, err := os.Stat(root)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() {
+		b, err := os.ReadFile(root)
+		if err != nil {
+			return nil, err
+		}
+		return []File{{Path: filepath.ToSlash(root), Data: b}}, nil
+	}
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == ".git" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !IsManifestPath(d.Name()) {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		out = append(out, File{Path: filepath.ToSlash(rel), Data: b})
+		return nil
+	})
+	return out, err
+}
+
+// IsManifestPath reports whether a file name is read as manifests.
+func IsManifestPath(name string) bool {
+	ext := strings.ToLower(path.Ext(name))
+	return ext == ".yaml" || ext == ".yml"
+}
+
+// Load decodes and validates every file of a desired commit. The commit is
+// taken whole or not at all: when anything is invalid, Load returns nil
+// and Errors listing every problem of every file.
+func Load(files []File) (*Set, error) {
+	files = append([]File(nil), files...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	set := &Set{}
+	var problems []Problem
+
+	// Helm charts are skipped whole; kustomizations are reported.
+	charts := map[string]bool{}
+	for _, f := range files {
+		base := path.Base(f.Path)
+		if base == "Chart.yaml" || base == "Chart.yml" {
+			dir := path.Dir(f.Path)
+			charts[dir] = true
+			set.Skipped = append(set.Skipped, Skipped{File: f.Path, Reason: "Helm chart in " + dir + "/ not rendered: driftless applies plain manifests only (render it with `helm template` and commit the output)"})
+		}
+	}
+	inChart := func(p string) bool {
+		for d := path.Dir(p); ; d = path.Dir(d) {
+			if charts[d] {
+				return true
+			}
+			if d == "." || d == "/" {
+				return false
+			}
+		}
+	}
+
+	seen := map[string]string{}
+	for _, f := range files {
+		base := path.Base(f.Path)
+		if base == "Chart.yaml" || base == "Chart.yml" || inChart(f.Path) {
+			continue
+		}
+		if base == "kustomization.yaml" || base == "kustomization.yml" || base == "Kustomization" {
+			set.Skipped = append(set.Skipped, Skipped{File: f.Path, Reason: "kustomization not built: driftless applies plain manifests only (run `kustomize build` and commit the output); the other manifests beside it are applied as they are"})
+			continue
+		}
+		docs, perr := splitDocuments(f)
+		problems = append(problems, perr...)
+		for _, d := range docs {
+			problems = append(problems, set.add(d, seen)...)
+		}
+	}
+	if len(problems) > 0 {
+		sortProblems(problems)
+		return nil, Errors(problems)
+	}
+	sort.Slice(set.Workloads, func(i, j int) bool { return refLess(set.Workloads[i].Ref, set.Workloads[j].Ref) })
+	return set, nil
+}
+
+func (s *Set) add(d *document, seen map[string]string) []Problem {
+	apiVersion, kind, name := d.header()
+	loc := func(field, msg string) []Problem {
+		return []Problem{{File: d.file, Line: d.lineOf(field), Field: field, Message: msg}}
+	}
+	if kind == "" {
+		return loc("kind", "required")
+	}
+	if apiVersion == "" {
+		return loc("apiVersion", "required")
+	}
+	if reason, ok := notHandled[kind]; ok {
+		if kind == "CronJob" && apiVersion != "batch/v1" {
+			reason = fmt.Sprintf("%s CronJob is not served by Kubernetes any more (use batch/v1); CronJobs are not supported by driftless yet", apiVersion)
+		}
+		s.Skipped = append(s.Skipped, Skipped{File: d.file, Line: d.line, APIVersion: apiVersion, Kind: kind, Name: name, Reason: reason})
+		return nil
+	}
+	want, known := kinds[kind]
+	if !known {
+		return []Problem{{File: d.file, Line: d.lineOf("kind"), Field: "kind", Value: kind, HasValue: true, Message: "unknown kind"}}
+	}
+	if apiVersion != want {
+		return []Problem{{File: d.file, Line: d.lineOf("apiVersion"), Field: "apiVersion", Value: apiVersion, HasValue: true,
+			Message: fmt.Sprintf("%s must be %s", kind, want)}}
+	}
+
+	var (
+		probs []Problem
+		ok    bool
+		meta  *ObjectMeta
+		v     validator
+	)
+	switch kind {
+	case "Deployment":
+		o := &Deployment{}
+		probs, ok = d.decodeInto(o, "status")
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addDeployment(d, o) }
+	case "DaemonSet":
+		o := &DaemonSet{}
+		probs, ok = d.decodeInto(o, "status")
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addDaemonSet(d, o) }
+	case "ReplicaSet":
+		o := &ReplicaSet{}
+		probs, ok = d.decodeInto(o, "status")
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addReplicaSet(d, o) }
+	case "Job":
+		o := &Job{}
+		probs, ok = d.decodeInto(o, "status")
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addJob(d, o) }
+	case "Pod":
+		o := &Pod{}
+		probs, ok = d.decodeInto(o, "status")
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addPod(d, o) }
+	case "ConfigMap":
+		o := &ConfigMap{}
+		probs, ok = d.decodeInto(o)
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addConfigMap(d, o) }
+	case "Secret":
+		o := &Secret{}
+		probs, ok = d.decodeInto(o)
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addSecret(d, o) }
+	case "Node":
+		o := &Node{}
+		probs, ok = d.decodeInto(o, "status")
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addNode(d, o) }
+	}
+	if !ok {
+		return probs
+	}
+	cluster := kind == "Node"
+	probs = append(probs, validateMeta(d, meta, cluster)...)
+	if len(probs) > 0 {
+		return probs
+	}
+	id := kind + "/" + meta.Namespace + "/" + meta.Name
+	if prev, dup := seen[id]; dup {
+		return []Problem{{File: d.file, Line: d.lineOf("metadata.name"), Field: "metadata.name", Value: meta.Name, HasValue: true,
+			Message: fmt.Sprintf("%s defined twice (first in %s)", kind, prev)}}
+	}
+	seen[id] = fmt.Sprintf("%s:%d", d.file, d.line)
+	return v(d)
+}
+
+type validator func(*document) []Problem
+
+var kinds = map[string]string{
+	"Deployment": "apps/v1",
+	"DaemonSet":  "apps/v1",
+	"ReplicaSet": "apps/v1",
+	"Job":        "batch/v1",
+	"Pod":        "v1",
+	"ConfigMap":  "v1",
+	"Secret":     "v1",
+	"Node":       "driftless.dev/v1",
+}
+
+func (s *Set) workload(d *document, kind string, meta ObjectMeta, tmpl PodTemplateSpec, replicas int) Workload {
+	w := Workload{
+		Ref:      Ref{Namespace: meta.Namespace, Kind: kind, Name: meta.Name},
+		File:     d.file,
+		Line:     d.line,
+		Replicas: replicas,
+		Template: tmpl,
+	}
+	w.SpecHash = HashTemplate(tmpl)
+	return w
+}
+
+func (s *Set) addDeployment(d *document, o *Deployment) []Problem {
+	defaultDeployment(o)
+	probs := validateController(d, o.Spec.Selector, &o.Spec.Template, "spec")
+	probs = append(probs, validateReplicas(d, o.Spec.Replicas, "spec.replicas")...)
+	probs = append(probs, validateStrategy(d, o)...)
+	if len(probs) > 0 {
+		return probs
+	}
+	s.Workloads = append(s.Workloads, s.workload(d, "Deployment", o.Metadata, o.Spec.Template, int(*o.Spec.Replicas)))
+	return nil
+}
+
+func (s *Set) addReplicaSet(d *document, o *ReplicaSet) []Problem {
+	if o.Spec.Replicas == nil {
+		o.Spec.Replicas = ptr[int32](1)
+	}
+	defaultPodSpec(&o.Spec.Template.Spec, "Always")
+	probs := validateController(d, o.Spec.Selector, &o.Spec.Template, "spec")
+	probs = append(probs, validateReplicas(d, o.Spec.Replicas, "spec.replicas")...)
+	if len(probs) > 0 {
+		return probs
+	}
+	s.Workloads = append(s.Workloads, s.workload(d, "ReplicaSet", o.Metadata, o.Spec.Template, int(*o.Spec.Replicas)))
+	return nil
+}
+
+func (s *Set) addDaemonSet(d *document, o *DaemonSet) []Problem {
+	defaultPodSpec(&o.Spec.Template.Spec, "Always")
+	if o.Spec.UpdateStrategy.Type == "" {
+		o.Spec.UpdateStrategy.Type = "RollingUpdate"
+	}
+	if o.Spec.UpdateStrategy.Type == "RollingUpdate" && o.Spec.UpdateStrategy.RollingUpdate == nil {
+		o.Spec.UpdateStrategy.RollingUpdate = &RollingUpdateDaemonSet{MaxUnavailable: &IntOrString{IntVal: 1}, MaxSurge: &IntOrString{}}
+	}
+	if o.Spec.RevisionHistoryLimit == nil {
+		o.Spec.RevisionHistoryLimit = ptr[int32](10)
+	}
+	probs := validateController(d, o.Spec.Selector, &o.Spec.Template, "spec")
+	if t := o.Spec.UpdateStrategy.Type; t != "RollingUpdate" && t != "OnDelete" {
+		probs = append(probs, valueProblem(d, "spec.updateStrategy.type", t, "must be RollingUpdate or OnDelete"))
+	}
+	if len(probs) > 0 {
+		return probs
+	}
+	w := s.workload(d, "DaemonSet", o.Metadata, o.Spec.Template, 0)
+	w.PerNode = true
+	s.Workloads = append(s.Workloads, w)
+	return nil
+}
+
+func (s *Set) addJob(d *document, o *Job) []Problem {
+	sp := &o.Spec
+	if sp.Completions == nil {
+		sp.Completions = ptr[int32](1)
+	}
+	if sp.Parallelism == nil {
+		sp.Parallelism = ptr[int32](1)
+	}
+	if sp.BackoffLimit == nil {
+		sp.BackoffLimit = ptr[int32](6)
+	}
+	rp := sp.Template.Spec.RestartPolicy
+	defaultPodSpec(&sp.Template.Spec, "")
+	var probs []Problem
+	switch rp {
+	case "OnFailure", "Never":
+	case "":
+		probs = append(probs, problemAt(d, "spec.template.spec.restartPolicy", "required for a Job: OnFailure or Never"))
+	default:
+		probs = append(probs, valueProblem(d, "spec.template.spec.restartPolicy", rp, "must be OnFailure or Never for a Job"))
+	}
+	if sp.Selector != nil && (sp.ManualSelector == nil || !*sp.ManualSelector) {
+		probs = append(probs, problemAt(d, "spec.selector", "set by the Job itself unless spec.manualSelector is true"))
+	}
+	probs = append(probs, validateReplicas(d, sp.Parallelism, "spec.parallelism")...)
+	probs = append(probs, validateReplicas(d, sp.Completions, "spec.completions")...)
+	probs = append(probs, validateReplicas(d, sp.BackoffLimit, "spec.backoffLimit")...)
+	if sp.ActiveDeadlineSeconds != nil && *sp.ActiveDeadlineSeconds <= 0 {
+		probs = append(probs, valueProblem(d, "spec.activeDeadlineSeconds", fmt.Sprint(*sp.ActiveDeadlineSeconds), "must be positive"))
+	}
+	probs = append(probs, validateTemplateLabels(d, sp.Template.Metadata, "spec.template.metadata")...)
+	probs = append(probs, validatePodSpec(d, &sp.Template.Spec, "spec.template.spec")...)
+	if len(probs) > 0 {
+		return probs
+	}
+	n := int(*sp.Parallelism)
+	if c := int(*sp.Completions); c < n {
+		n = c
+	}
+	w := s.workload(d, "Job", o.Metadata, sp.Template, n)
+	js := *sp
+	w.Job = &js
+	s.Workloads = append(s.Workloads, w)
+	return nil
+}
+
+func (s *Set) addPod(d *document, o *Pod) []Problem {
+	defaultPodSpec(&o.Spec, "Always")
+	tmpl := PodTemplateSpec{Metadata: ObjectMeta{Labels: o.Metadata.Labels, Annotations: o.Metadata.Annotations}, Spec: o.Spec}
+	if probs := validatePodSpec(d, &o.Spec, "spec"); len(probs) > 0 {
+		return probs
+	}
+	s.Workloads = append(s.Workloads, s.workload(d, "Pod", o.Metadata, tmpl, 1))
+	return nil
+}
+
+func (s *Set) addConfigMap(d *document, o *ConfigMap) []Problem {
+	var probs []Problem
+	for k := range o.Data {
+		if !isConfigKey(k) {
+			probs = append(probs, valueProblem(d, "data."+k, k, "must be a valid config key ([-._a-zA-Z0-9]+)"))
+		}
+		if _, dup := o.BinaryData[k]; dup {
+			probs = append(probs, valueProblem(d, "binaryData."+k, k, "duplicates a key of data"))
+		}
+	}
+	for k := range o.BinaryData {
+		if !isConfigKey(k) {
+			probs = append(probs, valueProblem(d, "binaryData."+k, k, "must be a valid config key ([-._a-zA-Z0-9]+)"))
+		}
+	}
+	if len(probs) > 0 {
+		return probs
+	}
+	s.ConfigMaps = append(s.ConfigMaps, *o)
+	return nil
+}
+
+func (s *Set) addSecret(d *document, o *Secret) []Problem {
+	var probs []Problem
+	for k := range o.Data {
+		if !isConfigKey(k) {
+			probs = append(probs, valueProblem(d, "data."+k, k, "must be a valid secret key ([-._a-zA-Z0-9]+)"))
+		}
+	}
+	for k := range o.StringData {
+		if !isConfigKey(k) {
+			probs = append(probs, valueProblem(d, "stringData."+k, k, "must be a valid secret key ([-._a-zA-Z0-9]+)"))
+		}
+	}
+	if len(probs) > 0 {
+		return probs
+	}
+	if o.Type == "" {
+		o.Type = "Opaque"
+	}
+	// stringData is merged into data, as the API server does.
+	if len(o.StringData) > 0 {
+		if o.Data == nil {
+			o.Data = map[string][]byte{}
+		}
+		for k, v := range o.StringData {
+			o.Data[k] = []byte(v)
+		}
+		o.StringData = nil
+	}
+	s.Secrets = append(s.Secrets, *o)
+	s.Warnings = append(s.Warnings, Problem{File: d.file, Line: d.line, Field: "kind", Message: fmt.Sprintf("Secret %s/%s is stored in plain text in Git", o.Metadata.Namespace, o.Metadata.Name)})
+	return nil
+}
+
+func (s *Set) addNode(d *document, o *Node) []Problem {
+	var probs []Problem
+	for i, t := range o.Spec.Taints {
+		p := fmt.Sprintf("spec.taints[%d]", i)
+		if !isQualifiedName(t.Key) {
+			probs = append(probs, valueProblem(d, p+".key", t.Key, "must be a qualified name"))
+		}
+		switch t.Effect {
+		case "NoSchedule", "PreferNoSchedule", "NoExecute":
+		default:
+			probs = append(probs, valueProblem(d, p+".effect", t.Effect, "must be NoSchedule, PreferNoSchedule or NoExecute"))
+		}
+	}
+	probs = append(probs, validateLabels(d, o.Spec.Labels, "spec.labels")...)
+	if len(probs) > 0 {
+		return probs
+	}
+	s.Nodes = append(s.Nodes, *o)
+	return nil
+}
+
+// HashTemplate is the stable hash of a defaulted pod template: canonical
+// JSON (encoding/json sorts map keys) → sha256 → first 10 hex digits.
+func HashTemplate(t PodTemplateSpec) string {
+	b, err := json.Marshal(t)
+	if err != nil {
+		panic(fmt.Sprintf("hash template: %v", err)) // only plain data: cannot fail
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:10]
+}
+
+func ptr[T any](v T) *T { return &v }

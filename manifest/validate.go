@@ -1,0 +1,428 @@
+package manifest
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+)
+
+var (
+	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	qualifiedName    = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	labelValue       = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
+	configKey        = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+	ianaSvcName      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	envVarName       = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
+)
+
+func problemAt(d *document, field, msg string) Problem {
+	return Problem{File: d.file, Line: d.lineOf(field), Field: field, Message: msg}
+}
+
+func valueProblem(d *document, field, value, msg string) Problem {
+	return Problem{File: d.file, Line: d.lineOf(field), Field: field, Value: value, HasValue: true, Message: msg}
+}
+
+func isConfigKey(k string) bool { return len(k) <= 253 && configKey.MatchString(k) }
+
+func isQualifiedName(k string) bool {
+	prefix, name, found := strings.Cut(k, "/")
+	if !found {
+		name, prefix = prefix, ""
+	} else if prefix == "" || len(prefix) > 253 || !dns1123Subdomain.MatchString(prefix) {
+		return false
+	}
+	return len(name) <= 63 && qualifiedName.MatchString(name)
+}
+
+func validateMeta(d *document, m *ObjectMeta, clusterScoped bool) []Problem {
+	var probs []Problem
+	if m.Name == "" {
+		probs = append(probs, problemAt(d, "metadata.name", "required"))
+	} else if len(m.Name) > 253 || !dns1123Subdomain.MatchString(m.Name) {
+		probs = append(probs, valueProblem(d, "metadata.name", m.Name, "must be a lowercase DNS-1123 name"))
+	}
+	if clusterScoped {
+		if m.Namespace != "" {
+			probs = append(probs, valueProblem(d, "metadata.namespace", m.Namespace, "a Node has no namespace"))
+		}
+	} else {
+		if m.Namespace == "" {
+			m.Namespace = "default"
+		} else if len(m.Namespace) > 63 || !dns1123Label.MatchString(m.Namespace) {
+			probs = append(probs, valueProblem(d, "metadata.namespace", m.Namespace, "must be a lowercase DNS-1123 label"))
+		}
+	}
+	probs = append(probs, validateLabels(d, m.Labels, "metadata.labels")...)
+	for k := range m.Annotations {
+		if !isQualifiedName(k) {
+			probs = append(probs, valueProblem(d, "metadata.annotations."+k, k, "must be a qualified name"))
+		}
+	}
+	return probs
+}
+
+func validateLabels(d *document, labels map[string]string, field string) []Problem {
+	var probs []Problem
+	for k, v := range labels {
+		if !isQualifiedName(k) {
+			probs = append(probs, valueProblem(d, field+"."+k, k, "invalid label key: must be a qualified name ([prefix/]name)"))
+		}
+		if len(v) > 63 || !labelValue.MatchString(v) {
+			probs = append(probs, valueProblem(d, field+"."+k, v, "invalid label value: at most 63 characters [-A-Za-z0-9_.], starting and ending alphanumeric"))
+		}
+	}
+	return probs
+}
+
+func validateReplicas(d *document, r *int32, field string) []Problem {
+	if r != nil && *r < 0 {
+		return []Problem{valueProblem(d, field, fmt.Sprint(*r), "must be >= 0")}
+	}
+	return nil
+}
+
+func defaultDeployment(o *Deployment) {
+	sp := &o.Spec
+	if sp.Replicas == nil {
+		sp.Replicas = ptr[int32](1)
+	}
+	if sp.Strategy.Type == "" {
+		sp.Strategy.Type = "RollingUpdate"
+	}
+	if sp.Strategy.Type == "RollingUpdate" {
+		if sp.Strategy.RollingUpdate == nil {
+			sp.Strategy.RollingUpdate = &RollingUpdateDeployment{}
+		}
+		if sp.Strategy.RollingUpdate.MaxUnavailable == nil {
+			sp.Strategy.RollingUpdate.MaxUnavailable = &IntOrString{IsString: true, StrVal: "25%"}
+		}
+		if sp.Strategy.RollingUpdate.MaxSurge == nil {
+			sp.Strategy.RollingUpdate.MaxSurge = &IntOrString{IsString: true, StrVal: "25%"}
+		}
+	}
+	if sp.RevisionHistoryLimit == nil {
+		sp.RevisionHistoryLimit = ptr[int32](10)
+	}
+	if sp.ProgressDeadlineSeconds == nil {
+		sp.ProgressDeadlineSeconds = ptr[int32](600)
+	}
+	defaultPodSpec(&sp.Template.Spec, "Always")
+}
+
+func validateStrategy(d *document, o *Deployment) []Problem {
+	st := o.Spec.Strategy
+	switch st.Type {
+	case "Recreate":
+		if st.RollingUpdate != nil {
+			return []Problem{problemAt(d, "spec.strategy.rollingUpdate", "may not be set when strategy type is Recreate")}
+		}
+	case "RollingUpdate":
+		var probs []Problem
+		replicas := int(*o.Spec.Replicas)
+		mu, err1 := st.RollingUpdate.MaxUnavailable.ScaledValue(replicas, false)
+		if err1 != nil {
+			probs = append(probs, valueProblem(d, "spec.strategy.rollingUpdate.maxUnavailable", st.RollingUpdate.MaxUnavailable.String(), "must be an integer or a percentage"))
+		}
+		ms, err2 := st.RollingUpdate.MaxSurge.ScaledValue(replicas, true)
+		if err2 != nil {
+			probs = append(probs, valueProblem(d, "spec.strategy.rollingUpdate.maxSurge", st.RollingUpdate.MaxSurge.String(), "must be an integer or a percentage"))
+		}
+		if err1 == nil && err2 == nil && mu == 0 && ms == 0 && (st.RollingUpdate.MaxUnavailable.String() == "0" || st.RollingUpdate.MaxUnavailable.String() == "0%") &&
+			(st.RollingUpdate.MaxSurge.String() == "0" || st.RollingUpdate.MaxSurge.String() == "0%") {
+			probs = append(probs, problemAt(d, "spec.strategy.rollingUpdate.maxUnavailable", "may not be 0 when maxSurge is 0"))
+		}
+		return probs
+	default:
+		return []Problem{valueProblem(d, "spec.strategy.type", st.Type, "must be RollingUpdate or Recreate")}
+	}
+	return nil
+}
+
+// validateController checks what apps/v1 controllers share: a selector
+// that matches the template's labels, and the pod spec.
+func validateController(d *document, sel *LabelSelector, t *PodTemplateSpec, field string) []Problem {
+	var probs []Problem
+	if sel == nil || (len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0) {
+		probs = append(probs, problemAt(d, field+".selector", "required (apps/v1)"))
+	} else {
+		probs = append(probs, validateLabels(d, sel.MatchLabels, field+".selector.matchLabels")...)
+		if !selectorMatches(sel, t.Metadata.Labels) {
+			probs = append(probs, problemAt(d, field+".template.metadata.labels", "must match spec.selector"))
+		}
+		for i, e := range sel.MatchExpressions {
+			p := fmt.Sprintf("%s.selector.matchExpressions[%d]", field, i)
+			switch e.Operator {
+			case "In", "NotIn":
+				if len(e.Values) == 0 {
+					probs = append(probs, problemAt(d, p+".values", "required for In and NotIn"))
+				}
+			case "Exists", "DoesNotExist":
+				if len(e.Values) > 0 {
+					probs = append(probs, problemAt(d, p+".values", "must be empty for Exists and DoesNotExist"))
+				}
+			default:
+				probs = append(probs, valueProblem(d, p+".operator", e.Operator, "must be In, NotIn, Exists or DoesNotExist"))
+			}
+		}
+	}
+	if t.Spec.RestartPolicy != "Always" {
+		probs = append(probs, valueProblem(d, field+".template.spec.restartPolicy", t.Spec.RestartPolicy, "must be Always"))
+	}
+	probs = append(probs, validateTemplateLabels(d, t.Metadata, field+".template.metadata")...)
+	probs = append(probs, validatePodSpec(d, &t.Spec, field+".template.spec")...)
+	return probs
+}
+
+func validateTemplateLabels(d *document, m ObjectMeta, field string) []Problem {
+	var probs []Problem
+	probs = append(probs, validateLabels(d, m.Labels, field+".labels")...)
+	if m.Name != "" || m.Namespace != "" {
+		probs = append(probs, problemAt(d, field, "name and namespace of a template are not used; remove them"))
+	}
+	return probs
+}
+
+func selectorMatches(sel *LabelSelector, labels map[string]string) bool {
+	for k, v := range sel.MatchLabels {
+		if labels[k] != v {
+			return false
+		}
+	}
+	for _, e := range sel.MatchExpressions {
+		v, has := labels[e.Key]
+		in := false
+		for _, x := range e.Values {
+			if x == v {
+				in = true
+			}
+		}
+		switch e.Operator {
+		case "In":
+			if !has || !in {
+				return false
+			}
+		case "NotIn":
+			if has && in {
+				return false
+			}
+		case "Exists":
+			if !has {
+				return false
+			}
+		case "DoesNotExist":
+			if has {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// defaultPodSpec fills Kubernetes' defaults. restartPolicy is defaulted to
+// def unless def is empty (Jobs must say it).
+func defaultPodSpec(s *PodSpec, def string) {
+	if s.RestartPolicy == "" && def != "" {
+		s.RestartPolicy = def
+	}
+	if s.TerminationGracePeriodSeconds == nil {
+		s.TerminationGracePeriodSeconds = ptr[int64](30)
+	}
+	for i := range s.Containers {
+		c := &s.Containers[i]
+		if c.ImagePullPolicy == "" {
+			c.ImagePullPolicy = defaultPullPolicy(c.Image)
+		}
+		for j := range c.Ports {
+			if c.Ports[j].Protocol == "" {
+				c.Ports[j].Protocol = "TCP"
+			}
+		}
+		// Requests default to limits, as the API server does.
+		for k, q := range c.Resources.Limits {
+			if _, ok := c.Resources.Requests[k]; !ok {
+				if c.Resources.Requests == nil {
+					c.Resources.Requests = ResourceList{}
+				}
+				c.Resources.Requests[k] = q
+			}
+		}
+	}
+}
+
+// defaultPullPolicy is Always for :latest or an untagged image, else
+// IfNotPresent (an image pinned by digest is IfNotPresent).
+func defaultPullPolicy(image string) string {
+	if strings.Contains(image, "@") {
+		return "IfNotPresent"
+	}
+	last := image[strings.LastIndex(image, "/")+1:]
+	if i := strings.LastIndex(last, ":"); i < 0 || last[i+1:] == "latest" {
+		return "Always"
+	}
+	return "IfNotPresent"
+}
+
+var knownResources = map[string]bool{"cpu": true, "memory": true, "ephemeral-storage": true}
+
+func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
+	var probs []Problem
+	switch s.RestartPolicy {
+	case "Always", "OnFailure", "Never", "":
+	default:
+		probs = append(probs, valueProblem(d, field+".restartPolicy", s.RestartPolicy, "must be Always, OnFailure or Never"))
+	}
+	if g := s.TerminationGracePeriodSeconds; g != nil && *g < 0 {
+		probs = append(probs, valueProblem(d, field+".terminationGracePeriodSeconds", fmt.Sprint(*g), "must be >= 0"))
+	}
+	if s.Hostname != "" && (len(s.Hostname) > 63 || !dns1123Label.MatchString(s.Hostname)) {
+		probs = append(probs, valueProblem(d, field+".hostname", s.Hostname, "must be a lowercase DNS-1123 label"))
+	}
+	probs = append(probs, validateLabels(d, s.NodeSelector, field+".nodeSelector")...)
+
+	volumes := map[string]bool{}
+	for i, v := range s.Volumes {
+		p := fmt.Sprintf("%s.volumes[%d]", field, i)
+		if v.Name == "" {
+			probs = append(probs, problemAt(d, p+".name", "required"))
+		} else if len(v.Name) > 63 || !dns1123Label.MatchString(v.Name) {
+			probs = append(probs, valueProblem(d, p+".name", v.Name, "must be a lowercase DNS-1123 label"))
+		} else if volumes[v.Name] {
+			probs = append(probs, valueProblem(d, p+".name", v.Name, "duplicate volume name"))
+		}
+		volumes[v.Name] = true
+		n := 0
+		if v.EmptyDir != nil {
+			n++
+			if m := v.EmptyDir.Medium; m != "" && m != "Memory" {
+				probs = append(probs, valueProblem(d, p+".emptyDir.medium", m, `must be "" or Memory`))
+			}
+		}
+		if v.HostPath != nil {
+			n++
+			if !path.IsAbs(v.HostPath.Path) {
+				probs = append(probs, valueProblem(d, p+".hostPath.path", v.HostPath.Path, "must be an absolute path"))
+			}
+			switch v.HostPath.Type {
+			case "", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice":
+			default:
+				probs = append(probs, valueProblem(d, p+".hostPath.type", v.HostPath.Type, "unknown hostPath type"))
+			}
+		}
+		switch {
+		case n == 0:
+			probs = append(probs, problemAt(d, p, "must specify a volume source (emptyDir or hostPath)"))
+		case n > 1:
+			probs = append(probs, problemAt(d, p, "may not specify more than one volume source"))
+		}
+	}
+
+	if len(s.Containers) == 0 {
+		probs = append(probs, problemAt(d, field+".containers", "at least one container is required"))
+	}
+	names := map[string]bool{}
+	hostPorts := map[string]bool{}
+	for i := range s.Containers {
+		c := &s.Containers[i]
+		p := fmt.Sprintf("%s.containers[%d]", field, i)
+		switch {
+		case c.Name == "":
+			probs = append(probs, problemAt(d, p+".name", "required"))
+		case len(c.Name) > 63 || !dns1123Label.MatchString(c.Name):
+			probs = append(probs, valueProblem(d, p+".name", c.Name, "must be a lowercase DNS-1123 label"))
+		case names[c.Name]:
+			probs = append(probs, valueProblem(d, p+".name", c.Name, "duplicate container name"))
+		}
+		names[c.Name] = true
+		if strings.TrimSpace(c.Image) == "" {
+			probs = append(probs, problemAt(d, p+".image", "required"))
+		}
+		switch c.ImagePullPolicy {
+		case "Always", "IfNotPresent", "Never":
+		default:
+			probs = append(probs, valueProblem(d, p+".imagePullPolicy", c.ImagePullPolicy, "must be Always, IfNotPresent or Never"))
+		}
+		if c.WorkingDir != "" && !path.IsAbs(c.WorkingDir) {
+			probs = append(probs, valueProblem(d, p+".workingDir", c.WorkingDir, "must be an absolute path"))
+		}
+		for j, e := range c.Env {
+			if e.Name == "" || !envVarName.MatchString(e.Name) {
+				probs = append(probs, valueProblem(d, fmt.Sprintf("%s.env[%d].name", p, j), e.Name, "must be a valid environment variable name"))
+			}
+		}
+		portNames := map[string]bool{}
+		for j, port := range c.Ports {
+			pp := fmt.Sprintf("%s.ports[%d]", p, j)
+			if port.ContainerPort < 1 || port.ContainerPort > 65535 {
+				probs = append(probs, valueProblem(d, pp+".containerPort", fmt.Sprint(port.ContainerPort), "must be between 1 and 65535"))
+			}
+			if port.HostPort < 0 || port.HostPort > 65535 {
+				probs = append(probs, valueProblem(d, pp+".hostPort", fmt.Sprint(port.HostPort), "must be between 1 and 65535"))
+			}
+			switch port.Protocol {
+			case "TCP", "UDP", "SCTP":
+			default:
+				probs = append(probs, valueProblem(d, pp+".protocol", port.Protocol, "must be TCP, UDP or SCTP"))
+			}
+			if port.Name != "" {
+				if len(port.Name) > 15 || !ianaSvcName.MatchString(port.Name) || !strings.ContainsAny(port.Name, "abcdefghijklmnopqrstuvwxyz") || strings.Contains(port.Name, "--") {
+					probs = append(probs, valueProblem(d, pp+".name", port.Name, "must be an IANA service name (at most 15 lowercase letters, digits and '-', with a letter)"))
+				} else if portNames[port.Name] {
+					probs = append(probs, valueProblem(d, pp+".name", port.Name, "duplicate port name"))
+				}
+				portNames[port.Name] = true
+			}
+			if port.HostPort > 0 {
+				key := fmt.Sprintf("%s/%s:%d", port.Protocol, port.HostIP, port.HostPort)
+				if hostPorts[key] {
+					probs = append(probs, valueProblem(d, pp+".hostPort", fmt.Sprint(port.HostPort), "duplicate host port"))
+				}
+				hostPorts[key] = true
+			}
+		}
+		probs = append(probs, validateResources(d, c.Resources, p+".resources")...)
+		mounts := map[string]bool{}
+		for j, m := range c.VolumeMounts {
+			mp := fmt.Sprintf("%s.volumeMounts[%d]", p, j)
+			if !volumes[m.Name] {
+				probs = append(probs, valueProblem(d, mp+".name", m.Name, "no volume of that name in the pod"))
+			}
+			if !path.IsAbs(m.MountPath) {
+				probs = append(probs, valueProblem(d, mp+".mountPath", m.MountPath, "must be an absolute path"))
+			} else if mounts[path.Clean(m.MountPath)] {
+				probs = append(probs, valueProblem(d, mp+".mountPath", m.MountPath, "mounted twice"))
+			}
+			mounts[path.Clean(m.MountPath)] = true
+			if m.SubPath != "" && (path.IsAbs(m.SubPath) || strings.HasPrefix(path.Clean(m.SubPath), "..")) {
+				probs = append(probs, valueProblem(d, mp+".subPath", m.SubPath, "must be a relative path inside the volume"))
+			}
+		}
+	}
+	return probs
+}
+
+func validateResources(d *document, r ResourceRequirements, field string) []Problem {
+	var probs []Problem
+	check := func(list ResourceList, kind string) {
+		for name, q := range list {
+			p := field + "." + kind + "." + name
+			if !knownResources[name] && !strings.Contains(name, "/") {
+				probs = append(probs, valueProblem(d, p, name, "unknown resource (cpu, memory, ephemeral-storage)"))
+				continue
+			}
+			if q.Sign() < 0 {
+				probs = append(probs, valueProblem(d, p, q.String(), "must be >= 0"))
+			}
+		}
+	}
+	check(r.Limits, "limits")
+	check(r.Requests, "requests")
+	for name, req := range r.Requests {
+		if lim, ok := r.Limits[name]; ok && req.Cmp(lim) > 0 {
+			probs = append(probs, valueProblem(d, field+".requests."+name, req.String(), fmt.Sprintf("must be less than or equal to the %s limit (%s)", name, lim.String())))
+		}
+	}
+	return probs
+}

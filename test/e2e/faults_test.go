@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"driftless.dev/driftless/internal/testenv"
+)
+
+// Git unreachable: the commit in force keeps running, /healthz answers,
+// the API says the source is failing, and a restarted agent comes back with
+// its last state without Git. When Git returns, new commits apply again.
+func TestGitUnreachableKeepsRunning(t *testing.T) {
+	bin := buildBinary(t)
+	cd := testenv.StartContainerd(t)
+	images := filepath.Dir(testenv.BusyboxArchive(t))
+	base := t.TempDir()
+	bareDir := filepath.Join(base, "desired.git")
+	testenv.InitBareRepo(t, bareDir)
+	daemon := testenv.GitDaemon(t, base)
+	url := daemon.URL + "/desired.git"
+	work := testenv.NewWorkClone(t, "file://"+bareDir)
+	client := cd.Client(t)
+
+	work.WriteFile("app.yaml", deployment("keep", 2, trapSleep))
+	work.Commit("keep: 2")
+	work.Push()
+
+	opts := agentOpts{bin: bin, node: "node-1", repo: url, dataDir: t.TempDir(), sock: cd.Address, images: images, api: freePort(t)}
+	ag := startAgent(t, opts)
+	waitFor(t, "2 replicas", 60*time.Second, func() (bool, string) {
+		ts := listTasks(t, client, "keep")
+		return running(ts) == 2, fmt.Sprintf("%+v", ts)
+	})
+	before := listTasks(t, client, "keep")
+
+	daemon.Stop(t)
+	waitFor(t, "source reported failing", 20*time.Second, func() (bool, string) {
+		resp, err := http.Get("http://" + opts.api + "/api/v1/status")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var s struct {
+			Source struct {
+				OK        bool   `json:"ok"`
+				LastError string `json:"lastError"`
+			} `json:"source"`
+		}
+		if err := decodeJSON(resp, &s); err != nil {
+			return false, err.Error()
+		}
+		return !s.Source.OK && s.Source.LastError != "", fmt.Sprintf("%+v", s)
+	})
+	resp, err := http.Get("http://" + opts.api + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz while Git is down: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// Restart the agent while Git is down: it starts from its data dir.
+	ag.kill()
+	ag = startAgent(t, opts)
+	waitFor(t, "agent up without Git", 20*time.Second, func() (bool, string) {
+		s, err := ag.status()
+		return err == nil && len(s.Replicas) == 2, fmt.Sprintf("%+v %v", s, err)
+	})
+	time.Sleep(2 * time.Second)
+	assertUnchanged(t, before, listTasks(t, client, "keep"))
+
+	// Git is back: a new commit applies.
+	daemon.Start(t)
+	work.WriteFile("app.yaml", deployment("keep", 3, trapSleep))
+	work.Commit("keep: 3")
+	work.Push()
+	waitFor(t, "3 replicas after Git returns", 60*time.Second, func() (bool, string) {
+		ts := listTasks(t, client, "keep")
+		return running(ts) == 3, fmt.Sprintf("%+v", ts)
+	})
+}
