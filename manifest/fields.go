@@ -1,0 +1,46 @@
+package manifest
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// compatFields renders the field tables of docs/compatibility.md from the
+// types and the unsupported/ignored tables, so the document cannot drift
+// from the code.
+func compatFields() string {
+	types := []reflect.Type{
+		reflect.TypeOf(ObjectMeta{}), reflect.TypeOf(DeploymentSpec{}), reflect.TypeOf(DaemonSetSpec{}),
+		reflect.TypeOf(ReplicaSetSpec{}), reflect.TypeOf(JobSpec{}), reflect.TypeOf(PodSpec{}),
+		reflect.TypeOf(Container{}), reflect.TypeOf(EnvVar{}), reflect.TypeOf(ContainerPort{}),
+		reflect.TypeOf(ResourceRequirements{}), reflect.TypeOf(VolumeMount{}), reflect.TypeOf(Volume{}),
+		reflect.TypeOf(NodeSpec{}),
+	}
+	var b strings.Builder
+	b.WriteString("\n## Fields\n\nPer type: fields driftless implements, fields accepted with no effect, and real Kubernetes fields it rejects as not supported yet (any other field is an unknown-field error).\n\n")
+	b.WriteString("| type | supported | accepted, no effect | not supported yet |\n|---|---|---|---|\n")
+	for _, t := range types {
+		fields := map[string]fieldInfo{}
+		jsonFields(t, fields)
+		var sup []string
+		for n := range fields {
+			sup = append(sup, "`"+n+"`")
+		}
+		sort.Strings(sup)
+		var ign []string
+		for n, why := range ignored[t] {
+			ign = append(ign, fmt.Sprintf("`%s` (%s)", n, why))
+		}
+		sort.Strings(ign)
+		var uns []string
+		for n := range unsupported[t] {
+			uns = append(uns, "`"+n+"`")
+		}
+		sort.Strings(uns)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name(), strings.Join(sup, ", "), strings.Join(ign, ", "), strings.Join(uns, ", "))
+	}
+	b.WriteString("\nSemantics today: `restartPolicy` with Kubernetes back-off; Jobs run `min(parallelism, completions)` replicas once (completion counting, `backoffLimit`, `activeDeadlineSeconds` and `ttlSecondsAfterFinished` are accepted but not enforced yet); Deployment `strategy`, `minReadySeconds`, `progressDeadlineSeconds`, `revisionHistoryLimit`, `paused` and DaemonSet `updateStrategy` are accepted, but a changed template replaces every replica at once (rolling updates are on the roadmap); `containerPort` is informational and `hostPort` is not published yet (no CNI); `nodeSelector` is matched against node labels; taints on Node policies repel every replica (no tolerations yet). Secrets are decoded and validated but not yet injected into containers.\n")
+	return b.String()
+}
