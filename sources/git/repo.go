@@ -1,0 +1,331 @@
+// Package git is the Source on go-git: a bare clone on disk under the
+// agent's data directory, fetched on demand, read as trees (never checked
+// out). It must never push to the desired repository and never discard
+// fetched objects when the remote is unreachable.
+package git
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+
+	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/sources"
+)
+
+// Auth names credential files; which one is used depends on the URL's
+// scheme. Secrets are read from files, never from flags.
+type Auth struct {
+	// SSHKeyFile is a private key for ssh:// remotes.
+	SSHKeyFile string `json:"sshKeyFile,omitempty"`
+	// KnownHostsFile checks the server's host key for ssh:// remotes
+	// (default: ~/.ssh/known_hosts). Host keys are always checked.
+	KnownHostsFile string `json:"knownHostsFile,omitempty"`
+	// TokenFile holds a token for https:// remotes, sent as basic auth
+	// with user "x-access-token" (GitHub, Gitea and GitLab accept it).
+	TokenFile string `json:"tokenFile,omitempty"`
+	// BasicAuthFile holds "user:password" for https:// remotes.
+	BasicAuthFile string `json:"basicAuthFile,omitempty"`
+}
+
+// Method returns the go-git auth method for url, or nil for none.
+func (a Auth) Method(url string) (transport.AuthMethod, error) {
+	switch {
+	case strings.HasPrefix(url, "ssh://") || (!strings.Contains(url, "://") && strings.Contains(url, "@")):
+		if a.SSHKeyFile == "" {
+			return nil, nil
+		}
+		user := "git"
+		if ep, err := transport.NewEndpoint(url); err == nil && ep.User != "" {
+			user = ep.User
+		}
+		keys, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, "")
+		if err != nil {
+			return nil, fmt.Errorf("ssh key %s: %w", a.SSHKeyFile, err)
+		}
+		var files []string
+		if a.KnownHostsFile != "" {
+			files = append(files, a.KnownHostsFile)
+		}
+		cb, err := gitssh.NewKnownHostsCallback(files...)
+		if err != nil {
+			return nil, fmt.Errorf("known_hosts: %w", err)
+		}
+		keys.HostKeyCallback = cb
+		return keys, nil
+	case strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://"):
+		if a.TokenFile != "" {
+			tok, err := readSecret(a.TokenFile)
+			if err != nil {
+				return nil, err
+			}
+			return &githttp.BasicAuth{Username: "x-access-token", Password: tok}, nil
+		}
+		if a.BasicAuthFile != "" {
+			s, err := readSecret(a.BasicAuthFile)
+			if err != nil {
+				return nil, err
+			}
+			u, p, ok := strings.Cut(s, ":")
+			if !ok {
+				return nil, fmt.Errorf("basic auth file %s: want user:password", a.BasicAuthFile)
+			}
+			return &githttp.BasicAuth{Username: u, Password: p}, nil
+		}
+	}
+	return nil, nil
+}
+
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read credential file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// Config says what to follow and where to keep the clone.
+type Config struct {
+	URL string
+	// Branch is followed unless Ref is set (default main).
+	Branch string
+	// Ref pins a tag or a full commit id.
+	Ref string
+	// Dir is the bare clone's directory.
+	Dir  string
+	Auth Auth
+}
+
+// Repo is a Source on a bare go-git clone. Not safe for concurrent use.
+type Repo struct {
+	cfg  Config
+	repo *gogit.Repository
+	auth transport.AuthMethod
+}
+
+var _ sources.Source = (*Repo)(nil)
+
+// Open opens the clone in cfg.Dir, creating it when missing and
+// re-creating it when it is corrupt. It needs no network, so an agent
+// starts with its last state when the remote is unreachable.
+func Open(ctx context.Context, cfg Config) (*Repo, error) {
+	if cfg.Branch == "" {
+		cfg.Branch = "main"
+	}
+	auth, err := cfg.Auth.Method(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := OpenBare(cfg.Dir, cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	r := &Repo{cfg: cfg, repo: repo, auth: auth}
+	// A clone whose followed ref points at an unreadable commit is
+	// half-written: start over (the remote has everything again).
+	if ref, err := repo.Reference(r.trackingRef(), true); err == nil {
+		if _, err := repo.CommitObject(ref.Hash()); err != nil {
+			if err := os.RemoveAll(cfg.Dir); err != nil {
+				return nil, err
+			}
+			if r.repo, err = OpenBare(cfg.Dir, cfg.URL); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return r, nil
+}
+
+// OpenBare opens or creates a bare repository in dir with remote origin
+// at url. A directory that does not open as a repository is moved aside
+// and re-created.
+func OpenBare(dir, url string) (*gogit.Repository, error) {
+	repo, err := gogit.PlainOpen(dir)
+	if err == nil {
+		if _, herr := repo.Storer.Reference(plumbing.HEAD); herr != nil {
+			err = herr
+		}
+	}
+	if err != nil {
+		if _, serr := os.Stat(dir); serr == nil {
+			aside := fmt.Sprintf("%s.corrupt-%d", dir, time.Now().UnixNano())
+			if rerr := os.Rename(dir, aside); rerr != nil {
+				return nil, fmt.Errorf("move corrupt clone aside: %w", rerr)
+			}
+			_ = os.RemoveAll(aside)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		repo, err = gogit.PlainInit(dir, true)
+		if err != nil {
+			return nil, fmt.Errorf("init clone %s: %w", dir, err)
+		}
+	}
+	rem, err := repo.Remote("origin")
+	switch {
+	case errors.Is(err, gogit.ErrRemoteNotFound):
+		_, err = repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{url}})
+	case err == nil && (len(rem.Config().URLs) == 0 || rem.Config().URLs[0] != url):
+		if err = repo.DeleteRemote("origin"); err == nil {
+			_, err = repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{url}})
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("configure remote: %w", err)
+	}
+	return repo, nil
+}
+
+var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+func (r *Repo) trackingRef() plumbing.ReferenceName {
+	if r.cfg.Ref != "" {
+		if fullSHA.MatchString(r.cfg.Ref) {
+			return plumbing.ReferenceName("refs/driftless/pinned")
+		}
+		return plumbing.NewTagReferenceName(r.cfg.Ref)
+	}
+	return plumbing.NewRemoteReferenceName("origin", r.cfg.Branch)
+}
+
+// Sync fetches and resolves the followed revision.
+func (r *Repo) Sync(ctx context.Context) (sources.Revision, error) {
+	var specs []config.RefSpec
+	switch {
+	case r.cfg.Ref == "":
+		specs = []config.RefSpec{config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", r.cfg.Branch, r.cfg.Branch))}
+	case fullSHA.MatchString(r.cfg.Ref):
+		if _, err := r.repo.CommitObject(plumbing.NewHash(r.cfg.Ref)); err != nil {
+			specs = []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}
+		}
+	default:
+		specs = []config.RefSpec{config.RefSpec(fmt.Sprintf("+refs/tags/%s:refs/tags/%s", r.cfg.Ref, r.cfg.Ref))}
+	}
+	if len(specs) > 0 {
+		if err := Fetch(ctx, r.repo, r.cfg.URL, r.auth, specs); err != nil {
+			return sources.Revision{}, err
+		}
+	}
+	var hash plumbing.Hash
+	if fullSHA.MatchString(r.cfg.Ref) {
+		hash = plumbing.NewHash(r.cfg.Ref)
+		if _, err := r.repo.CommitObject(hash); err != nil {
+			return sources.Revision{}, fmt.Errorf("commit %s: %w", r.cfg.Ref, sources.ErrRefNotFound)
+		}
+		_ = r.repo.Storer.SetReference(plumbing.NewHashReference(r.trackingRef(), hash))
+	} else {
+		ref, err := r.repo.Reference(r.trackingRef(), true)
+		if err != nil {
+			return sources.Revision{}, fmt.Errorf("%s: %w", r.trackingRef(), sources.ErrRefNotFound)
+		}
+		hash = ref.Hash()
+		if tag, err := r.repo.TagObject(hash); err == nil { // annotated tag
+			c, err := tag.Commit()
+			if err != nil {
+				return sources.Revision{}, fmt.Errorf("tag %s: %w", r.cfg.Ref, err)
+			}
+			hash = c.Hash
+		}
+	}
+	c, err := r.repo.CommitObject(hash)
+	if err != nil {
+		return sources.Revision{}, fmt.Errorf("read commit %s: %w", hash, err)
+	}
+	return sources.Revision{
+		Commit:    c.Hash.String(),
+		Time:      c.Committer.When,
+		Author:    fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email),
+		Committer: fmt.Sprintf("%s <%s>", c.Committer.Name, c.Committer.Email),
+		Subject:   strings.SplitN(c.Message, "\n", 2)[0],
+	}, nil
+}
+
+// Fetch fetches specs from url, classifying errors: already up to date is
+// success, a missing ref is ErrRefNotFound, anything else
+// ErrUnreachable.
+func Fetch(ctx context.Context, repo *gogit.Repository, url string, auth transport.AuthMethod, specs []config.RefSpec) error {
+	err := repo.FetchContext(ctx, &gogit.FetchOptions{RemoteName: "origin", RefSpecs: specs, Auth: auth, Tags: gogit.NoTags, Force: true})
+	switch {
+	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
+		return nil
+	case isNoMatchingRef(err):
+		return fmt.Errorf("fetch %s: %w: %v", url, sources.ErrRefNotFound, err)
+	default:
+		return fmt.Errorf("fetch %s: %w: %v", url, sources.ErrUnreachable, err)
+	}
+}
+
+func isNoMatchingRef(err error) bool {
+	var nm gogit.NoMatchingRefSpecError
+	if errors.As(err, &nm) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "couldn't find remote ref") || strings.Contains(s, "no matching ref")
+}
+
+// Files reads the manifest files below dir of commit.
+func (r *Repo) Files(ctx context.Context, commit, dir string) ([]manifest.File, error) {
+	return ReadFiles(ctx, r.repo, commit, dir)
+}
+
+// ReadFiles reads every *.yaml/*.yml blob below dir of commit's tree.
+func ReadFiles(ctx context.Context, repo *gogit.Repository, commit, dir string) ([]manifest.File, error) {
+	c, err := repo.CommitObject(plumbing.NewHash(commit))
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", commit, err)
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("tree of %s: %w", commit, err)
+	}
+	dir = strings.Trim(path.Clean("/"+dir), "/")
+	if dir != "" {
+		tree, err = tree.Tree(dir)
+		if err != nil {
+			return nil, fmt.Errorf("path %q in %s: %w", dir, commit[:7], err)
+		}
+	}
+	var out []manifest.File
+	err = tree.Files().ForEach(func(f *object.File) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !manifest.IsManifestPath(f.Name) || !f.Mode.IsFile() {
+			return nil
+		}
+		rd, err := f.Reader()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", f.Name, err)
+		}
+		defer rd.Close()
+		b, err := io.ReadAll(rd)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", f.Name, err)
+		}
+		out = append(out, manifest.File{Path: f.Name, Data: b})
+		return nil
+	})
+	return out, err
+}
+
+// Has reports whether commit is in the local clone.
+func (r *Repo) Has(commit string) bool {
+	_, err := r.repo.CommitObject(plumbing.NewHash(commit))
+	return err == nil
+}

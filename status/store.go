@@ -1,0 +1,323 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"driftless.dev/driftless/sources"
+	"driftless.dev/driftless/sources/git"
+)
+
+// Config says where the status branch lives.
+type Config struct {
+	URL string
+	// Branch defaults to driftless/status.
+	Branch string
+	// Dir is the local bare clone.
+	Dir         string
+	Auth        git.Auth
+	AuthorName  string
+	AuthorEmail string
+}
+
+// Store reads and writes one status branch. Not safe for concurrent use;
+// several Stores (processes) on one branch are safe: pushes are
+// compare-and-swap.
+type Store struct {
+	cfg  Config
+	repo *gogit.Repository
+	auth transport.AuthMethod
+}
+
+// Open opens (or creates) the local clone. It needs no network.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Branch == "" {
+		cfg.Branch = "driftless/status"
+	}
+	if cfg.AuthorName == "" {
+		cfg.AuthorName = "driftless"
+	}
+	if cfg.AuthorEmail == "" {
+		cfg.AuthorEmail = "driftless@driftless.invalid"
+	}
+	auth, err := cfg.Auth.Method(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := git.OpenBare(cfg.Dir, cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{cfg: cfg, repo: repo, auth: auth}, nil
+}
+
+func (s *Store) localRef() plumbing.ReferenceName {
+	return plumbing.NewRemoteReferenceName("origin", s.cfg.Branch)
+}
+
+func (s *Store) remoteRef() plumbing.ReferenceName {
+	return plumbing.NewBranchReferenceName(s.cfg.Branch)
+}
+
+// fetch updates the local copy; a missing branch is not an error.
+func (s *Store) fetch(ctx context.Context) error {
+	spec := config.RefSpec(fmt.Sprintf("+%s:%s", s.remoteRef(), s.localRef()))
+	err := git.Fetch(ctx, s.repo, s.cfg.URL, s.auth, []config.RefSpec{spec})
+	if errors.Is(err, sources.ErrRefNotFound) {
+		// The branch does not exist (yet, or any more): forget our copy
+		// so that a first commit starts a new root.
+		_ = s.repo.Storer.RemoveReference(s.localRef())
+		return nil
+	}
+	return err
+}
+
+// Read fetches and decodes the branch. When the remote is unreachable it
+// returns the last locally known state together with the error.
+func (s *Store) Read(ctx context.Context) (*State, error) {
+	ferr := s.fetch(ctx)
+	st, err := s.local()
+	if err != nil {
+		return nil, err
+	}
+	return st, ferr
+}
+
+// local decodes the locally known head of the branch.
+func (s *Store) local() (*State, error) {
+	ref, err := s.repo.Reference(s.localRef(), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return (*State)(nil).Clone(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.repo.CommitObject(ref.Hash())
+	if err != nil {
+		return nil, fmt.Errorf("status commit %s: %w", ref.Hash(), err)
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	err = tree.Files().ForEach(func(f *object.File) error {
+		r, err := f.Reader()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		b, err := io.ReadAll(r)
+		files[f.Name] = b
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read status tree: %w", err)
+	}
+	st, err := decodeFiles(files)
+	if err != nil {
+		return nil, err
+	}
+	st.Head = c.Hash.String()
+	return st, nil
+}
+
+// Mutate computes the next state from the current one (a private copy).
+// Returning a nil state means no change.
+type Mutate func(cur *State) (*State, *Message, error)
+
+// Update applies mutate to the freshest state and commits the result with
+// a compare-and-swap push, retrying from a new fetch when another writer
+// got there first. It makes no commit when the tree would not change.
+func (s *Store) Update(ctx context.Context, mutate Mutate) (*State, bool, error) {
+	const tries = 6
+	var last error
+	for i := 0; i < tries; i++ {
+		if err := s.fetch(ctx); err != nil {
+			return nil, false, err
+		}
+		cur, err := s.local()
+		if err != nil {
+			return nil, false, err
+		}
+		next, msg, err := mutate(cur.Clone())
+		if err != nil {
+			return nil, false, err
+		}
+		if next == nil || Equal(cur, next) {
+			return cur, false, nil
+		}
+		if msg == nil {
+			msg = &Message{Summary: "update status", Leader: next.Cluster.Leader, Term: next.Cluster.Term, DesiredCommit: next.Cluster.DesiredCommit}
+		}
+		hash, err := s.commit(cur, next, *msg)
+		if err != nil {
+			return nil, false, err
+		}
+		err = s.push(ctx, cur.Head, hash)
+		if errors.Is(err, ErrConflict) {
+			last = err
+			select {
+			case <-ctx.Done():
+				return nil, false, ctx.Err()
+			case <-time.After(time.Duration(10*(i+1)) * time.Millisecond):
+			}
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if err := s.repo.Storer.SetReference(plumbing.NewHashReference(s.localRef(), hash)); err != nil {
+			return nil, false, err
+		}
+		next.Head = hash.String()
+		return next, true, nil
+	}
+	return nil, false, fmt.Errorf("status update after %d tries: %w", tries, last)
+}
+
+// commit writes blobs, trees and a commit object; no work tree.
+func (s *Store) commit(cur, next *State, msg Message) (plumbing.Hash, error) {
+	files, err := next.files()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	root, err := s.writeTree(files)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	sig := object.Signature{Name: s.cfg.AuthorName, Email: s.cfg.AuthorEmail, When: time.Now().UTC()}
+	c := &object.Commit{Author: sig, Committer: sig, Message: msg.String(), TreeHash: root}
+	if cur.Head != "" {
+		c.ParentHashes = []plumbing.Hash{plumbing.NewHash(cur.Head)}
+	}
+	obj := s.repo.Storer.NewEncodedObject()
+	if err := c.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return s.repo.Storer.SetEncodedObject(obj)
+}
+
+// writeTree stores files (slash paths) as nested tree objects and returns
+// the root tree's hash.
+func (s *Store) writeTree(files map[string][]byte) (plumbing.Hash, error) {
+	var build func(prefix string) (plumbing.Hash, error)
+	build = func(prefix string) (plumbing.Hash, error) {
+		var entries []object.TreeEntry
+		subdirs := map[string]bool{}
+		for p, content := range files {
+			if !strings.HasPrefix(p, prefix) {
+				continue
+			}
+			rest := strings.TrimPrefix(p, prefix)
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				subdirs[rest[:i]] = true
+				continue
+			}
+			obj := s.repo.Storer.NewEncodedObject()
+			obj.SetType(plumbing.BlobObject)
+			w, err := obj.Writer()
+			if err != nil {
+				return plumbing.ZeroHash, err
+			}
+			if _, err := w.Write(content); err != nil {
+				return plumbing.ZeroHash, err
+			}
+			_ = w.Close()
+			h, err := s.repo.Storer.SetEncodedObject(obj)
+			if err != nil {
+				return plumbing.ZeroHash, err
+			}
+			entries = append(entries, object.TreeEntry{Name: rest, Mode: filemode.Regular, Hash: h})
+		}
+		for d := range subdirs {
+			h, err := build(prefix + d + "/")
+			if err != nil {
+				return plumbing.ZeroHash, err
+			}
+			entries = append(entries, object.TreeEntry{Name: d, Mode: filemode.Dir, Hash: h})
+		}
+		// Git orders tree entries by name, directories as if suffixed "/".
+		sort.Slice(entries, func(i, j int) bool { return treeKey(entries[i]) < treeKey(entries[j]) })
+		t := &object.Tree{Entries: entries}
+		obj := s.repo.Storer.NewEncodedObject()
+		if err := t.Encode(obj); err != nil {
+			return plumbing.ZeroHash, err
+		}
+		return s.repo.Storer.SetEncodedObject(obj)
+	}
+	return build("")
+}
+
+func treeKey(e object.TreeEntry) string {
+	if e.Mode == filemode.Dir {
+		return e.Name + "/"
+	}
+	return e.Name
+}
+
+// push sends hash to the branch only if the remote still has old (or no
+// branch, when old is empty). Rejections become ErrConflict.
+func (s *Store) push(ctx context.Context, old string, hash plumbing.Hash) error {
+	spec := config.RefSpec(fmt.Sprintf("%s:%s", hash, s.remoteRef()))
+	opts := &gogit.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: s.auth}
+	if old != "" {
+		opts.RequireRemoteRefs = []config.RefSpec{config.RefSpec(fmt.Sprintf("%s:%s", old, s.remoteRef()))}
+	}
+	err := s.repo.PushContext(ctx, opts)
+	switch {
+	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
+		return nil
+	case isRejected(err):
+		return fmt.Errorf("push %s: %w: %v", s.cfg.Branch, ErrConflict, err)
+	default:
+		return fmt.Errorf("push %s: %w: %v", s.cfg.Branch, sources.ErrUnreachable, err)
+	}
+}
+
+// isRejected classifies go-git's and git-receive-pack's plain-string
+// rejections of a non-fast-forward or stale update.
+func isRejected(err error) bool {
+	s := err.Error()
+	for _, m := range []string{"non-fast-forward", "failed to update ref", "remote ref", "fetch first", "stale info", "rejected"} {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadState reads a status branch from a repository into a temporary
+// clone: for commands that run without an agent.
+func ReadState(ctx context.Context, url, branch string, auth git.Auth) (*State, error) {
+	dir, err := os.MkdirTemp("", "driftless-status-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	st, err := Open(ctx, Config{URL: url, Branch: branch, Dir: dir, Auth: auth})
+	if err != nil {
+		return nil, err
+	}
+	state, err := st.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if state.Head == "" {
+		return nil, fmt.Errorf("branch %s not found in %s", branch, url)
+	}
+	return state, nil
+}
