@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"sort"
 	"strings"
@@ -143,7 +144,7 @@ type Mutate func(cur *State) (*State, *Message, error)
 // a compare-and-swap push, retrying from a new fetch when another writer
 // got there first. It makes no commit when the tree would not change.
 func (s *Store) Update(ctx context.Context, mutate Mutate) (*State, bool, error) {
-	const tries = 6
+	const tries = 16
 	var last error
 	for i := 0; i < tries; i++ {
 		if err := s.fetch(ctx); err != nil {
@@ -173,7 +174,7 @@ func (s *Store) Update(ctx context.Context, mutate Mutate) (*State, bool, error)
 			select {
 			case <-ctx.Done():
 				return nil, false, ctx.Err()
-			case <-time.After(time.Duration(10*(i+1)) * time.Millisecond):
+			case <-time.After(time.Duration(rand.IntN(20*(i+1))+5) * time.Millisecond):
 			}
 			continue
 		}

@@ -263,7 +263,7 @@ func Fetch(ctx context.Context, repo *gogit.Repository, url string, auth transpo
 	switch {
 	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
 		return nil
-	case isNoMatchingRef(err):
+	case isNoMatchingRef(err), errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return fmt.Errorf("fetch %s: %w: %v", url, sources.ErrRefNotFound, err)
 	default:
 		return fmt.Errorf("fetch %s: %w: %v", url, sources.ErrUnreachable, err)

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/sources/git"
+	"driftless.dev/driftless/status"
+)
+
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	repo := fs.String("repo", "", "repository holding the status branch")
+	branch := fs.String("status-branch", "driftless/status", "status branch")
+	output := fs.String("o", "text", "output format: text or json")
+	var auth git.Auth
+	fs.StringVar(&auth.SSHKeyFile, "ssh-key", "", "SSH private key file")
+	fs.StringVar(&auth.KnownHostsFile, "known-hosts", "", "known_hosts file")
+	fs.StringVar(&auth.TokenFile, "token-file", "", "token file for https")
+	fs.StringVar(&auth.BasicAuthFile, "basic-auth-file", "", "user:password file for https")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *repo == "" || fs.NArg() > 0 || (*output != "text" && *output != "json") {
+		fmt.Fprintln(stderr, "usage: driftless status --repo URL [--status-branch B] [-o text|json]")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := status.ReadState(ctx, *repo, *branch, auth)
+	if err != nil {
+		fmt.Fprintf(stderr, "driftless status: %v\n", err)
+		return 1
+	}
+	if *output == "json" {
+		out := struct {
+			Head       string                       `json:"head"`
+			Cluster    status.Cluster               `json:"cluster"`
+			Nodes      map[string]status.NodeStatus `json:"nodes"`
+			Placements []manifest.Placement         `json:"placements"`
+		}{Head: st.Head, Cluster: st.Cluster, Nodes: st.Nodes}
+		for _, p := range sortedPlacements(st) {
+			out.Placements = append(out.Placements, p)
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+		return 0
+	}
+	printStatus(stdout, st)
+	return 0
+}
+
+func sortedPlacements(st *status.State) []manifest.Placement {
+	var ps []manifest.Placement
+	for _, p := range st.Placements {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Workload.String() < ps[j].Workload.String() })
+	return ps
+}
+
+func abbrev(c string) string {
+	if len(c) > 7 {
+		return c[:7]
+	}
+	if c == "" {
+		return "-"
+	}
+	return c
+}
+
+func printStatus(w io.Writer, st *status.State) {
+	c := st.Cluster
+	fmt.Fprintf(w, "Status commit:  %s\n", st.Head)
+	fmt.Fprintf(w, "Leader:         %s (term %d)\n", c.Leader, c.Term)
+	fmt.Fprintf(w, "Desired commit: %s (%s)\n", abbrev(c.DesiredCommit), c.DesiredCommit)
+	if r := c.LastRejection; r != nil {
+		fmt.Fprintf(w, "Last rejection: %s at %s, %d problem(s):\n", abbrev(r.Commit), r.Time.Format(time.RFC3339), len(r.Errors))
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
+
+	fmt.Fprintln(w, "\nNODES")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tLABELS")
+	names := make([]string, 0, len(st.Nodes))
+	for n := range st.Nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		ns := st.Nodes[n]
+		var labels []string
+		for k, v := range ns.Labels {
+			labels = append(labels, k+"="+v)
+		}
+		sort.Strings(labels)
+		lead := ""
+		if n == c.Leader {
+			lead = "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n, ns.State, lead, strings.Join(labels, ","))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nWORKLOADS")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKLOAD\tSPEC\tDESIRED\tPLACED\tRUNNING\tREADY\tCOMMIT")
+	ps := sortedPlacements(st)
+	for _, p := range ps {
+		placed, running, ready := 0, 0, 0
+		for _, r := range p.Replicas {
+			if r.Node != "" {
+				placed++
+			}
+			if r.Status != nil && r.Status.Phase == manifest.PhaseRunning {
+				running++
+			}
+			if r.Status != nil && r.Status.Ready {
+				ready++
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Workload, p.SpecHash, len(p.Replicas), placed, running, ready, abbrev(p.DesiredCommit))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nREPLICAS")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKLOAD\tREPLICA\tNODE\tPHASE\tREADY\tRESTARTS\tREASON")
+	for _, p := range ps {
+		for _, r := range p.Replicas {
+			phase, ready, restarts, reason := "Pending", "false", 0, ""
+			if r.Status != nil {
+				phase, ready, restarts, reason = r.Status.Phase, fmt.Sprint(r.Status.Ready), r.Status.Restarts, r.Status.Reason
+				if r.Status.Message != "" {
+					reason = strings.TrimSpace(reason + " " + r.Status.Message)
+				}
+			}
+			node := r.Node
+			if node == "" {
+				node = "-"
+				reason = strings.Join(r.Pending, "; ")
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\n", p.Workload, r.Index, node, phase, ready, restarts, reason)
+		}
+	}
+	tw.Flush()
+}

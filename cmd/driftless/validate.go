@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"driftless.dev/driftless/manifest"
+)
+
+// validateReport is the JSON output of `driftless validate -o json`.
+type validateReport struct {
+	Valid     bool               `json:"valid"`
+	Problems  []manifest.Problem `json:"problems"`
+	Skipped   []manifest.Skipped `json:"skipped"`
+	Warnings  []manifest.Problem `json:"warnings"`
+	Workloads []string           `json:"workloads"`
+}
+
+func runValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	output := fs.String("o", "text", "output format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: driftless validate [-o text|json] PATH...\n\nLints manifest files or directories as the agent would load them: exit 0 when valid, 1 when not, 2 on usage errors.")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() == 0 || (*output != "text" && *output != "json") {
+		fs.Usage()
+		return 2
+	}
+	var files []manifest.File
+	for _, p := range fs.Args() {
+		fl, err := manifest.ReadDir(p)
+		if err != nil {
+			fmt.Fprintf(stderr, "driftless validate: %v\n", err)
+			return 2
+		}
+		// Paths are reported as given on the command line.
+		for i := range fl {
+			if fl[i].Path != filepath.ToSlash(p) {
+				fl[i].Path = filepath.ToSlash(filepath.Join(p, fl[i].Path))
+			}
+		}
+		files = append(files, fl...)
+	}
+	rep := validateReport{Problems: []manifest.Problem{}, Skipped: []manifest.Skipped{}, Warnings: []manifest.Problem{}, Workloads: []string{}}
+	set, err := manifest.Load(files)
+	if err != nil {
+		var perrs manifest.Errors
+		if !errors.As(err, &perrs) {
+			fmt.Fprintf(stderr, "driftless validate: %v\n", err)
+			return 1
+		}
+		rep.Problems = perrs
+	} else {
+		rep.Valid = true
+		rep.Skipped = append(rep.Skipped, set.Skipped...)
+		rep.Warnings = append(rep.Warnings, set.Warnings...)
+		for _, w := range set.Workloads {
+			rep.Workloads = append(rep.Workloads, w.Ref.String())
+		}
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		for _, p := range rep.Problems {
+			fmt.Fprintln(stdout, p.String())
+		}
+		for _, s := range rep.Skipped {
+			fmt.Fprintf(stdout, "skipped: %s\n", s)
+		}
+		for _, w := range rep.Warnings {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
+		if rep.Valid {
+			fmt.Fprintf(stdout, "valid: %d file(s), %d workload(s), %d skipped\n", len(files), len(rep.Workloads), len(rep.Skipped))
+		} else {
+			fmt.Fprintf(stdout, "invalid: %d problem(s) in %d file(s)\n", len(rep.Problems), len(files))
+		}
+	}
+	if !rep.Valid {
+		return 1
+	}
+	return 0
+}
