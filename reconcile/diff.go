@@ -1,0 +1,212 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"driftless.dev/driftless/manifest"
+)
+
+// Extra labels the reconciler writes at create time.
+const (
+	LabelGrace     = "driftless.dev/grace-seconds"
+	LabelLogPath   = "driftless.dev/log-path"
+	LabelStartedAt = "driftless.dev/started-at"
+)
+
+// DesiredReplica is one replica placed on this node, with the defaulted
+// pod spec of the desired commit its placement names.
+type DesiredReplica struct {
+	Workload manifest.Ref
+	Index    int
+	SpecHash string
+	Pod      manifest.PodSpec
+}
+
+// Key identifies the replica.
+func (d DesiredReplica) Key() ReplicaKey { return ReplicaKey{Workload: d.Workload, Index: d.Index} }
+
+// ReplicaKey identifies one replica of one workload.
+type ReplicaKey struct {
+	Workload manifest.Ref
+	Index    int
+}
+
+// Exiter is implemented by runtimes that can report container exits as
+// they happen. The agent uses it only to run a pass sooner: every pass
+// still lists the actual state.
+type Exiter interface {
+	Exits(ctx context.Context) (<-chan string, error)
+}
+
+// Back-off of restarts and image pulls, as the kubelet does it.
+const (
+	backoffBase  = 10 * time.Second
+	backoffCap   = 5 * time.Minute
+	backoffReset = 10 * time.Minute
+)
+
+// Backoff returns the delay before restart number n+1 (n restarts so far):
+// 10s, 20s, 40s, ... capped at 5 minutes.
+func Backoff(n int) time.Duration {
+	d := backoffBase
+	for i := 0; i < n && d < backoffCap; i++ {
+		d *= 2
+	}
+	if d > backoffCap {
+		d = backoffCap
+	}
+	return d
+}
+
+// ContainerID names a container: the workload name first, so that ids
+// read well in `ctr` and logs, then a hash of everything that identifies
+// it, so that a new spec gets a new id. At most 76 characters.
+func ContainerID(ref manifest.Ref, index int, container, specHash string) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%s\x00%s", ref.Namespace, ref.Kind, ref.Name, index, container, specHash)))
+	h := hex.EncodeToString(sum[:])[:6]
+	name := ref.Name
+	suffix := fmt.Sprintf("-%d-%s-%s", index, container, h)
+	if len(name)+len(suffix) > 76 {
+		if keep := 76 - len(suffix); keep > 0 && keep < len(name) {
+			name = name[:keep]
+		} else if keep <= 0 {
+			return fmt.Sprintf("%s-%d-%s", ref.Name[:min(len(ref.Name), 40)], index, h)
+		}
+	}
+	return name + suffix
+}
+
+// Plan is what one pass does.
+type Plan struct {
+	// Remove: containers no longer desired (or of an old spec).
+	Remove []RemoveOp
+	// Create: replicas with containers to create and start, in container
+	// order.
+	Create []CreateOp
+	// Restart: exited containers whose restart is due.
+	Restart []string
+	// Wake is the earliest time a back-off expires (zero: none).
+	Wake time.Time
+}
+
+// RemoveOp removes one container.
+type RemoveOp struct {
+	ID    string
+	Grace time.Duration
+}
+
+// CreateOp creates (and starts) the missing containers of one replica.
+type CreateOp struct {
+	Replica    DesiredReplica
+	Containers []string // container names, in spec order
+}
+
+// Empty reports whether the plan does nothing.
+func (p Plan) Empty() bool { return len(p.Remove) == 0 && len(p.Create) == 0 && len(p.Restart) == 0 }
+
+// BackoffState is what Diff needs to know of past failures: when an
+// exited container was first seen exited (if the runtime does not say),
+// and when the image of a replica may be tried again.
+type BackoffState struct {
+	FirstSeenExited map[string]time.Time
+	ImageRetry      map[ReplicaKey]time.Time
+}
+
+// Diff compares desired replicas with actual containers and returns the
+// plan. It is pure: no I/O, no clock (now is an argument).
+func Diff(desired []DesiredReplica, actual []Container, st BackoffState, now time.Time) Plan {
+	var plan Plan
+	byID := make(map[string]Container, len(actual))
+	for _, c := range actual {
+		byID[c.ID] = c
+	}
+	wanted := map[string]bool{}
+	for _, d := range desired {
+		var missing []string
+		for _, c := range d.Pod.Containers {
+			id := ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)
+			wanted[id] = true
+			a, ok := byID[id]
+			if !ok {
+				missing = append(missing, c.Name)
+				continue
+			}
+			switch a.State {
+			case StateCreated:
+				plan.Restart = append(plan.Restart, id)
+			case StateExited:
+				if !shouldRestart(d.Pod.RestartPolicy, a.ExitCode) {
+					continue
+				}
+				due := RestartDue(a, st.FirstSeenExited[id])
+				if !due.After(now) {
+					plan.Restart = append(plan.Restart, id)
+				} else if plan.Wake.IsZero() || due.Before(plan.Wake) {
+					plan.Wake = due
+				}
+			}
+		}
+		if len(missing) > 0 {
+			if retry, ok := st.ImageRetry[d.Key()]; ok && retry.After(now) {
+				if plan.Wake.IsZero() || retry.Before(plan.Wake) {
+					plan.Wake = retry
+				}
+				continue
+			}
+			plan.Create = append(plan.Create, CreateOp{Replica: d, Containers: missing})
+		}
+	}
+	for _, a := range actual {
+		if wanted[a.ID] {
+			continue
+		}
+		plan.Remove = append(plan.Remove, RemoveOp{ID: a.ID, Grace: graceOf(a)})
+	}
+	sort.Slice(plan.Remove, func(i, j int) bool { return plan.Remove[i].ID < plan.Remove[j].ID })
+	sort.Strings(plan.Restart)
+	return plan
+}
+
+func shouldRestart(policy string, exit int) bool {
+	switch policy {
+	case "Never":
+		return false
+	case "OnFailure":
+		return exit != 0
+	default:
+		return true
+	}
+}
+
+// RestartDue is when an exited container may be restarted: its finish
+// time (or when it was first seen exited) plus the back-off for its
+// restart count. A container that ran for 10 minutes starts over at 10s.
+func RestartDue(c Container, firstSeen time.Time) time.Time {
+	restarts := restartsOf(c)
+	finished := c.FinishedAt
+	if finished.IsZero() {
+		finished = firstSeen
+	}
+	if !c.StartedAt.IsZero() && !finished.IsZero() && finished.Sub(c.StartedAt) >= backoffReset {
+		restarts = 0
+	}
+	return finished.Add(Backoff(restarts))
+}
+
+func restartsOf(c Container) int {
+	n, _ := strconv.Atoi(c.Labels[LabelRestarts])
+	return n
+}
+
+func graceOf(c Container) time.Duration {
+	if s, err := strconv.Atoi(c.Labels[LabelGrace]); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	return 30 * time.Second
+}

@@ -1,0 +1,508 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"driftless.dev/driftless/manifest"
+)
+
+// Config configures a Reconciler.
+type Config struct {
+	// Node is written on every container (LabelNode).
+	Node string
+	// DataDir holds logs/ and pods/ (volumes).
+	DataDir string
+	Runtime Runtime
+	Logger  *slog.Logger
+	// Parallelism bounds concurrent runtime calls (default 8).
+	Parallelism int
+	// Now is the clock (default time.Now); tests set it.
+	Now func() time.Time
+}
+
+// Reconciler drives one node's containers toward its desired replicas.
+// Sync is not safe for concurrent use: one goroutine owns it.
+type Reconciler struct {
+	cfg Config
+	log *slog.Logger
+
+	firstSeenExited map[string]time.Time
+	imageRetry      map[ReplicaKey]time.Time
+	imageFails      map[ReplicaKey]int
+	lastErr         map[ReplicaKey]manifest.ReplicaStatus
+	wake            time.Time
+}
+
+// New returns a Reconciler.
+func New(cfg Config) (*Reconciler, error) {
+	if cfg.Runtime == nil {
+		return nil, errors.New("reconcile: no runtime")
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("reconcile: no data dir")
+	}
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = 8
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Reconciler{
+		cfg:             cfg,
+		log:             cfg.Logger,
+		firstSeenExited: map[string]time.Time{},
+		imageRetry:      map[ReplicaKey]time.Time{},
+		imageFails:      map[ReplicaKey]int{},
+		lastErr:         map[ReplicaKey]manifest.ReplicaStatus{},
+	}, nil
+}
+
+// NextWake is when a back-off expires (zero: nothing pending).
+func (r *Reconciler) NextWake() time.Time { return r.wake }
+
+// Sync runs one level-triggered pass: list, Diff, apply, observe. It
+// returns the observed status of every desired replica; an error means
+// the runtime could not be listed (nothing was changed).
+func (r *Reconciler) Sync(ctx context.Context, desired []DesiredReplica) (map[ReplicaKey]manifest.ReplicaStatus, error) {
+	actual, err := r.cfg.Runtime.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	now := r.cfg.Now()
+	r.noteExits(actual, now)
+	plan := Diff(desired, actual, BackoffState{FirstSeenExited: r.firstSeenExited, ImageRetry: r.imageRetry}, now)
+	if !plan.Empty() {
+		r.apply(ctx, plan, actual)
+		if actual, err = r.cfg.Runtime.List(ctx); err != nil {
+			return nil, fmt.Errorf("list containers: %w", err)
+		}
+		r.noteExits(actual, r.cfg.Now())
+		plan = Diff(desired, actual, BackoffState{FirstSeenExited: r.firstSeenExited, ImageRetry: r.imageRetry}, r.cfg.Now())
+	}
+	r.wake = plan.Wake
+	r.cleanupPods(desired, actual)
+	return r.observe(desired, actual, plan), nil
+}
+
+func (r *Reconciler) noteExits(actual []Container, now time.Time) {
+	seen := map[string]bool{}
+	for _, c := range actual {
+		seen[c.ID] = true
+		if c.State == StateExited {
+			if _, ok := r.firstSeenExited[c.ID]; !ok {
+				r.firstSeenExited[c.ID] = now
+			}
+		} else {
+			delete(r.firstSeenExited, c.ID)
+		}
+	}
+	for id := range r.firstSeenExited {
+		if !seen[id] {
+			delete(r.firstSeenExited, id)
+		}
+	}
+}
+
+// apply runs the plan: removals first (a replacement may need the old
+// one's host port), then restarts and creates, each replica on its own
+// goroutine, bounded.
+func (r *Reconciler) apply(ctx context.Context, plan Plan, actual []Container) {
+	sem := make(chan struct{}, r.cfg.Parallelism)
+	var wg sync.WaitGroup
+	run := func(f func()) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f()
+		}()
+	}
+	for _, op := range plan.Remove {
+		op := op
+		run(func() {
+			r.log.Info("removing container", "id", op.ID, "grace", op.Grace)
+			if err := r.cfg.Runtime.Stop(ctx, op.ID, op.Grace); err != nil && !errors.Is(err, ErrNotFound) {
+				r.log.Warn("stop container", "id", op.ID, "err", err)
+			}
+			if err := r.cfg.Runtime.Remove(ctx, op.ID); err != nil {
+				r.log.Warn("remove container", "id", op.ID, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+
+	byID := map[string]Container{}
+	for _, c := range actual {
+		byID[c.ID] = c
+	}
+	var mu sync.Mutex
+	for _, id := range plan.Restart {
+		id := id
+		run(func() {
+			c := byID[id]
+			n := restartsOf(c)
+			if c.State == StateExited {
+				n++
+			}
+			labels := map[string]string{LabelRestarts: strconv.Itoa(n), LabelStartedAt: r.cfg.Now().UTC().Format(time.RFC3339)}
+			if c.State == StateExited {
+				r.log.Info("restarting container", "id", id, "exitCode", c.ExitCode, "restarts", n)
+			}
+			if err := r.cfg.Runtime.SetLabels(ctx, id, labels); err != nil {
+				r.log.Warn("label container", "id", id, "err", err)
+			}
+			if err := r.cfg.Runtime.Start(ctx, id); err != nil {
+				r.log.Warn("start container", "id", id, "err", err)
+			}
+		})
+	}
+	for _, op := range plan.Create {
+		op := op
+		run(func() {
+			st, err := r.create(ctx, op)
+			mu.Lock()
+			defer mu.Unlock()
+			key := op.Replica.Key()
+			if err != nil {
+				r.lastErr[key] = st
+				r.log.Warn("replica not started", "workload", key.Workload.String(), "replica", key.Index, "reason", st.Reason, "err", err)
+				return
+			}
+			delete(r.lastErr, key)
+			delete(r.imageRetry, key)
+			delete(r.imageFails, key)
+		})
+	}
+	wg.Wait()
+}
+
+// create makes the replica's volumes, then creates and starts its missing
+// containers in spec order.
+func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaStatus, error) {
+	d := op.Replica
+	key := d.Key()
+	vols, err := r.prepareVolumes(d)
+	if err != nil {
+		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
+	}
+	for _, name := range op.Containers {
+		var c manifest.Container
+		for _, x := range d.Pod.Containers {
+			if x.Name == name {
+				c = x
+			}
+		}
+		spec, err := r.containerSpec(d, c, vols)
+		if err != nil {
+			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
+		}
+		if err := r.cfg.Runtime.EnsureImage(ctx, c.Image, c.ImagePullPolicy); err != nil {
+			r.imageFails[key]++
+			reason := "ErrImagePull"
+			if r.imageFails[key] > 1 {
+				reason = "ImagePullBackOff"
+			}
+			r.imageRetry[key] = r.cfg.Now().Add(Backoff(r.imageFails[key] - 1))
+			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: reason, Message: err.Error()}, err
+		}
+		if err := r.cfg.Runtime.Create(ctx, spec); err != nil {
+			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerError", Message: err.Error()}, err
+		}
+		r.log.Info("starting container", "id", spec.ID, "workload", d.Workload.String(), "replica", d.Index)
+		if err := r.cfg.Runtime.Start(ctx, spec.ID); err != nil {
+			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "RunContainerError", Message: err.Error()}, err
+		}
+	}
+	return manifest.ReplicaStatus{}, nil
+}
+
+// observe computes each desired replica's status from the containers.
+func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan Plan) map[ReplicaKey]manifest.ReplicaStatus {
+	byID := map[string]Container{}
+	for _, c := range actual {
+		byID[c.ID] = c
+	}
+	now := r.cfg.Now()
+	out := make(map[ReplicaKey]manifest.ReplicaStatus, len(desired))
+	for _, d := range desired {
+		key := d.Key()
+		st := manifest.ReplicaStatus{}
+		running, succeeded, failed, missing, waiting := 0, 0, 0, 0, 0
+		var lastExit int
+		for _, c := range d.Pod.Containers {
+			a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]
+			if !ok {
+				missing++
+				continue
+			}
+			st.Restarts += restartsOf(a)
+			switch a.State {
+			case StateRunning:
+				running++
+			case StateExited:
+				lastExit = a.ExitCode
+				if shouldRestart(d.Pod.RestartPolicy, a.ExitCode) {
+					waiting++
+				} else if a.ExitCode == 0 {
+					succeeded++
+				} else {
+					failed++
+				}
+			default:
+				missing++
+			}
+		}
+		n := len(d.Pod.Containers)
+		switch {
+		case missing > 0:
+			st.Phase = manifest.PhasePending
+			st.Reason = "ContainerCreating"
+			if e, ok := r.lastErr[key]; ok {
+				st.Reason, st.Message = e.Reason, e.Message
+			}
+		case running == n:
+			st.Phase, st.Ready = manifest.PhaseRunning, true
+		case succeeded == n:
+			st.Phase, st.Reason = manifest.PhaseSucceeded, "Completed"
+		case failed > 0 && running == 0 && waiting == 0:
+			st.Phase, st.Reason, st.Message = manifest.PhaseFailed, "Error", fmt.Sprintf("exit code %d", lastExit)
+		case waiting > 0:
+			st.Phase, st.Reason = manifest.PhaseRunning, "CrashLoopBackOff"
+			st.Message = fmt.Sprintf("last exit code %d", lastExit)
+			if !plan.Wake.IsZero() {
+				st.Message += fmt.Sprintf(", restarting in %s", plan.Wake.Sub(now).Round(time.Second))
+			}
+		default:
+			st.Phase = manifest.PhaseRunning
+		}
+		// The countdown is not part of what is committed.
+		if st.Reason == "CrashLoopBackOff" {
+			st.Message = fmt.Sprintf("last exit code %d", lastExit)
+		}
+		out[key] = st
+	}
+	return out
+}
+
+// podDir is the replica's directory for its volumes.
+func (r *Reconciler) podDir(ref manifest.Ref, index int) string {
+	return filepath.Join(r.cfg.DataDir, "pods", fmt.Sprintf("%s_%s_%s_%d", ref.Namespace, strings.ToLower(ref.Kind), ref.Name, index))
+}
+
+// prepareVolumes creates the replica's emptyDir volumes (a tmpfs for
+// medium Memory) and checks its hostPath volumes. It returns each volume's
+// host path by name.
+func (r *Reconciler) prepareVolumes(d DesiredReplica) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range d.Pod.Volumes {
+		switch {
+		case v.EmptyDir != nil:
+			dir := filepath.Join(r.podDir(d.Workload, d.Index), "volumes", v.Name)
+			if err := os.MkdirAll(dir, 0o777); err != nil {
+				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+			_ = os.Chmod(dir, 0o777)
+			if v.EmptyDir.Medium == "Memory" && !isMountPoint(dir) {
+				opts := "mode=1777"
+				if v.EmptyDir.SizeLimit != nil {
+					opts += fmt.Sprintf(",size=%d", v.EmptyDir.SizeLimit.Value())
+				}
+				if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+					return nil, fmt.Errorf("volume %s: mount tmpfs: %w", v.Name, err)
+				}
+			}
+			out[v.Name] = dir
+		case v.HostPath != nil:
+			p := v.HostPath.Path
+			fi, err := os.Stat(p)
+			switch v.HostPath.Type {
+			case "DirectoryOrCreate":
+				if err != nil {
+					if err := os.MkdirAll(p, 0o755); err != nil {
+						return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+					}
+				}
+			case "FileOrCreate":
+				if err != nil {
+					if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+						return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+					}
+					f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+					if err != nil {
+						return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+					}
+					f.Close()
+				}
+			case "Directory":
+				if err != nil || !fi.IsDir() {
+					return nil, fmt.Errorf("volume %s: hostPath %s is not a directory", v.Name, p)
+				}
+			case "File":
+				if err != nil || !fi.Mode().IsRegular() {
+					return nil, fmt.Errorf("volume %s: hostPath %s is not a file", v.Name, p)
+				}
+			case "Socket", "CharDevice", "BlockDevice":
+				if err != nil {
+					return nil, fmt.Errorf("volume %s: hostPath %s does not exist", v.Name, p)
+				}
+			default: // "": no check, like Kubernetes; a missing path is created by the bind mount's absence: make it a directory
+				if err != nil {
+					if err := os.MkdirAll(p, 0o755); err != nil {
+						return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+					}
+				}
+			}
+			out[v.Name] = p
+		}
+	}
+	return out, nil
+}
+
+func isMountPoint(dir string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanupPods removes the volume directories of replicas that are neither
+// desired nor have containers left.
+func (r *Reconciler) cleanupPods(desired []DesiredReplica, actual []Container) {
+	keep := map[string]bool{}
+	for _, d := range desired {
+		keep[filepath.Base(r.podDir(d.Workload, d.Index))] = true
+	}
+	for _, c := range actual {
+		idx, _ := strconv.Atoi(c.Labels[LabelReplica])
+		ref := manifest.Ref{Namespace: c.Labels[LabelNamespace], Kind: c.Labels[LabelKind], Name: c.Labels[LabelWorkload]}
+		keep[filepath.Base(r.podDir(ref, idx))] = true
+	}
+	root := filepath.Join(r.cfg.DataDir, "pods")
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if keep[e.Name()] {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		vols, _ := os.ReadDir(filepath.Join(dir, "volumes"))
+		for _, v := range vols {
+			p := filepath.Join(dir, "volumes", v.Name())
+			if isMountPoint(p) {
+				_ = unix.Unmount(p, unix.MNT_DETACH)
+			}
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			r.log.Warn("remove replica volumes", "dir", dir, "err", err)
+		}
+	}
+}
+
+// containerSpec translates one container of a replica for the runtime.
+func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols map[string]string) (ContainerSpec, error) {
+	id := ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)
+	grace := int64(30)
+	if d.Pod.TerminationGracePeriodSeconds != nil {
+		grace = *d.Pod.TerminationGracePeriodSeconds
+	}
+	logPath := filepath.Join(r.cfg.DataDir, "logs", d.Workload.Namespace, d.Workload.Name, strconv.Itoa(d.Index), c.Name+".log")
+	spec := ContainerSpec{
+		ID: id,
+		Labels: map[string]string{
+			LabelWorkload:  d.Workload.Name,
+			LabelNamespace: d.Workload.Namespace,
+			LabelKind:      d.Workload.Kind,
+			LabelReplica:   strconv.Itoa(d.Index),
+			LabelContainer: c.Name,
+			LabelSpecHash:  d.SpecHash,
+			LabelNode:      r.cfg.Node,
+			LabelRestarts:  "0",
+			LabelGrace:     strconv.FormatInt(grace, 10),
+			LabelLogPath:   logPath,
+			LabelStartedAt: r.cfg.Now().UTC().Format(time.RFC3339),
+		},
+		Image:       c.Image,
+		PullPolicy:  c.ImagePullPolicy,
+		Command:     c.Command,
+		Args:        c.Args,
+		WorkingDir:  c.WorkingDir,
+		HostNetwork: d.Pod.HostNetwork,
+		LogPath:     logPath,
+	}
+	if !d.Pod.HostNetwork {
+		spec.Hostname = d.Pod.Hostname
+		if spec.Hostname == "" {
+			spec.Hostname = hostnameFor(d.Workload.Name, d.Index)
+		}
+	}
+	// Later entries of the same name win, as in Kubernetes.
+	pos := map[string]int{}
+	for _, e := range c.Env {
+		kv := e.Name + "=" + e.Value
+		if i, ok := pos[e.Name]; ok {
+			spec.Env[i] = kv
+			continue
+		}
+		pos[e.Name] = len(spec.Env)
+		spec.Env = append(spec.Env, kv)
+	}
+	if q, ok := c.Resources.Limits["memory"]; ok {
+		spec.MemoryLimitBytes = q.Value()
+	}
+	if q, ok := c.Resources.Limits["cpu"]; ok {
+		spec.CPUMilli = q.MilliValue()
+	}
+	if q, ok := c.Resources.Requests["cpu"]; ok {
+		spec.CPUSharesMilli = q.MilliValue()
+	}
+	for _, m := range c.VolumeMounts {
+		src, ok := vols[m.Name]
+		if !ok {
+			return spec, fmt.Errorf("container %s: volume %s not prepared", c.Name, m.Name)
+		}
+		if m.SubPath != "" {
+			src = filepath.Join(src, m.SubPath)
+			if _, err := os.Stat(src); err != nil {
+				if err := os.MkdirAll(src, 0o777); err != nil {
+					return spec, fmt.Errorf("container %s: subPath %s: %w", c.Name, m.SubPath, err)
+				}
+			}
+		}
+		spec.Mounts = append(spec.Mounts, Mount{Source: src, Destination: m.MountPath, ReadOnly: m.ReadOnly})
+	}
+	sort.SliceStable(spec.Mounts, func(i, j int) bool { return spec.Mounts[i].Destination < spec.Mounts[j].Destination })
+	return spec, nil
+}
+
+func hostnameFor(name string, index int) string {
+	h := fmt.Sprintf("%s-%d", name, index)
+	if len(h) > 63 {
+		h = h[len(h)-63:]
+	}
+	return strings.Trim(h, "-.")
+}
