@@ -58,6 +58,7 @@ type Runtime struct {
 
 	mu       sync.Mutex
 	imported map[string]string // archive path -> "size/mtime" imported
+	importMu sync.Mutex        // serialises imports and unpacks
 	closed   bool
 }
 
@@ -196,10 +197,17 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref, pullPolicy string) error
 	}
 	img, err := r.client.GetImage(ctx, name)
 	if errdefs.IsNotFound(err) {
-		if ierr := r.importArchives(ctx); ierr != nil {
-			r.log.Warn("import image archives", "dir", r.cfg.ImagesDir, "err", ierr)
-		}
+		// One import at a time: parallel imports of one archive are slow
+		// and pointless; the waiters find the image afterwards.
+		r.importMu.Lock()
 		img, err = r.client.GetImage(ctx, name)
+		if errdefs.IsNotFound(err) {
+			if ierr := r.importArchives(ctx); ierr != nil {
+				r.log.Warn("import image archives", "dir", r.cfg.ImagesDir, "err", ierr)
+			}
+			img, err = r.client.GetImage(ctx, name)
+		}
+		r.importMu.Unlock()
 	}
 	if errdefs.IsNotFound(err) && pullPolicy == "IfNotPresent" {
 		if _, perr := r.client.Pull(ctx, name, containerd.WithPullUnpack, containerd.WithPullSnapshotter(r.cfg.Snapshotter)); perr != nil {
@@ -223,8 +231,12 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref, pullPolicy string) error
 		return wrap("check image", err)
 	}
 	if !ok {
-		if err := img.Unpack(ctx, r.cfg.Snapshotter); err != nil {
-			return wrap("unpack "+name, err)
+		r.importMu.Lock()
+		defer r.importMu.Unlock()
+		if ok, _ := img.IsUnpacked(ctx, r.cfg.Snapshotter); !ok {
+			if err := img.Unpack(ctx, r.cfg.Snapshotter); err != nil {
+				return wrap("unpack "+name, err)
+			}
 		}
 	}
 	return nil
