@@ -29,7 +29,7 @@ type Source interface {
 // StatusStore is what the agent needs of the status branch.
 type StatusStore interface {
 	Read(ctx context.Context) (*status.State, error)
-	Update(ctx context.Context, mutate func(cur *status.State) (*status.State, *status.Message, error)) (*status.State, bool, error)
+	Update(ctx context.Context, mutate status.Mutate) (*status.State, bool, error)
 }
 
 // Reconciler drives this node's containers toward its placements.
