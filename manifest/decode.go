@@ -410,6 +410,9 @@ func (d *document) header() (apiVersion, kind, name string) {
 	}
 	for i := 0; i+1 < len(d.node.Content); i += 2 {
 		k, v := d.node.Content[i].Value, d.node.Content[i+1]
+		if k == "apiVersion" || k == "kind" || k == "metadata" {
+			d.lines[k] = d.node.Content[i].Line
+		}
 		switch k {
 		case "apiVersion":
 			apiVersion = v.Value
@@ -420,6 +423,7 @@ func (d *document) header() (apiVersion, kind, name string) {
 				for j := 0; j+1 < len(v.Content); j += 2 {
 					if v.Content[j].Value == "name" {
 						name = v.Content[j+1].Value
+						d.lines["metadata.name"] = v.Content[j].Line
 					}
 				}
 			}
