@@ -131,8 +131,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	a.readStatus(ctx)
+	// Look at the desired repository before the first status write, so
+	// that the first commit already names the desired commit.
+	a.syncDesired(ctx)
 
-	poll := time.NewTimer(0)
+	poll := time.NewTimer(a.nextPoll())
 	defer poll.Stop()
 	wake := time.NewTimer(0)
 	defer wake.Stop()

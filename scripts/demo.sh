@@ -36,6 +36,7 @@ stop_all() {
 			rm -f "$DEMO/$p.pid"
 		fi
 	done
+	pkill -f "git-daemon.*--port=$GIT_PORT" 2>/dev/null || true
 	pkill -f "containerd-shim-runc-v2 -namespace $NS -address $SOCK" 2>/dev/null || true
 	if [ -d "$DEMO/containerd" ]; then
 		grep " $DEMO/containerd" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
@@ -107,6 +108,12 @@ for _ in $(seq 120); do
 done
 echo
 [ $ok = 1 ] || { echo "the replicas did not all start; see $DEMO/agent.log"; tail -n 20 "$DEMO/agent.log"; exit 1; }
+
+# The agent commits observed phases at most once per --status-interval.
+for _ in $(seq 40); do
+	"$BIN/driftless" status --repo "$REPO_URL" 2>/dev/null | grep -q "hello  *1  *node-1  *Running" && break
+	sleep 0.25
+done
 
 say "Containers in containerd namespace '$NS'"
 ctr -a "$SOCK" -n $NS tasks ls

@@ -115,7 +115,8 @@ type snapshot struct {
 		Workload struct{ Name string } `json:"workload"`
 		Index    int                   `json:"index"`
 		Status   struct {
-			Phase string `json:"phase"`
+			Phase  string `json:"phase"`
+			Reason string `json:"reason"`
 		} `json:"status"`
 	} `json:"replicas"`
 }

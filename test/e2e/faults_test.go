@@ -3,7 +3,9 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,4 +82,48 @@ func TestGitUnreachableKeepsRunning(t *testing.T) {
 		ts := listTasks(t, client, "keep")
 		return running(ts) == 3, fmt.Sprintf("%+v", ts)
 	})
+}
+
+// An image that cannot be had leaves its replica pending with the reason;
+// other workloads run. A containerd restart does not restart containers.
+func TestMissingImageAndContainerdRestart(t *testing.T) {
+	bin := buildBinary(t)
+	cd := testenv.StartContainerd(t)
+	images := filepath.Dir(testenv.BusyboxArchive(t))
+	_, url := testenv.NewBareRepo(t)
+	work := testenv.NewWorkClone(t, url)
+	client := cd.Client(t)
+
+	work.WriteFile("ok.yaml", deployment("ok", 1, trapSleep))
+	work.WriteFile("missing.yaml", strings.Replace(deployment("missing", 1, trapSleep), "busybox:latest", "127.0.0.1:1/none/such:1.0", 1))
+	work.Commit("one good, one missing image")
+	work.Push()
+	opts := agentOpts{bin: bin, node: "node-1", repo: url, dataDir: t.TempDir(), sock: cd.Address, images: images, api: freePort(t)}
+	ag := startAgent(t, opts)
+	waitFor(t, "good replica running, missing one pending with reason", 60*time.Second, func() (bool, string) {
+		s, err := ag.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		phases := map[string]string{}
+		for _, r := range s.Replicas {
+			phases[r.Workload.Name] = r.Status.Phase + "/" + r.Status.Reason
+		}
+		return running(listTasks(t, client, "ok")) == 1 && strings.HasPrefix(phases["missing"], "Pending/ErrImagePull"), fmt.Sprintf("%v", phases)
+	})
+	waitFor(t, "reason on the status branch", 20*time.Second, func() (bool, string) {
+		out, _ := exec.Command(bin, "status", "--repo", url).CombinedOutput()
+		return strings.Contains(string(out), "ErrImagePull"), string(out)
+	})
+
+	before := listTasks(t, client, "ok")
+	cd.Restart(t)
+	time.Sleep(3 * time.Second)
+	work.WriteFile("more.yaml", deployment("more", 1, trapSleep))
+	work.Commit("more")
+	work.Push()
+	waitFor(t, "new workload after containerd restart", 60*time.Second, func() (bool, string) {
+		return running(listTasks(t, client, "more")) == 1, ""
+	})
+	assertUnchanged(t, before, listTasks(t, client, "ok"))
 }
