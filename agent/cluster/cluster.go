@@ -1,0 +1,447 @@
+// Package cluster is gossip membership on hashicorp/memberlist behind a
+// small API: who is alive, each node's metadata (labels, capacity), each
+// node's observed replica report, and small hints ("the status branch
+// moved"). Gossip carries liveness and hints only; the truth is in Git.
+//
+// memberlist's callbacks never block here: payloads are copied and handed
+// to channels with non-blocking sends. It must never carry desired state
+// or placements: those are read from Git.
+package cluster
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"driftless.dev/driftless/manifest"
+)
+
+// NodeMeta is published in memberlist's node metadata (at most 512 bytes
+// encoded; Start and UpdateMeta refuse more, memberlist would panic).
+type NodeMeta struct {
+	Labels      map[string]string `json:"l,omitempty"`
+	CPUMilli    int64             `json:"c,omitempty"`
+	MemoryBytes int64             `json:"m,omitempty"`
+	Version     string            `json:"v,omitempty"`
+	API         string            `json:"a,omitempty"`
+}
+
+// Member is one node as gossip sees it.
+type Member struct {
+	Name  string
+	Addr  string
+	Alive bool
+	Meta  NodeMeta
+}
+
+// Report is a node's observed state of its replicas, keyed by
+// "namespace/Kind/name/index".
+type Report struct {
+	Node     string                            `json:"node"`
+	Seq      uint64                            `json:"seq"`
+	Replicas map[string]manifest.ReplicaStatus `json:"replicas"`
+}
+
+// Hint tells other nodes that something moved in Git, so that they look
+// sooner than their next poll.
+type Hint struct {
+	ID     string `json:"id"`
+	Kind   string `json:"kind"` // "status" or "desired"
+	Commit string `json:"commit"`
+}
+
+// Config configures membership.
+type Config struct {
+	NodeName string
+	// BindAddr is "ip:port" to gossip on (port 0: pick one).
+	BindAddr string
+	// Join lists seeds "ip:port"; joins retry in the background, so a
+	// seed that is not up yet is never fatal.
+	Join []string
+	// SecretKey encrypts gossip (16, 24 or 32 bytes); required unless
+	// Insecure.
+	SecretKey []byte
+	Insecure  bool
+	Meta      NodeMeta
+	Logger    *slog.Logger
+	// ProbeInterval and SuspicionMult tune failure detection (defaults
+	// from memberlist's LAN profile); tests shorten them.
+	ProbeInterval time.Duration
+	SuspicionMult int
+}
+
+// LoadKeyFile reads a gossip key: base64, 16/24/32 bytes once decoded.
+func LoadKeyFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("gossip key: %w", err)
+	}
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("gossip key %s: not base64: %w", path, err)
+	}
+	switch len(k) {
+	case 16, 24, 32:
+		return k, nil
+	}
+	return nil, fmt.Errorf("gossip key %s: %d bytes, want 16, 24 or 32", path, len(k))
+}
+
+// Cluster is a running membership. Methods are safe for concurrent use.
+type Cluster struct {
+	cfg   Config
+	ml    *memberlist.Memberlist
+	queue *memberlist.TransmitLimitedQueue
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	meta    []byte
+	reports map[string]Report
+	seen    map[string]time.Time // hint ids
+	seq     uint64
+
+	hints   chan Hint
+	changes chan struct{}
+	cancel  context.CancelFunc
+	once    sync.Once
+}
+
+// Start creates the memberlist and starts joining the seeds.
+func Start(ctx context.Context, cfg Config) (*Cluster, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if len(cfg.SecretKey) == 0 && !cfg.Insecure {
+		return nil, errors.New("gossip needs an encryption key (--gossip-key-file) or --insecure-gossip")
+	}
+	host, portStr, err := net.SplitHostPort(cfg.BindAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", cfg.BindAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("gossip port %q: %w", portStr, err)
+	}
+	c := &Cluster{cfg: cfg, log: cfg.Logger, reports: map[string]Report{}, seen: map[string]time.Time{},
+		hints: make(chan Hint, 64), changes: make(chan struct{}, 1)}
+	if c.meta, err = encodeMeta(cfg.Meta); err != nil {
+		return nil, err
+	}
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.NodeName
+	mc.BindAddr, mc.BindPort = host, port
+	mc.AdvertisePort = port
+	mc.SecretKey = cfg.SecretKey
+	mc.Delegate = (*delegate)(c)
+	mc.Events = (*events)(c)
+	mc.LogOutput = slogWriter{c.log}
+	if cfg.ProbeInterval > 0 {
+		mc.ProbeInterval = cfg.ProbeInterval
+		mc.ProbeTimeout = cfg.ProbeInterval / 2
+		mc.GossipInterval = cfg.ProbeInterval / 5
+	}
+	if cfg.SuspicionMult > 0 {
+		mc.SuspicionMult = cfg.SuspicionMult
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.BindAddr, err)
+	}
+	c.ml = ml
+	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 3}
+	ctx, c.cancel = context.WithCancel(ctx)
+	if len(cfg.Join) > 0 {
+		go c.joinLoop(ctx)
+	}
+	return c, nil
+}
+
+func encodeMeta(m NodeMeta) ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("node metadata is %d bytes, over gossip's %d-byte limit: use fewer or shorter labels", len(b), memberlist.MetaMaxSize)
+	}
+	return b, nil
+}
+
+// joinLoop joins the seeds, retrying with back-off until one answers, and
+// again whenever this node finds itself alone.
+func (c *Cluster) joinLoop(ctx context.Context) {
+	delay := 200 * time.Millisecond
+	for {
+		if c.ml.NumMembers() <= 1 {
+			if n, err := c.ml.Join(c.cfg.Join); err != nil || n == 0 {
+				c.log.Debug("gossip join failed; retrying", "seeds", c.cfg.Join, "err", err, "in", delay)
+			} else {
+				c.log.Info("joined cluster", "via", n, "members", c.ml.NumMembers())
+				delay = 200 * time.Millisecond
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		if delay < 5*time.Second {
+			delay *= 2
+		}
+	}
+}
+
+// LocalAddr is the address gossip listens on.
+func (c *Cluster) LocalAddr() string {
+	n := c.ml.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// Members returns every node memberlist knows, sorted by name.
+func (c *Cluster) Members() []Member {
+	var out []Member
+	for _, n := range c.ml.Members() {
+		m := Member{Name: n.Name, Addr: n.Address(), Alive: n.State == memberlist.StateAlive}
+		_ = json.Unmarshal(n.Meta, &m.Meta)
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Changes signals (coalesced) that membership changed.
+func (c *Cluster) Changes() <-chan struct{} { return c.changes }
+
+// UpdateMeta publishes new metadata.
+func (c *Cluster) UpdateMeta(m NodeMeta) error {
+	b, err := encodeMeta(m)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.meta = b
+	c.mu.Unlock()
+	return c.ml.UpdateNode(5 * time.Second)
+}
+
+// Candidate is the node that should lead: the lowest name among alive
+// members. Every node computes the same answer from the same view; Git's
+// compare-and-swap settles the moments when views differ.
+func Candidate(members []Member) string {
+	best := ""
+	for _, m := range members {
+		if m.Alive && (best == "" || m.Name < best) {
+			best = m.Name
+		}
+	}
+	return best
+}
+
+// HasMajority reports whether alive nodes are a majority of the known
+// ones (known: the nodes on the status branch, at least 1).
+func HasMajority(alive, known int) bool {
+	if known < 1 {
+		known = 1
+	}
+	return alive > known/2
+}
+
+// SetReport publishes this node's observed state: sent reliably to every
+// alive member now, and exchanged in push/pull syncs later.
+func (c *Cluster) SetReport(replicas map[string]manifest.ReplicaStatus) {
+	c.mu.Lock()
+	c.seq++
+	r := Report{Node: c.cfg.NodeName, Seq: c.seq, Replicas: replicas}
+	c.reports[r.Node] = r
+	c.mu.Unlock()
+	b, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	msg := append([]byte{'r'}, b...)
+	for _, n := range c.ml.Members() {
+		if n.Name == c.cfg.NodeName || n.State != memberlist.StateAlive {
+			continue
+		}
+		if err := c.ml.SendReliable(n, msg); err != nil {
+			c.log.Debug("send report", "to", n.Name, "err", err)
+		}
+	}
+}
+
+// Reports returns the newest report of every node.
+func (c *Cluster) Reports() map[string]Report {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]Report, len(c.reports))
+	for k, v := range c.reports {
+		out[k] = v
+	}
+	return out
+}
+
+func (c *Cluster) mergeReport(r Report) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.reports[r.Node]; ok && old.Seq >= r.Seq {
+		return false
+	}
+	if r.Node == c.cfg.NodeName {
+		return false
+	}
+	c.reports[r.Node] = r
+	return true
+}
+
+// Hint broadcasts a hint to every node (each relays it once).
+func (c *Cluster) Hint(h Hint) {
+	if h.ID == "" {
+		h.ID = fmt.Sprintf("%s-%d", c.cfg.NodeName, time.Now().UnixNano())
+	}
+	c.mu.Lock()
+	c.seen[h.ID] = time.Now()
+	c.mu.Unlock()
+	c.queueHint(h)
+}
+
+func (c *Cluster) queueHint(h Hint) {
+	b, _ := json.Marshal(h)
+	c.queue.QueueBroadcast(broadcast(append([]byte{'h'}, b...)))
+}
+
+// Hints delivers hints from other nodes.
+func (c *Cluster) Hints() <-chan Hint { return c.hints }
+
+// Leave announces departure and waits up to timeout. Safe twice.
+func (c *Cluster) Leave(timeout time.Duration) error {
+	return c.ml.Leave(timeout)
+}
+
+// Shutdown stops gossip. Safe to call twice.
+func (c *Cluster) Shutdown() error {
+	var err error
+	c.once.Do(func() {
+		c.cancel()
+		err = c.ml.Shutdown()
+	})
+	return err
+}
+
+type broadcast []byte
+
+func (b broadcast) Invalidates(memberlist.Broadcast) bool { return false }
+func (b broadcast) Message() []byte                       { return b }
+func (b broadcast) Finished()                             {}
+
+// delegate implements memberlist.Delegate. Never blocks.
+type delegate Cluster
+
+func (d *delegate) NodeMeta(limit int) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]byte(nil), d.meta...)
+}
+
+func (d *delegate) NotifyMsg(b []byte) {
+	if len(b) < 2 {
+		return
+	}
+	c := (*Cluster)(d)
+	payload := append([]byte(nil), b[1:]...)
+	switch b[0] {
+	case 'h':
+		var h Hint
+		if json.Unmarshal(payload, &h) != nil {
+			return
+		}
+		c.mu.Lock()
+		_, dup := c.seen[h.ID]
+		if !dup {
+			c.seen[h.ID] = time.Now()
+			for id, t := range c.seen {
+				if time.Since(t) > 10*time.Minute {
+					delete(c.seen, id)
+				}
+			}
+		}
+		c.mu.Unlock()
+		if dup {
+			return
+		}
+		c.queueHint(h) // relay once, so every node gets it
+		select {
+		case c.hints <- h:
+		default:
+		}
+	case 'r':
+		var r Report
+		if json.Unmarshal(payload, &r) == nil && c.mergeReport(r) {
+			c.signal()
+		}
+	}
+}
+
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.queue.GetBroadcasts(overhead, limit)
+}
+
+func (d *delegate) LocalState(join bool) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b, _ := json.Marshal(d.reports)
+	return b
+}
+
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	var rs map[string]Report
+	if json.Unmarshal(buf, &rs) != nil {
+		return
+	}
+	c := (*Cluster)(d)
+	changed := false
+	for _, r := range rs {
+		if c.mergeReport(r) {
+			changed = true
+		}
+	}
+	if changed {
+		c.signal()
+	}
+}
+
+func (c *Cluster) signal() {
+	select {
+	case c.changes <- struct{}{}:
+	default:
+	}
+}
+
+// events implements memberlist.EventDelegate.
+type events Cluster
+
+func (e *events) NotifyJoin(n *memberlist.Node)   { (*Cluster)(e).signal() }
+func (e *events) NotifyLeave(n *memberlist.Node)  { (*Cluster)(e).signal() }
+func (e *events) NotifyUpdate(n *memberlist.Node) { (*Cluster)(e).signal() }
+
+// slogWriter sends memberlist's log lines to slog at debug level.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Debug(strings.TrimSpace(string(p)), "subsystem", "gossip")
+	return len(p), nil
+}
+
+var _ io.Writer = slogWriter{}

@@ -1,0 +1,163 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"driftless.dev/driftless/manifest"
+)
+
+var key = []byte("0123456789abcdef")
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	// memberlist binds TCP and UDP on the same port.
+	for i := 0; i < 20; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		u, err := net.ListenPacket("udp", addr)
+		if err == nil {
+			u.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port")
+	return ""
+}
+
+func start(t *testing.T, name string, join []string, mod ...func(*Config)) *Cluster {
+	t.Helper()
+	cfg := Config{NodeName: name, BindAddr: freeAddr(t), Join: join, SecretKey: key,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProbeInterval: 200 * time.Millisecond, SuspicionMult: 2,
+		Meta: NodeMeta{Labels: map[string]string{"zone": "a"}, CPUMilli: 2000}}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	c, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Shutdown() })
+	return c
+}
+
+func eventually(t *testing.T, what string, d time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func alive(c *Cluster) int {
+	n := 0
+	for _, m := range c.Members() {
+		if m.Alive {
+			n++
+		}
+	}
+	return n
+}
+
+func TestConvergeReportsHintsAndDeath(t *testing.T) {
+	a := start(t, "node-a", nil)
+	b := start(t, "node-b", []string{a.LocalAddr()})
+	// node-c's seed list names a seed that comes up only later.
+	lateAddr := freeAddr(t)
+	c := start(t, "node-c", []string{lateAddr})
+	time.Sleep(500 * time.Millisecond)
+	late := start(t, "node-d", []string{a.LocalAddr()}, func(cfg *Config) { cfg.BindAddr = lateAddr })
+	for _, n := range []*Cluster{a, b, c, late} {
+		n := n
+		eventually(t, "4 alive members", 10*time.Second, func() bool { return alive(n) == 4 })
+	}
+	if got := Candidate(c.Members()); got != "node-a" {
+		t.Fatalf("candidate %s", got)
+	}
+	if m := b.Members()[0]; m.Meta.Labels["zone"] != "a" || m.Meta.CPUMilli != 2000 {
+		t.Fatalf("meta %+v", m)
+	}
+
+	// A large report reaches every node.
+	big := map[string]manifest.ReplicaStatus{}
+	for i := 0; i < 60; i++ {
+		big[fmt.Sprintf("default/Deployment/web/%d", i)] = manifest.ReplicaStatus{Phase: "Running", Ready: true, Message: strings.Repeat("x", 40)}
+	}
+	b.SetReport(big)
+	for _, n := range []*Cluster{a, c, late} {
+		n := n
+		eventually(t, "report", 10*time.Second, func() bool { return len(n.Reports()["node-b"].Replicas) == 60 })
+	}
+
+	// A hint reaches every other node exactly once.
+	a.Hint(Hint{Kind: "status", Commit: "abc"})
+	for _, n := range []*Cluster{b, c, late} {
+		select {
+		case h := <-n.Hints():
+			if h.Commit != "abc" {
+				t.Fatalf("hint %+v", h)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("hint not delivered")
+		}
+	}
+	time.Sleep(time.Second)
+	for _, n := range []*Cluster{a, b, c, late} {
+		select {
+		case h := <-n.Hints():
+			t.Fatalf("duplicate hint %+v", h)
+		default:
+		}
+	}
+
+	// A node that dies (no leave) is seen dead.
+	late.Shutdown()
+	eventually(t, "node-d dead", 15*time.Second, func() bool { return alive(a) == 3 })
+}
+
+func TestSecurityAndLimits(t *testing.T) {
+	if _, err := Start(context.Background(), Config{NodeName: "x", BindAddr: freeAddr(t)}); err == nil || !strings.Contains(err.Error(), "key") {
+		t.Fatalf("no key: %v", err)
+	}
+	huge := map[string]string{}
+	for i := 0; i < 40; i++ {
+		huge[fmt.Sprintf("label-%d", i)] = strings.Repeat("v", 20)
+	}
+	if _, err := Start(context.Background(), Config{NodeName: "x", BindAddr: freeAddr(t), Insecure: true, Meta: NodeMeta{Labels: huge}}); err == nil || !strings.Contains(err.Error(), "512") {
+		t.Fatalf("huge meta: %v", err)
+	}
+	a := start(t, "a", nil)
+	wrong := start(t, "w", []string{a.LocalAddr()}, func(c *Config) { c.SecretKey = []byte("fedcba9876543210") })
+	time.Sleep(time.Second)
+	if alive(a) != 1 || alive(wrong) != 1 {
+		t.Fatalf("a node with the wrong key joined: %d %d", alive(a), alive(wrong))
+	}
+}
+
+func TestCandidateAndMajority(t *testing.T) {
+	ms := []Member{{Name: "c", Alive: true}, {Name: "a", Alive: false}, {Name: "b", Alive: true}}
+	if Candidate(ms) != "b" || Candidate(nil) != "" {
+		t.Fatal("candidate")
+	}
+	for _, tc := range []struct {
+		alive, known int
+		want         bool
+	}{{1, 1, true}, {1, 0, true}, {1, 2, false}, {2, 3, true}, {1, 3, false}, {3, 5, true}, {2, 4, false}} {
+		if HasMajority(tc.alive, tc.known) != tc.want {
+			t.Fatalf("HasMajority(%d,%d)", tc.alive, tc.known)
+		}
+	}
+}
