@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/scheduler"
@@ -47,6 +49,8 @@ type Deps struct {
 	// Exits, when set, signals that a container exited, so the loop runs
 	// a reconcile pass at once instead of at the next resync.
 	Exits <-chan string
+	// Cluster is gossip membership; nil runs standalone (a cluster of one).
+	Cluster Membership
 }
 
 // loaded is a desired commit decoded and validated.
@@ -63,16 +67,19 @@ type Agent struct {
 	deps Deps
 
 	// owned by the loop
-	state      persisted
-	inForce    *loaded
-	sets       map[string]*manifest.Set
-	committed  *status.State
-	rejection  *status.Rejection // newest rejection not yet committed
-	observed   map[reconcile.ReplicaKey]manifest.ReplicaStatus
-	lastWrite  time.Time
-	srcFails   int
-	recFails   int
-	schemaStop error
+	state          persisted
+	inForce        *loaded
+	sets           map[string]*manifest.Set
+	committed      *status.State
+	rejection      *status.Rejection // newest rejection not yet committed
+	observed       map[reconcile.ReplicaKey]manifest.ReplicaStatus
+	lastWrite      time.Time
+	srcFails       int
+	recFails       int
+	schemaStop     error
+	deadSince      map[string]time.Time
+	lastReport     string
+	lastStatusRead time.Time
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -84,12 +91,13 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 		log = slog.Default()
 	}
 	return &Agent{
-		cfg:      cfg,
-		log:      log,
-		deps:     deps,
-		sets:     map[string]*manifest.Set{},
-		observed: map[reconcile.ReplicaKey]manifest.ReplicaStatus{},
-		snap:     Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC()},
+		cfg:       cfg,
+		log:       log,
+		deps:      deps,
+		sets:      map[string]*manifest.Set{},
+		observed:  map[reconcile.ReplicaKey]manifest.ReplicaStatus{},
+		deadSince: map[string]time.Time{},
+		snap:      Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC()},
 	}
 }
 
@@ -133,25 +141,50 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.readStatus(ctx)
 	// Look at the desired repository before the first status write, so
 	// that the first commit already names the desired commit.
-	a.syncDesired(ctx)
+	if a.isLeader() {
+		a.syncDesired(ctx)
+	}
 
 	poll := time.NewTimer(a.nextPoll())
 	defer poll.Stop()
 	wake := time.NewTimer(0)
 	defer wake.Stop()
+	var hints <-chan cluster.Hint
+	var changes <-chan struct{}
+	if a.deps.Cluster != nil {
+		hints, changes = a.deps.Cluster.Hints(), a.deps.Cluster.Changes()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			a.log.Info("agent stopping; containers keep running")
 			return nil
 		case <-poll.C:
-			a.syncDesired(ctx)
+			// Only the leader follows the desired branch closely; a
+			// follower fetches it when a placement names a commit it
+			// does not have.
+			if a.isLeader() {
+				a.syncDesired(ctx)
+			}
 			poll.Reset(a.nextPoll())
+		case h := <-hints:
+			if h.Kind == "status" {
+				a.readStatus(ctx)
+			} else if h.Kind == "desired" && a.isLeader() {
+				a.syncDesired(ctx)
+			}
+		case <-changes:
 		case <-a.deps.Exits:
 		case <-wake.C:
 		}
 		if ctx.Err() != nil {
 			continue
+		}
+		if !a.isLeader() && time.Since(a.lastStatusRead) >= a.cfg.StatusPoll.Duration {
+			a.readStatus(ctx)
+		}
+		if a.isLeader() && a.inForce == nil && a.srcFails == 0 && a.state.LastSeen == "" {
+			a.syncDesired(ctx) // just became leader
 		}
 		a.pass(ctx)
 		wake.Reset(a.nextWake())
@@ -194,6 +227,16 @@ func (a *Agent) nextWake() time.Duration {
 	if a.needsStatusWrite() {
 		w := time.Until(a.lastWrite.Add(a.cfg.StatusInterval.Duration))
 		if w < d {
+			d = w
+		}
+	}
+	if t := a.graceWake(); !t.IsZero() {
+		if w := time.Until(t); w < d {
+			d = w
+		}
+	}
+	if !a.isLeader() {
+		if w := time.Until(a.lastStatusRead.Add(a.cfg.StatusPoll.Duration)); w < d {
 			d = w
 		}
 	}
@@ -282,6 +325,12 @@ func (a *Agent) load(ctx context.Context, commit string) (*manifest.Set, error) 
 	if s, ok := a.sets[commit]; ok {
 		return s, nil
 	}
+	if !a.deps.Source.Has(commit) {
+		// A follower learns of new desired commits from placements.
+		if _, err := a.deps.Source.Sync(ctx); err != nil {
+			return nil, fmt.Errorf("fetch desired commit %s: %w", short(commit), err)
+		}
+	}
 	files, err := a.deps.Source.Files(ctx, commit, a.cfg.Path)
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", short(commit), err)
@@ -308,6 +357,7 @@ func (a *Agent) load(ctx context.Context, commit string) (*manifest.Set, error) 
 }
 
 func (a *Agent) readStatus(ctx context.Context) {
+	a.lastStatusRead = time.Now()
 	st, err := a.deps.Status.Read(ctx)
 	if errors.Is(err, status.ErrNewerSchema) {
 		a.schemaStop = err
@@ -322,9 +372,9 @@ func (a *Agent) readStatus(ctx context.Context) {
 	}
 }
 
-// desiredStatus is the status this node wants on the branch, computed from
-// cur (the freshest branch state) so that a compare-and-swap retry
-// recomputes it.
+// desiredStatus is the status this node, as leader, wants on the branch,
+// computed from cur (the freshest branch state) so that a
+// compare-and-swap retry recomputes it.
 func (a *Agent) desiredStatus(cur *status.State) (*status.State, *status.Message) {
 	next := cur.Clone()
 	if next.Cluster.Leader != a.cfg.Node || next.Cluster.Term == 0 {
@@ -335,52 +385,33 @@ func (a *Agent) desiredStatus(cur *status.State) (*status.State, *status.Message
 	if a.rejection != nil {
 		next.Cluster.LastRejection = a.rejection
 	}
-	if next.Nodes == nil {
-		next.Nodes = map[string]status.NodeStatus{}
-	}
-	self := next.Nodes[a.cfg.Node]
-	self.SchemaVersion = status.SchemaVersion
-	self.Name = a.cfg.Node
-	self.Labels = a.cfg.Labels
-	self.State = "alive"
-	next.Nodes[a.cfg.Node] = self
+	nodes, files := a.inventory(cur, time.Now())
+	next.Nodes = files
 
 	if a.inForce != nil {
 		next.Cluster.DesiredCommit = a.inForce.rev.Commit
-		var nodes []scheduler.Node
-		for _, n := range sortedNodes(next.Nodes) {
-			nodes = append(nodes, scheduler.Node{Name: n.Name, Labels: n.Labels, Alive: n.Name == a.cfg.Node})
-		}
-		for _, pol := range a.inForce.set.Nodes {
-			for i := range nodes {
-				if nodes[i].Name == pol.Metadata.Name {
-					nodes[i].Unschedulable = pol.Spec.Unschedulable
-					nodes[i].Taints = pol.Spec.Taints
-					if len(pol.Spec.Labels) > 0 {
-						l := map[string]string{}
-						for k, v := range nodes[i].Labels {
-							l[k] = v
-						}
-						for k, v := range pol.Spec.Labels {
-							l[k] = v
-						}
-						nodes[i].Labels = l
-					}
-				}
-			}
-		}
 		out := scheduler.Schedule(scheduler.Input{
 			DesiredCommit: a.inForce.rev.Commit,
 			Workloads:     a.inForce.set.Workloads,
 			Nodes:         nodes,
 			Current:       cur.Placements,
 		})
+		reports := map[string]map[string]manifest.ReplicaStatus{}
+		if a.deps.Cluster != nil {
+			for n, r := range a.deps.Cluster.Reports() {
+				reports[n] = r.Replicas
+			}
+		}
 		for ref, p := range out.Placements {
 			for i, r := range p.Replicas {
-				if r.Node != a.cfg.Node {
+				if r.Node == a.cfg.Node {
+					if o, ok := a.observed[reconcile.ReplicaKey{Workload: ref, Index: r.Index}]; ok {
+						o := o
+						p.Replicas[i].Status = &o
+					}
 					continue
 				}
-				if o, ok := a.observed[reconcile.ReplicaKey{Workload: ref, Index: r.Index}]; ok {
+				if o, ok := reports[r.Node][reportKey(ref, r.Index)]; ok {
 					o := o
 					p.Replicas[i].Status = &o
 				}
@@ -395,6 +426,9 @@ func (a *Agent) desiredStatus(cur *status.State) (*status.State, *status.Message
 // needsStatusWrite reports whether the branch differs from what this node
 // wants; heartbeats never count.
 func (a *Agent) needsStatusWrite() bool {
+	if !a.isLeader() {
+		return false
+	}
 	if a.committed == nil {
 		return true
 	}
@@ -424,7 +458,10 @@ func (a *Agent) writeStatus(ctx context.Context) {
 		a.rejection = nil
 	}
 	if changed && msg != nil {
-		a.log.Info("status committed", "commit", short(st.Head), "summary", msg.Summary)
+		a.log.Info("status committed", "commit", short(st.Head), "summary", msg.Summary, "term", st.Cluster.Term)
+		if a.deps.Cluster != nil {
+			a.deps.Cluster.Hint(cluster.Hint{Kind: "status", Commit: st.Head})
+		}
 	}
 }
 
@@ -475,6 +512,25 @@ func (a *Agent) reconcile(ctx context.Context) {
 		a.setRuntimeError("")
 	}
 	a.observed = obs
+	a.report()
+}
+
+// report publishes this node's observed replicas to the leader by gossip
+// when they changed.
+func (a *Agent) report() {
+	if a.deps.Cluster == nil {
+		return
+	}
+	r := make(map[string]manifest.ReplicaStatus, len(a.observed))
+	for k, v := range a.observed {
+		r[reportKey(k.Workload, k.Index)] = v
+	}
+	b, _ := json.Marshal(r)
+	if string(b) == a.lastReport {
+		return
+	}
+	a.lastReport = string(b)
+	a.deps.Cluster.SetReport(r)
 }
 
 func sortedNodes(m map[string]status.NodeStatus) []status.NodeStatus {

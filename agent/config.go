@@ -60,6 +60,29 @@ type Config struct {
 	// Resync is the longest time between two reconcile passes when
 	// nothing else wakes the loop.
 	Resync Duration `json:"resync"`
+
+	// Gossip is "ip:port" for memberlist; empty runs standalone (a
+	// cluster of one, no key needed).
+	Gossip string `json:"gossip,omitempty"`
+	// Join lists seed nodes "ip:port"; joins retry in the background.
+	Join []string `json:"join,omitempty"`
+	// GossipKeyFile holds the base64 gossip encryption key (16/24/32
+	// bytes), as `consul keygen` prints it. Required with Gossip unless
+	// InsecureGossip.
+	GossipKeyFile  string `json:"gossipKeyFile,omitempty"`
+	InsecureGossip bool   `json:"insecureGossip,omitempty"`
+	// BootstrapExpect: a new cluster elects its first leader only once
+	// this many nodes are alive, so the first placements see them all.
+	BootstrapExpect int `json:"bootstrapExpect,omitempty"`
+	// NodeGrace is how long a node gossip declares dead keeps its
+	// replicas before they are placed elsewhere.
+	NodeGrace Duration `json:"nodeGrace"`
+	// StatusPoll is how often a follower fetches the status branch when
+	// no gossip hint arrives.
+	StatusPoll Duration `json:"statusPoll"`
+
+	// Version is the agent's version, published to other nodes.
+	Version string `json:"-"`
 }
 
 // Duration is a time.Duration written as "5s" in YAML.
@@ -96,6 +119,8 @@ func DefaultConfig() Config {
 		Listen:            "127.0.0.1:7480",
 		Poll:              Duration{5 * time.Second},
 		Resync:            Duration{10 * time.Second},
+		NodeGrace:         Duration{10 * time.Second},
+		StatusPoll:        Duration{10 * time.Second},
 	}
 }
 
@@ -126,6 +151,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Poll.Duration <= 0 {
 		errs = append(errs, errors.New("poll interval must be positive"))
+	}
+	if c.Gossip != "" && c.GossipKeyFile == "" && !c.InsecureGossip {
+		errs = append(errs, errors.New("--gossip needs --gossip-key-file (or --insecure-gossip)"))
+	}
+	if c.StatusPoll.Duration <= 0 {
+		c.StatusPoll.Duration = 10 * time.Second
 	}
 	if c.Resync.Duration <= 0 {
 		c.Resync.Duration = 10 * time.Second

@@ -18,6 +18,7 @@ type Snapshot struct {
 	StatusCommit  string            `json:"statusCommit,omitempty"`
 	Leader        string            `json:"leader,omitempty"`
 	Term          int64             `json:"term,omitempty"`
+	IsLeader      bool              `json:"isLeader"`
 	LastRejection *status.Rejection `json:"lastRejection,omitempty"`
 	Source        SourceStatus      `json:"source"`
 	RuntimeError  string            `json:"runtimeError,omitempty"`
@@ -120,6 +121,10 @@ func (a *Agent) publish() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.snap.DesiredCommit = a.inForceCommit()
+	if !a.isLeader() && a.committed != nil {
+		a.snap.DesiredCommit = a.committed.Cluster.DesiredCommit
+	}
+	a.snap.IsLeader = a.isLeader()
 	a.snap.StatusCommit = head
 	a.snap.Leader = leader
 	a.snap.Term = term

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/reconcile"
 	ctrd "driftless.dev/driftless/reconcile/containerd"
 	"driftless.dev/driftless/sources/git"
@@ -73,6 +74,28 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	deps := Deps{Source: src, Status: st, Reconciler: rec}
+	if cfg.Gossip != "" {
+		var key []byte
+		if cfg.GossipKeyFile != "" {
+			if key, err = cluster.LoadKeyFile(cfg.GossipKeyFile); err != nil {
+				return err
+			}
+		}
+		a := New(cfg, log, deps)
+		cl, err := cluster.Start(ctx, cluster.Config{
+			NodeName: cfg.Node, BindAddr: cfg.Gossip, Join: cfg.Join, SecretKey: key,
+			Insecure: cfg.InsecureGossip, Meta: a.meta(), Logger: log.With("subsystem", "gossip"),
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			_ = cl.Leave(2 * time.Second)
+			_ = cl.Shutdown()
+		}()
+		deps.Cluster = cl
+		log.Info("gossip started", "addr", cl.LocalAddr(), "join", cfg.Join)
+	}
 	if ex, ok := any(rt).(reconcile.Exiter); ok {
 		if ch, err := ex.Exits(ctx); err == nil {
 			deps.Exits = ch

@@ -78,7 +78,7 @@ func Schedule(in Input) Output {
 				continue
 			}
 			n := st.node(r.Node)
-			if n == nil || len(st.reject(n, w)) > 0 {
+			if n == nil || len(st.evict(n, w)) > 0 {
 				continue
 			}
 			if w.PerNode && kept[w.Ref] != nil && containsValue(kept[w.Ref], r.Node) {
@@ -175,6 +175,27 @@ func (s *state) node(name string) *Node {
 	return &s.nodes[i]
 }
 
+// evict returns why a replica already bound to n must leave it. Like
+// Kubernetes, a cordon (unschedulable) or a NoSchedule taint keeps what
+// runs; a dead node, a NoExecute taint or a replica that no longer fits
+// do not.
+func (s *state) evict(n *Node, w manifest.Workload) []string {
+	if !n.Alive {
+		return []string{ReasonNotAlive}
+	}
+	for k, v := range w.Template.Spec.NodeSelector {
+		if n.Labels[k] != v {
+			return []string{ReasonNodeSelector}
+		}
+	}
+	for _, t := range n.Taints {
+		if t.Effect == "NoExecute" {
+			return []string{ReasonTaint}
+		}
+	}
+	return s.capacity(n, w)
+}
+
 // reject returns the reasons the node cannot take one more replica of w,
 // cheapest filters first; none means it fits.
 func (s *state) reject(n *Node, w manifest.Workload) []string {
@@ -196,6 +217,11 @@ func (s *state) reject(n *Node, w manifest.Workload) []string {
 			return []string{ReasonTaint}
 		}
 	}
+	return s.capacity(n, w)
+}
+
+// capacity checks host ports and resources against what is placed.
+func (s *state) capacity(n *Node, w manifest.Workload) []string {
 	i := s.byID[n.Name]
 	for _, port := range hostPorts(w) {
 		if s.ports[i][port] {

@@ -173,3 +173,18 @@ func TestScheduleProperties(t *testing.T) {
 		}
 	})
 }
+
+func TestCordonKeepsRunningReplicasNoExecuteEvicts(t *testing.T) {
+	w := wl("web", 2)
+	in := Input{Workloads: []manifest.Workload{w}, Nodes: []Node{node("a"), node("b")}}
+	first := Schedule(in)
+	in.Current = first.Placements
+	in.Nodes = []Node{node("a", func(n *Node) { n.Unschedulable = true }), node("b")}
+	if got, want := nodesOf(Schedule(in).Placements[w.Ref]), nodesOf(first.Placements[w.Ref]); !reflect.DeepEqual(got, want) {
+		t.Fatalf("cordon moved replicas: %v -> %v", want, got)
+	}
+	in.Nodes = []Node{node("a", func(n *Node) { n.Taints = []manifest.Taint{{Key: "k", Effect: "NoExecute"}} }), node("b")}
+	if got := nodesOf(Schedule(in).Placements[w.Ref]); !reflect.DeepEqual(got, []string{"b", "b"}) {
+		t.Fatalf("NoExecute did not drain a: %v", got)
+	}
+}

@@ -46,6 +46,13 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTP API address (health, status)")
 	fs.DurationVar(&cfg.Poll.Duration, "poll", cfg.Poll.Duration, "poll interval of the desired repository")
 	fs.DurationVar(&cfg.Resync.Duration, "resync", cfg.Resync.Duration, "longest time between two reconcile passes")
+	fs.StringVar(&cfg.Gossip, "gossip", cfg.Gossip, "gossip address ip:port (empty: standalone, a cluster of one)")
+	join := fs.String("join", strings.Join(cfg.Join, ","), "seed nodes ip:port,... (retried in the background)")
+	fs.StringVar(&cfg.GossipKeyFile, "gossip-key-file", cfg.GossipKeyFile, "file with the base64 gossip encryption key (16/24/32 bytes)")
+	fs.BoolVar(&cfg.InsecureGossip, "insecure-gossip", cfg.InsecureGossip, "gossip without encryption")
+	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", cfg.BootstrapExpect, "a new cluster elects its first leader once this many nodes are alive")
+	fs.DurationVar(&cfg.NodeGrace.Duration, "node-grace", cfg.NodeGrace.Duration, "how long a dead node keeps its replicas")
+	fs.DurationVar(&cfg.StatusPoll.Duration, "status-poll", cfg.StatusPoll.Duration, "follower's fallback poll of the status branch")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -57,6 +64,15 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "driftless agent: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	if *join != "" {
+		cfg.Join = nil
+		for _, j := range strings.Split(*join, ",") {
+			if j = strings.TrimSpace(j); j != "" {
+				cfg.Join = append(cfg.Join, j)
+			}
+		}
+	}
+	cfg.Version = version
 	if *labels != "" {
 		l, err := parseLabels(*labels)
 		if err != nil {

@@ -1,0 +1,206 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"driftless.dev/driftless/agent/cluster"
+	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/scheduler"
+	"driftless.dev/driftless/status"
+)
+
+// Membership is what the agent needs of gossip. Nil means standalone: a
+// cluster of one, where this node always leads.
+type Membership interface {
+	Members() []cluster.Member
+	SetReport(map[string]manifest.ReplicaStatus)
+	Reports() map[string]cluster.Report
+	Hint(cluster.Hint)
+	Hints() <-chan cluster.Hint
+	Changes() <-chan struct{}
+}
+
+func reportKey(ref manifest.Ref, idx int) string {
+	return fmt.Sprintf("%s/%d", ref, idx)
+}
+
+// members returns the gossip view, or this node alone when standalone.
+func (a *Agent) members() []cluster.Member {
+	if a.deps.Cluster == nil {
+		return []cluster.Member{{Name: a.cfg.Node, Alive: true, Meta: a.meta()}}
+	}
+	return a.deps.Cluster.Members()
+}
+
+// meta is this node's published inventory.
+func (a *Agent) meta() cluster.NodeMeta {
+	return cluster.NodeMeta{Labels: a.cfg.Labels, CPUMilli: int64(runtime.NumCPU()) * 1000, MemoryBytes: hostMemory(), Version: a.cfg.Version, API: a.cfg.Listen}
+}
+
+func hostMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// isLeader: the deterministic candidate among alive members, seeing a
+// majority of the nodes known on the status branch (and, for a new
+// cluster, at least --bootstrap-expect nodes). Git fences the rest: the
+// claim is a compare-and-swap push of Term+1.
+func (a *Agent) isLeader() bool {
+	if a.deps.Cluster == nil {
+		return true
+	}
+	ms := a.members()
+	if cluster.Candidate(ms) != a.cfg.Node {
+		return false
+	}
+	known := map[string]bool{a.cfg.Node: true}
+	if a.committed != nil {
+		for n, ns := range a.committed.Nodes {
+			if ns.State != "removed" {
+				known[n] = true
+			}
+		}
+	}
+	alive, aliveAll := 0, 0
+	for _, m := range ms {
+		if !m.Alive {
+			continue
+		}
+		aliveAll++
+		if known[m.Name] {
+			alive++
+		}
+	}
+	if (a.committed == nil || len(a.committed.Nodes) == 0) && aliveAll < a.cfg.BootstrapExpect {
+		return false
+	}
+	return cluster.HasMajority(alive, len(known))
+}
+
+// inventory merges gossip, the branch and the Node policies into the
+// scheduler's view and the nodes/ files. A node gossip calls dead keeps
+// its replicas for NodeGrace (cordoned meanwhile), then loses them.
+func (a *Agent) inventory(cur *status.State, now time.Time) ([]scheduler.Node, map[string]status.NodeStatus) {
+	files := map[string]status.NodeStatus{}
+	for name, ns := range cur.Nodes {
+		files[name] = ns
+	}
+	seen := map[string]bool{}
+	for _, m := range a.members() {
+		seen[m.Name] = true
+		ns := files[m.Name]
+		ns.SchemaVersion = status.SchemaVersion
+		ns.Name = m.Name
+		ns.Labels = m.Meta.Labels
+		ns.Capacity = map[string]string{}
+		if m.Meta.CPUMilli > 0 {
+			ns.Capacity["cpu"] = resource.NewMilliQuantity(m.Meta.CPUMilli, resource.DecimalSI).String()
+		}
+		if m.Meta.MemoryBytes > 0 {
+			ns.Capacity["memory"] = resource.NewQuantity(m.Meta.MemoryBytes, resource.BinarySI).String()
+		}
+		if len(ns.Capacity) == 0 {
+			ns.Capacity = nil
+		}
+		if m.Alive {
+			ns.State = "alive"
+			delete(a.deadSince, m.Name)
+		} else {
+			ns.State = "dead"
+		}
+		files[m.Name] = ns
+	}
+	for name, ns := range files {
+		if !seen[name] && ns.State == "alive" {
+			ns.State = "dead"
+			files[name] = ns
+		}
+	}
+	var policies []manifest.Node
+	if a.inForce != nil {
+		policies = a.inForce.set.Nodes
+	}
+	var nodes []scheduler.Node
+	for _, name := range sortedKeys(files) {
+		ns := files[name]
+		for _, pol := range policies {
+			if pol.Metadata.Name == name && pol.Spec.Removed && ns.State != "alive" {
+				ns.State = "removed"
+				files[name] = ns
+			}
+		}
+		if ns.State == "removed" {
+			delete(files, name)
+			continue
+		}
+		n := scheduler.Node{Name: name, Labels: map[string]string{}, Alive: ns.State == "alive"}
+		for k, v := range ns.Labels {
+			n.Labels[k] = v
+		}
+		n.Labels["kubernetes.io/hostname"] = name
+		if !n.Alive {
+			since, ok := a.deadSince[name]
+			if !ok {
+				since = now
+				a.deadSince[name] = now
+			}
+			if now.Sub(since) < a.cfg.NodeGrace.Duration {
+				n.Alive, n.Unschedulable = true, true
+			}
+		}
+		for _, pol := range policies {
+			if pol.Metadata.Name != name {
+				continue
+			}
+			n.Unschedulable = n.Unschedulable || pol.Spec.Unschedulable
+			n.Taints = pol.Spec.Taints
+			for k, v := range pol.Spec.Labels {
+				n.Labels[k] = v
+			}
+		}
+		if c, ok := ns.Capacity["cpu"]; ok {
+			if q, err := resource.ParseQuantity(c); err == nil {
+				n.Allocatable = map[string]resource.Quantity{"cpu": q}
+			}
+		}
+		if m, ok := ns.Capacity["memory"]; ok {
+			if q, err := resource.ParseQuantity(m); err == nil {
+				if n.Allocatable == nil {
+					n.Allocatable = map[string]resource.Quantity{}
+				}
+				n.Allocatable["memory"] = q
+			}
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, files
+}
+
+// graceWake is when the earliest node grace expires (zero: none).
+func (a *Agent) graceWake() time.Time {
+	var t time.Time
+	for _, since := range a.deadSince {
+		e := since.Add(a.cfg.NodeGrace.Duration)
+		if t.IsZero() || e.Before(t) {
+			t = e
+		}
+	}
+	return t
+}
