@@ -59,6 +59,8 @@ type agentProc struct {
 type agentOpts struct {
 	bin, node, repo, dataDir, sock, images, api string
 	poll                                        string
+	namespace                                   string
+	extra                                       []string
 }
 
 func (o agentOpts) pollOr(d string) string {
@@ -71,10 +73,15 @@ func (o agentOpts) pollOr(d string) string {
 func startAgent(t testing.TB, o agentOpts) *agentProc {
 	t.Helper()
 	var logs bytes.Buffer
-	cmd := exec.Command(o.bin, "agent", "--node", o.node, "--repo", o.repo,
-		"--data-dir", o.dataDir, "--containerd-address", o.sock, "--namespace", ns,
+	namespace := o.namespace
+	if namespace == "" {
+		namespace = ns
+	}
+	args := []string{"agent", "--node", o.node, "--repo", o.repo,
+		"--data-dir", o.dataDir, "--containerd-address", o.sock, "--namespace", namespace,
 		"--images-dir", o.images, "--listen", o.api, "--poll", o.pollOr("300ms"),
-		"--status-interval", "200ms", "--resync", "1s", "--log-level", "debug")
+		"--status-interval", "200ms", "--resync", "1s", "--log-level", "debug"}
+	cmd := exec.Command(o.bin, append(args, o.extra...)...)
 	cmd.Stdout = &logs
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
@@ -139,7 +146,12 @@ type task struct {
 
 func listTasks(t testing.TB, c *containerd.Client, workload string) []task {
 	t.Helper()
-	ctx := namespaces.WithNamespace(context.Background(), ns)
+	return listTasksIn(t, c, ns, workload)
+}
+
+func listTasksIn(t testing.TB, c *containerd.Client, namespace, workload string) []task {
+	t.Helper()
+	ctx := namespaces.WithNamespace(context.Background(), namespace)
 	cs, err := c.Containers(ctx, fmt.Sprintf(`labels."driftless.dev/workload"==%s`, workload))
 	if err != nil {
 		t.Fatalf("list containers: %v", err)

@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd"
+
+	"driftless.dev/driftless/internal/testenv"
+)
+
+func freeGossipAddr(t testing.TB) string {
+	return freePort(t) // memberlist also binds UDP on it; a free TCP port almost always is
+}
+
+// Three agent processes, one private containerd (a namespace per node),
+// one status branch: replicas spread, a DaemonSet runs everywhere, the
+// lowest node name leads; when the leader is killed another takes over
+// with a higher term and the dead node's replicas move after the grace.
+func TestClusterOfThree(t *testing.T) {
+	bin := buildBinary(t)
+	cd := testenv.StartContainerd(t)
+	images := filepath.Dir(testenv.BusyboxArchive(t))
+	_, url := testenv.NewBareRepo(t)
+	work := testenv.NewWorkClone(t, url)
+	client := cd.Client(t)
+	keyFile := filepath.Join(t.TempDir(), "gossip.key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	work.WriteFile("web.yaml", deployment("web", 3, trapSleep))
+	work.WriteFile("agent.yaml", `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: logger}
+spec:
+  selector: {matchLabels: {app: logger}}
+  template:
+    metadata: {labels: {app: logger}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: main
+          image: busybox:latest
+          imagePullPolicy: IfNotPresent
+          command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+`)
+	work.Commit("web x3 and a daemonset")
+	work.Push()
+
+	names := []string{"node-1", "node-2", "node-3"}
+	gossip := map[string]string{}
+	for _, n := range names {
+		gossip[n] = freeGossipAddr(t)
+	}
+	agents := map[string]*agentProc{}
+	opts := map[string]agentOpts{}
+	for _, n := range names {
+		var seeds []string
+		for _, m := range names {
+			if m != n {
+				seeds = append(seeds, gossip[m])
+			}
+		}
+		opts[n] = agentOpts{bin: bin, node: n, repo: url, dataDir: t.TempDir(), sock: cd.Address, images: images,
+			api: freePort(t), namespace: n, extra: []string{"--gossip", gossip[n], "--join", strings.Join(seeds, ","),
+				"--gossip-key-file", keyFile, "--bootstrap-expect", "3", "--node-grace", "2s", "--status-poll", "1s"}}
+		agents[n] = startAgent(t, opts[n])
+	}
+
+	perNode := func(c *containerd.Client, workload string, nodes []string) map[string]int {
+		out := map[string]int{}
+		for _, n := range nodes {
+			out[n] = running(listTasksIn(t, c, n, workload))
+		}
+		return out
+	}
+	waitFor(t, "web spread one per node and the daemonset everywhere", 90*time.Second, func() (bool, string) {
+		w, d := perNode(client, "web", names), perNode(client, "logger", names)
+		return fmt.Sprint(w) == "map[node-1:1 node-2:1 node-3:1]" && fmt.Sprint(d) == "map[node-1:1 node-2:1 node-3:1]", fmt.Sprintf("web %v logger %v", w, d)
+	})
+	out := statusText(t, bin, url)
+	if !strings.Contains(out, "node-1 (term ") {
+		t.Fatalf("node-1 should lead:\n%s", out)
+	}
+	firstTerm := termOf(out)
+
+	// Kill the leader: node-2 takes over with a higher term, node-1's web
+	// replica moves to node-2 or node-3 after the grace period.
+	agents["node-1"].kill()
+	alive := []string{"node-2", "node-3"}
+	waitFor(t, "node-2 leads and web has 3 running replicas on the live nodes", 90*time.Second, func() (bool, string) {
+		out := statusText(t, bin, url)
+		w := perNode(client, "web", alive)
+		return strings.Contains(out, "node-2 (term ") && termOf(out) > firstTerm && w["node-2"]+w["node-3"] == 3, fmt.Sprintf("%v\n%s", w, out)
+	})
+	// The dead node's containers were not touched by anyone.
+	if n := running(listTasksIn(t, client, "node-1", "web")); n != 1 {
+		t.Fatalf("node-1's container should be left alone while its agent is down, got %d running", n)
+	}
+	// node-1 comes back: it removes the replica no longer placed on it.
+	agents["node-1"] = startAgent(t, opts["node-1"])
+	waitFor(t, "node-1 removes its old web replica", 90*time.Second, func() (bool, string) {
+		w := perNode(client, "web", names)
+		return w["node-1"] == 0 && w["node-2"]+w["node-3"] == 3, fmt.Sprint(w)
+	})
+
+	// Every status commit names its leader and term.
+	log := gitOut(t, work.Dir, "log", "--format=%(trailers:key=Leader,valueonly,separator=)|%(trailers:key=Term,valueonly,separator=)", "origin/driftless/status")
+	if !strings.Contains(log, "node-1|") || !strings.Contains(log, "node-2|") {
+		t.Fatalf("status log does not show both leaders:\n%s", log)
+	}
+}
+
+func statusText(t testing.TB, bin, url string) string {
+	out, _ := execOut(bin, "status", "--repo", url)
+	return out
+}
+
+func termOf(statusOut string) int {
+	i := strings.Index(statusOut, "(term ")
+	if i < 0 {
+		return -1
+	}
+	var n int
+	fmt.Sscanf(statusOut[i+6:], "%d", &n)
+	return n
+}
