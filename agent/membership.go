@@ -137,6 +137,24 @@ func (a *Agent) inventory(cur *status.State, now time.Time) ([]scheduler.Node, m
 	if a.inForce != nil {
 		policies = a.inForce.set.Nodes
 	}
+	nodes := SchedulerNodes(files, policies, func(name string) (bool, bool) {
+		since, ok := a.deadSince[name]
+		if !ok {
+			since = now
+			a.deadSince[name] = now
+		}
+		// Within the grace a dead node keeps its replicas, cordoned.
+		return now.Sub(since) < a.cfg.NodeGrace.Duration, true
+	})
+	return nodes, files
+}
+
+// SchedulerNodes turns the status branch's nodes and the Node policies of
+// the desired commit into the scheduler's view. Nodes a policy marks
+// removed (and that are not alive) are dropped from files. notAlive says,
+// for a node that is not alive, whether it still counts as alive and
+// whether it is then cordoned (the grace period); nil means dead.
+func SchedulerNodes(files map[string]status.NodeStatus, policies []manifest.Node, notAlive func(name string) (alive, cordoned bool)) []scheduler.Node {
 	var nodes []scheduler.Node
 	for _, name := range sortedKeys(files) {
 		ns := files[name]
@@ -155,15 +173,9 @@ func (a *Agent) inventory(cur *status.State, now time.Time) ([]scheduler.Node, m
 			n.Labels[k] = v
 		}
 		n.Labels["kubernetes.io/hostname"] = name
-		if !n.Alive {
-			since, ok := a.deadSince[name]
-			if !ok {
-				since = now
-				a.deadSince[name] = now
-			}
-			if now.Sub(since) < a.cfg.NodeGrace.Duration {
-				n.Alive, n.Unschedulable = true, true
-			}
+		if !n.Alive && notAlive != nil {
+			n.Alive, n.Unschedulable = notAlive(name)
+			n.Unschedulable = n.Unschedulable && n.Alive
 		}
 		for _, pol := range policies {
 			if pol.Metadata.Name != name {
@@ -175,22 +187,19 @@ func (a *Agent) inventory(cur *status.State, now time.Time) ([]scheduler.Node, m
 				n.Labels[k] = v
 			}
 		}
-		if c, ok := ns.Capacity["cpu"]; ok {
-			if q, err := resource.ParseQuantity(c); err == nil {
-				n.Allocatable = map[string]resource.Quantity{"cpu": q}
-			}
-		}
-		if m, ok := ns.Capacity["memory"]; ok {
-			if q, err := resource.ParseQuantity(m); err == nil {
-				if n.Allocatable == nil {
-					n.Allocatable = map[string]resource.Quantity{}
+		for _, r := range []string{"cpu", "memory"} {
+			if c, ok := ns.Capacity[r]; ok {
+				if q, err := resource.ParseQuantity(c); err == nil {
+					if n.Allocatable == nil {
+						n.Allocatable = map[string]resource.Quantity{}
+					}
+					n.Allocatable[r] = q
 				}
-				n.Allocatable["memory"] = q
 			}
 		}
 		nodes = append(nodes, n)
 	}
-	return nodes, files
+	return nodes
 }
 
 // graceWake is when the earliest node grace expires (zero: none).

@@ -20,6 +20,14 @@ import (
 	"driftless.dev/driftless/internal/ociimage"
 )
 
+// Namespace returns base plus a suffix unique to this test process. runc
+// keeps container state under /run/containerd/runc/<namespace>/<id>
+// whatever containerd's state dir, so two daemons on one machine must not
+// share a namespace and container ids.
+func Namespace(base string) string {
+	return fmt.Sprintf("%s-t%d", base, os.Getpid())
+}
+
 // Containerd is a private containerd daemon: its own root, state and
 // socket under a temp dir, stopped and cleaned when the test ends.
 type Containerd struct {
@@ -28,6 +36,8 @@ type Containerd struct {
 	cmd     *exec.Cmd
 	config  string
 	log     *os.File
+	// namespaces seen at cleanup, whose runc state dirs are removed
+	namespaces []string
 }
 
 // RequireRoot fails (CI) or skips when not root: containerd needs it.
@@ -134,6 +144,7 @@ func (c *Containerd) cleanup(t testing.TB) {
 		if cl, err := containerd.New(c.Address, containerd.WithTimeout(2*time.Second)); err == nil {
 			ctx := context.Background()
 			nss, _ := cl.NamespaceService().List(ctx)
+			c.namespaces = nss
 			for _, ns := range nss {
 				nctx := namespaces.WithNamespace(ctx, ns)
 				cs, _ := cl.Containers(nctx)
@@ -159,6 +170,9 @@ func (c *Containerd) cleanup(t testing.TB) {
 	}
 	// Shims of this daemon outlive it: kill them by their -address.
 	_ = exec.Command("pkill", "-KILL", "-f", "containerd-shim-runc-v2 .*-address "+c.Address).Run()
+	for _, ns := range c.namespaces {
+		_ = os.RemoveAll(filepath.Join("/run/containerd/runc", ns))
+	}
 	unmountBelow(c.Dir)
 	if err := os.RemoveAll(c.Dir); err != nil {
 		time.Sleep(200 * time.Millisecond)

@@ -43,7 +43,7 @@ func BenchmarkStart50(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		nctx := namespaces.WithNamespace(ctx, "driftless")
+		nctx := namespaces.WithNamespace(ctx, testNS)
 		pcs, _ := rt.client.Containers(nctx)
 		for _, c := range pcs {
 			if len(c.ID()) < 6 || c.ID()[:6] != "plain-" {
@@ -81,7 +81,7 @@ func BenchmarkStart50(b *testing.B) {
 
 	b.Run("plain-loop", func(b *testing.B) {
 		// Same namespace (images are per namespace), unlabelled ids.
-		nctx := namespaces.WithNamespace(ctx, "driftless")
+		nctx := namespaces.WithNamespace(ctx, testNS)
 		img, err := rt.client.GetImage(nctx, "docker.io/library/busybox:latest")
 		if err != nil {
 			b.Fatal(err)

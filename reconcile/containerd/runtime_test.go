@@ -23,7 +23,7 @@ func newRuntime(t testing.TB) (*Runtime, *testenv.Containerd) {
 	t.Helper()
 	cd := testenv.StartContainerd(t)
 	images := filepath.Dir(testenv.BusyboxArchive(t))
-	rt, err := New(context.Background(), Config{Address: cd.Address, Namespace: "driftless", ImagesDir: images})
+	rt, err := New(context.Background(), Config{Address: cd.Address, Namespace: testNS, ImagesDir: images})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestLifecycle(t *testing.T) {
 
 	// A foreign container in the same namespace, same-looking name, no labels.
 	cl := cd.Client(t)
-	nctx := namespaces.WithNamespace(ctx, "driftless")
+	nctx := namespaces.WithNamespace(ctx, testNS)
 	img, err := cl.GetImage(nctx, "docker.io/library/busybox:latest")
 	if err != nil {
 		if err := rt.EnsureImage(ctx, "busybox", "IfNotPresent"); err != nil {
@@ -332,3 +332,8 @@ func TestParallelStart20(t *testing.T) {
 		t.Fatalf("running = %d", running)
 	}
 }
+
+// testNS is unique per test process: runc keeps container state under
+// /run/containerd/runc/<namespace>/<id> whatever containerd's own state
+// dir is, so two daemons on one machine must not share namespace and ids.
+var testNS = testenv.Namespace("driftless")

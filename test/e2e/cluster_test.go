@@ -68,7 +68,7 @@ spec:
 			}
 		}
 		opts[n] = agentOpts{bin: bin, node: n, repo: url, dataDir: t.TempDir(), sock: cd.Address, images: images,
-			api: freePort(t), namespace: n, extra: []string{"--gossip", gossip[n], "--join", strings.Join(seeds, ","),
+			api: freePort(t), namespace: ns + "-" + n, extra: []string{"--gossip", gossip[n], "--join", strings.Join(seeds, ","),
 				"--gossip-key-file", keyFile, "--bootstrap-expect", "3", "--node-grace", "2s", "--status-poll", "1s"}}
 		agents[n] = startAgent(t, opts[n])
 	}
@@ -76,7 +76,7 @@ spec:
 	perNode := func(c *containerd.Client, workload string, nodes []string) map[string]int {
 		out := map[string]int{}
 		for _, n := range nodes {
-			out[n] = running(listTasksIn(t, c, n, workload))
+			out[n] = running(listTasksIn(t, c, ns+"-"+n, workload))
 		}
 		return out
 	}
@@ -100,7 +100,7 @@ spec:
 		return strings.Contains(out, "node-2 (term ") && termOf(out) > firstTerm && w["node-2"]+w["node-3"] == 3, fmt.Sprintf("%v\n%s", w, out)
 	})
 	// The dead node's containers were not touched by anyone.
-	if n := running(listTasksIn(t, client, "node-1", "web")); n != 1 {
+	if n := running(listTasksIn(t, client, ns+"-node-1", "web")); n != 1 {
 		t.Fatalf("node-1's container should be left alone while its agent is down, got %d running", n)
 	}
 	// node-1 comes back: it removes the replica no longer placed on it.

@@ -25,7 +25,8 @@ import (
 	"driftless.dev/driftless/internal/testenv"
 )
 
-const ns = "driftless"
+// ns is unique per test process (see testenv.Namespace).
+var ns = testenv.Namespace("driftless")
 
 // buildBinary compiles cmd/driftless once per test binary.
 func buildBinary(t testing.TB) string {
