@@ -16,6 +16,7 @@ Usage:
   driftless agent    [flags]            run the node agent
   driftless validate [-o json] PATH...  lint manifests (exit 0 valid, 1 invalid, 2 usage)
   driftless status   --repo URL         show the status branch (no agent needed)
+  driftless plan     --repo URL         what the scheduler would change for the desired head
   driftless version
 
 Run "driftless COMMAND -h" for the flags of a command.
@@ -37,6 +38,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runValidate(args[1:], stdout, stderr)
 	case "status":
 		return runStatus(args[1:], stdout, stderr)
+	case "plan":
+		return runPlan(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "driftless", version)
 		return 0
