@@ -43,6 +43,8 @@ type Reconciler struct {
 	imageFails      map[ReplicaKey]int
 	lastErr         map[ReplicaKey]manifest.ReplicaStatus
 	wake            time.Time
+	// mu guards the maps above while apply's goroutines run.
+	mu sync.Mutex
 }
 
 // New returns a Reconciler.
@@ -151,7 +153,6 @@ func (r *Reconciler) apply(ctx context.Context, plan Plan, actual []Container) {
 	for _, c := range actual {
 		byID[c.ID] = c
 	}
-	var mu sync.Mutex
 	for _, id := range plan.Restart {
 		id := id
 		run(func() {
@@ -176,8 +177,8 @@ func (r *Reconciler) apply(ctx context.Context, plan Plan, actual []Container) {
 		op := op
 		run(func() {
 			st, err := r.create(ctx, op)
-			mu.Lock()
-			defer mu.Unlock()
+			r.mu.Lock()
+			defer r.mu.Unlock()
 			key := op.Replica.Key()
 			if err != nil {
 				r.lastErr[key] = st
@@ -213,12 +214,14 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
 		}
 		if err := r.cfg.Runtime.EnsureImage(ctx, c.Image, c.ImagePullPolicy); err != nil {
+			r.mu.Lock()
 			r.imageFails[key]++
 			reason := "ErrImagePull"
 			if r.imageFails[key] > 1 {
 				reason = "ImagePullBackOff"
 			}
 			r.imageRetry[key] = r.cfg.Now().Add(Backoff(r.imageFails[key] - 1))
+			r.mu.Unlock()
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: reason, Message: err.Error()}, err
 		}
 		if err := r.cfg.Runtime.Create(ctx, spec); err != nil {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The driftless demo on one machine: a private containerd, examples-repo/
-# served as a Git repository by `git daemon`, and one agent applying it.
+# served as a Git repository by `git daemon`, and a cluster of three agents
+# (one containerd namespace each) applying it.
 #
 #   scripts/demo.sh        start (or restart) the demo and show what runs
 #   scripts/demo.sh stop   stop the agent, its containers, git daemon and containerd
@@ -9,25 +10,29 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 DEMO=${DEMO_DIR:-/tmp/driftless-demo}
 GIT_PORT=${DEMO_GIT_PORT:-19418}
-API=${DEMO_API:-127.0.0.1:7480}
+API_PORT=${DEMO_API_PORT:-7481}
 SOCK=$DEMO/containerd/containerd.sock
-NS=driftless
+NODES="node-1 node-2 node-3"
 REPO_URL=git://127.0.0.1:$GIT_PORT/desired.git
 BIN=$ROOT/bin
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 stop_all() {
-	for p in agent git-daemon containerd; do
+	for p in agent-node-1 agent-node-2 agent-node-3 git-daemon containerd; do
 		if [ -f "$DEMO/$p.pid" ]; then
 			pid=$(cat "$DEMO/$p.pid")
 			if kill -0 "$pid" 2>/dev/null; then
 				if [ "$p" = containerd ] && [ -S "$SOCK" ]; then
 					# Remove the demo's containers before containerd goes.
-					for t in $(ctr -a "$SOCK" -n $NS tasks ls -q 2>/dev/null); do ctr -a "$SOCK" -n $NS tasks kill -s KILL "$t" >/dev/null 2>&1 || true; done
+					for ns in $NODES; do
+						for t in $(ctr -a "$SOCK" -n "$ns" tasks ls -q 2>/dev/null); do ctr -a "$SOCK" -n "$ns" tasks kill -s KILL "$t" >/dev/null 2>&1 || true; done
+					done
 					sleep 1
-					for t in $(ctr -a "$SOCK" -n $NS tasks ls -q 2>/dev/null); do ctr -a "$SOCK" -n $NS tasks delete "$t" >/dev/null 2>&1 || true; done
-					for c in $(ctr -a "$SOCK" -n $NS containers ls -q 2>/dev/null); do ctr -a "$SOCK" -n $NS containers delete "$c" >/dev/null 2>&1 || true; done
+					for ns in $NODES; do
+						for t in $(ctr -a "$SOCK" -n "$ns" tasks ls -q 2>/dev/null); do ctr -a "$SOCK" -n "$ns" tasks delete "$t" >/dev/null 2>&1 || true; done
+						for c in $(ctr -a "$SOCK" -n "$ns" containers ls -q 2>/dev/null); do ctr -a "$SOCK" -n "$ns" containers delete "$c" >/dev/null 2>&1 || true; done
+					done
 				fi
 				kill "$pid" 2>/dev/null || true
 				for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -37,7 +42,7 @@ stop_all() {
 		fi
 	done
 	pkill -f "git-daemon.*--port=$GIT_PORT" 2>/dev/null || true
-	pkill -f "containerd-shim-runc-v2 -namespace $NS -address $SOCK" 2>/dev/null || true
+	pkill -f "containerd-shim-runc-v2 .*-address $SOCK" 2>/dev/null || true
 	if [ -d "$DEMO/containerd" ]; then
 		grep " $DEMO/containerd" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
 	fi
@@ -89,34 +94,39 @@ git daemon --reuseaddr --export-all --enable=receive-pack --base-path="$DEMO/git
 echo $! > "$DEMO/git-daemon.pid"
 for _ in $(seq 50); do git ls-remote "$REPO_URL" >/dev/null 2>&1 && break; sleep 0.1; done
 
-say "Starting the agent (node-1), log in $DEMO/agent.log"
-"$BIN/driftless" agent --node node-1 --labels zone=demo \
-	--repo "$REPO_URL" --branch main \
-	--data-dir "$DEMO/data" --containerd-address "$SOCK" --namespace $NS \
-	--images-dir "$DEMO/images" --listen "$API" --poll 2s --status-interval 1s \
-	>"$DEMO/agent.log" 2>&1 &
-echo $! > "$DEMO/agent.pid"
+say "Starting three agents (node-1, node-2, node-3): one containerd namespace each, gossip on 127.0.0.1"
+head -c 32 /dev/urandom | base64 > "$DEMO/gossip.key"
+i=0
+for n in $NODES; do
+	i=$((i + 1))
+	seeds=$(for m in 1 2 3; do [ "$m" = "$i" ] || printf '127.0.0.1:%s,' $((17945 + m)); done)
+	"$BIN/driftless" agent --node "$n" --labels "zone=zone-$i" \
+		--repo "$REPO_URL" --branch main \
+		--data-dir "$DEMO/data/$n" --containerd-address "$SOCK" --namespace "$n" \
+		--images-dir "$DEMO/images" --listen "127.0.0.1:$((API_PORT + i - 1))" --poll 2s --status-interval 1s \
+		--gossip "127.0.0.1:$((17945 + i))" --join "${seeds%,}" --gossip-key-file "$DEMO/gossip.key" \
+		--bootstrap-expect 3 --node-grace 10s --status-poll 5s \
+		>"$DEMO/agent-$n.log" 2>&1 &
+	echo $! > "$DEMO/agent-$n.pid"
+done
 
 printf 'waiting for the replicas to run'
 ok=0
-for _ in $(seq 120); do
-	if curl -fsS "http://$API/api/v1/status" 2>/dev/null | grep -q '"phase": "Running"'; then
-		running=$(curl -fsS "http://$API/api/v1/status" | grep -c '"phase": "Running"' || true)
-		if [ "$running" -ge 3 ]; then ok=1; break; fi
+for _ in $(seq 160); do
+	if "$BIN/driftless" status --repo "$REPO_URL" 2>/dev/null | grep -E "(hello|web) .*Running" | wc -l | grep -q '^3$'; then
+		ok=1; break
 	fi
 	printf '.'; sleep 0.5
 done
 echo
-[ $ok = 1 ] || { echo "the replicas did not all start; see $DEMO/agent.log"; tail -n 20 "$DEMO/agent.log"; exit 1; }
+[ $ok = 1 ] || { echo "the replicas did not all start; see $DEMO/agent-node-*.log"; tail -n 20 "$DEMO"/agent-node-1.log; exit 1; }
 
-# The agent commits observed phases at most once per --status-interval.
-for _ in $(seq 40); do
-	"$BIN/driftless" status --repo "$REPO_URL" 2>/dev/null | grep -q "hello  *1  *node-1  *Running" && break
-	sleep 0.25
+say "Containers per node (containerd namespace = node name)"
+for n in $NODES; do
+	echo "-- $n"
+	ctr -a "$SOCK" -n "$n" tasks ls
 done
 
-say "Containers in containerd namespace '$NS'"
-ctr -a "$SOCK" -n $NS tasks ls
 
 say "driftless status (read from the status branch, no agent needed)"
 "$BIN/driftless" status --repo "$REPO_URL"
@@ -133,16 +143,18 @@ cat <<TXT
 The demo keeps running. Try:
   cd $DEMO/work
   sed -i 's/replicas: 2/replicas: 3/' apps/hello.yaml
-  git commit -qam "hello: 3 replicas" && git push -q
-  watch ctr -a $SOCK -n $NS tasks ls          # a third container appears
-  $BIN/driftless status --repo $REPO_URL
+  git commit -qam "hello: 3 replicas"
+  git push -q origin HEAD:refs/heads/try && $BIN/driftless plan --repo $REPO_URL --branch try   # what would change
+  git push -q                                   # apply it
+  watch $BIN/driftless status --repo $REPO_URL  # a third replica is placed and runs
 
   # a broken manifest is refused whole, and nothing changes:
   sed -i 's/image:/imagee:/' apps/hello.yaml && git commit -qam broken && git push -q
-  curl -s http://$API/api/v1/status | grep -A6 lastRejection
+  $BIN/driftless status --repo $REPO_URL | head   # the rejection, with file:line:field
 
-  tail -f $DEMO/agent.log                     # what the agent does
-  tail -f $DEMO/data/logs/default/hello/0/main.log
+  kill -9 \$(cat $DEMO/agent-node-3.pid)          # a node dies: after 10s its replicas move
+  tail -f $DEMO/agent-node-1.log                 # what the leader does
+  ls $DEMO/data/*/logs/default/hello/            # container logs, per node
 
 Stop everything with: make demo-stop
 TXT

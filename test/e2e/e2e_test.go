@@ -32,7 +32,9 @@ var ns = testenv.Namespace("driftless")
 func buildBinary(t testing.TB) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "driftless")
-	cmd := exec.Command("go", "build", "-o", out, "driftless.dev/driftless/cmd/driftless")
+	// Built with the race detector: the agent is concurrent (HTTP API,
+	// gossip callbacks, the loop) and these tests are its real workout.
+	cmd := exec.Command("go", "build", "-race", "-o", out, "driftless.dev/driftless/cmd/driftless")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("build driftless: %v", err)
@@ -91,6 +93,9 @@ func startAgent(t testing.TB, o agentOpts) *agentProc {
 	p := &agentProc{t: t, cmd: cmd, api: o.api, logs: &logs}
 	t.Cleanup(func() {
 		p.kill()
+		if strings.Contains(logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("agent %s: data race:\n%s", o.node, logs.String()[strings.Index(logs.String(), "WARNING: DATA RACE"):])
+		}
 		if t.Failed() {
 			t.Logf("agent %s log:\n%s", o.node, tail(logs.String(), 80))
 		}
