@@ -183,9 +183,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		if !a.isLeader() && time.Since(a.lastStatusRead) >= a.cfg.StatusPoll.Duration {
 			a.readStatus(ctx)
 		}
-		if a.isLeader() && a.inForce == nil && a.srcFails == 0 && a.state.LastSeen == "" {
-			a.syncDesired(ctx) // just became leader
-		}
 		a.pass(ctx)
 		wake.Reset(a.nextWake())
 	}
@@ -437,6 +434,11 @@ func (a *Agent) needsStatusWrite() bool {
 }
 
 func (a *Agent) writeStatus(ctx context.Context) {
+	if a.inForce == nil && a.state.LastSeen == "" && a.srcFails == 0 {
+		// A node that just became leader looks at the desired branch
+		// first, so its first commit already names the desired commit.
+		a.syncDesired(ctx)
+	}
 	var msg *status.Message
 	st, changed, err := a.deps.Status.Update(ctx, func(cur *status.State) (*status.State, *status.Message, error) {
 		next, m := a.desiredStatus(cur)
