@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"driftless.dev/driftless/agent"
+	"driftless.dev/driftless/sources/git"
 )
 
 func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
@@ -32,10 +33,7 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.StringVar(&cfg.Branch, "branch", cfg.Branch, "branch to follow")
 	fs.StringVar(&cfg.Ref, "ref", cfg.Ref, "tag or commit to pin instead of following --branch")
 	fs.StringVar(&cfg.Path, "path", cfg.Path, "sub-directory of the repository holding the manifests")
-	fs.StringVar(&cfg.Auth.SSHKeyFile, "ssh-key", cfg.Auth.SSHKeyFile, "SSH private key file for ssh:// remotes")
-	fs.StringVar(&cfg.Auth.KnownHostsFile, "known-hosts", cfg.Auth.KnownHostsFile, "known_hosts file for ssh:// remotes")
-	fs.StringVar(&cfg.Auth.TokenFile, "token-file", cfg.Auth.TokenFile, "file holding a token for https:// remotes")
-	fs.StringVar(&cfg.Auth.BasicAuthFile, "basic-auth-file", cfg.Auth.BasicAuthFile, "file holding user:password for https:// remotes")
+	authFlags(fs, &cfg.Auth)
 	fs.StringVar(&cfg.StatusRepo, "status-repo", cfg.StatusRepo, "repository of the status branch (default: --repo)")
 	fs.StringVar(&cfg.StatusBranch, "status-branch", cfg.StatusBranch, "status branch")
 	fs.DurationVar(&cfg.StatusInterval.Duration, "status-interval", cfg.StatusInterval.Duration, "at most one status commit per interval")
@@ -130,4 +128,13 @@ func parseLabels(s string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// authFlags binds the credential-file flags every command that reads a
+// repository takes; defaults are a's current values.
+func authFlags(fs *flag.FlagSet, a *git.Auth) {
+	fs.StringVar(&a.SSHKeyFile, "ssh-key", a.SSHKeyFile, "SSH private key file for ssh:// remotes")
+	fs.StringVar(&a.KnownHostsFile, "known-hosts", a.KnownHostsFile, "known_hosts file for ssh:// remotes")
+	fs.StringVar(&a.TokenFile, "token-file", a.TokenFile, "file holding a token for https:// remotes")
+	fs.StringVar(&a.BasicAuthFile, "basic-auth-file", a.BasicAuthFile, "file holding user:password for https:// remotes")
 }

@@ -39,10 +39,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	statusBranch := fs.String("status-branch", "driftless/status", "status branch")
 	output := fs.String("o", "text", "output format: text or json")
 	var auth git.Auth
-	fs.StringVar(&auth.SSHKeyFile, "ssh-key", "", "SSH private key file")
-	fs.StringVar(&auth.KnownHostsFile, "known-hosts", "", "known_hosts file")
-	fs.StringVar(&auth.TokenFile, "token-file", "", "token file for https")
-	fs.StringVar(&auth.BasicAuthFile, "basic-auth-file", "", "user:password file for https")
+	authFlags(fs, &auth)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"driftless.dev/driftless/internal/testenv"
 )
 
 // trapSleep exits on SIGTERM (a shell as PID 1 otherwise ignores it and
@@ -18,17 +15,15 @@ const trapSleep = `trap "exit 0" TERM; sleep 1000 & wait`
 // of a changed command to the replacement container running. The agent
 // polls every 250ms, so on average about 125ms of it is polling delay.
 func BenchmarkPushToRunning(b *testing.B) {
-	bin := buildBinary(b)
-	cd := testenv.StartContainerd(b)
-	images := filepath.Dir(testenv.BusyboxArchive(b))
-	_, url := testenv.NewBareRepo(b)
-	work := testenv.NewWorkClone(b, url)
-	client := cd.Client(b)
+	e := newEnv(b)
+	work, client := e.work, e.client
 
 	work.WriteFile("apps/bench.yaml", deployment("bench", 1, "echo v0; "+trapSleep))
 	work.Commit("bench v0")
 	work.Push()
-	startAgent(b, agentOpts{bin: bin, node: "node-1", repo: url, dataDir: b.TempDir(), sock: cd.Address, images: images, api: freePort(b), poll: "250ms"})
+	o := e.opts(b, "node-1")
+	o.poll = "250ms"
+	startAgent(b, o)
 	waitFor(b, "first replica", 60*time.Second, func() (bool, string) { return running(listTasks(b, client, "bench")) == 1, "" })
 
 	var total time.Duration

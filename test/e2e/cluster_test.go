@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
-
-	"driftless.dev/driftless/internal/testenv"
 )
 
 func freeGossipAddr(t testing.TB) string {
@@ -23,12 +21,8 @@ func freeGossipAddr(t testing.TB) string {
 // lowest node name leads; when the leader is killed another takes over
 // with a higher term and the dead node's replicas move after the grace.
 func TestClusterOfThree(t *testing.T) {
-	bin := buildBinary(t)
-	cd := testenv.StartContainerd(t)
-	images := filepath.Dir(testenv.BusyboxArchive(t))
-	_, url := testenv.NewBareRepo(t)
-	work := testenv.NewWorkClone(t, url)
-	client := cd.Client(t)
+	e := newEnv(t)
+	bin, url, work, client := e.bin, e.url, e.work, e.client
 	keyFile := filepath.Join(t.TempDir(), "gossip.key")
 	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -67,9 +61,11 @@ spec:
 				seeds = append(seeds, gossip[m])
 			}
 		}
-		opts[n] = agentOpts{bin: bin, node: n, repo: url, dataDir: t.TempDir(), sock: cd.Address, images: images,
-			api: freePort(t), namespace: ns + "-" + n, extra: []string{"--gossip", gossip[n], "--join", strings.Join(seeds, ","),
-				"--gossip-key-file", keyFile, "--bootstrap-expect", "3", "--node-grace", "2s", "--status-poll", "1s"}}
+		o := e.opts(t, n)
+		o.namespace = ns + "-" + n
+		o.extra = []string{"--gossip", gossip[n], "--join", strings.Join(seeds, ","),
+			"--gossip-key-file", keyFile, "--bootstrap-expect", "3", "--node-grace", "2s", "--status-poll", "1s"}
+		opts[n] = o
 		agents[n] = startAgent(t, opts[n])
 	}
 

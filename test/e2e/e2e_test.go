@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,18 +29,66 @@ import (
 // ns is unique per test process (see testenv.Namespace).
 var ns = testenv.Namespace("driftless")
 
-// buildBinary compiles cmd/driftless once per test binary.
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+	binDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// buildBinary compiles cmd/driftless once per test process, with the race
+// detector: the agent is concurrent (HTTP API, gossip callbacks, the loop)
+// and these tests are its real workout.
 func buildBinary(t testing.TB) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "driftless")
-	// Built with the race detector: the agent is concurrent (HTTP API,
-	// gossip callbacks, the loop) and these tests are its real workout.
-	cmd := exec.Command("go", "build", "-race", "-o", out, "driftless.dev/driftless/cmd/driftless")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("build driftless: %v", err)
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "dl-e2e-bin-"); binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "driftless")
+		cmd := exec.Command("go", "build", "-race", "-o", binPath, "driftless.dev/driftless/cmd/driftless")
+		cmd.Stderr = os.Stderr
+		binErr = cmd.Run()
+	})
+	if binErr != nil {
+		t.Fatalf("build driftless: %v", binErr)
 	}
-	return out
+	return binPath
+}
+
+// env is what every end-to-end test starts from: the binary, a private
+// containerd with a client, the busybox archive dir, a bare repository
+// and a person's clone of it.
+type env struct {
+	bin    string
+	cd     *testenv.Containerd
+	client *containerd.Client
+	images string
+	url    string
+	work   *testenv.WorkClone
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := &env{bin: buildBinary(t), cd: testenv.StartContainerd(t)}
+	e.images = filepath.Dir(testenv.BusyboxArchive(t))
+	_, e.url = testenv.NewBareRepo(t)
+	e.work = testenv.NewWorkClone(t, e.url)
+	e.client = e.cd.Client(t)
+	return e
+}
+
+// opts returns agent options for one node of this environment.
+func (e *env) opts(t testing.TB, node string) agentOpts {
+	return agentOpts{bin: e.bin, node: node, repo: e.url, dataDir: t.TempDir(), sock: e.cd.Address, images: e.images, api: freePort(t)}
 }
 
 func freePort(t testing.TB) string {
@@ -229,12 +278,8 @@ spec:
 }
 
 func TestSingleNodeLifecycle(t *testing.T) {
-	bin := buildBinary(t)
-	cd := testenv.StartContainerd(t)
-	images := filepath.Dir(testenv.BusyboxArchive(t))
-	_, url := testenv.NewBareRepo(t)
-	work := testenv.NewWorkClone(t, url)
-	client := cd.Client(t)
+	e := newEnv(t)
+	bin, url, work, client := e.bin, e.url, e.work, e.client
 	ctx := namespaces.WithNamespace(context.Background(), ns)
 
 	// A container in the agent's namespace that is not driftless's, with a
@@ -261,7 +306,7 @@ func TestSingleNodeLifecycle(t *testing.T) {
 	first := work.Commit("web: 2 replicas")
 	work.Push()
 
-	opts := agentOpts{bin: bin, node: "node-1", repo: url, dataDir: t.TempDir(), sock: cd.Address, images: images, api: freePort(t)}
+	opts := e.opts(t, "node-1")
 	ag := startAgent(t, opts)
 
 	waitFor(t, "2 running replicas", 60*time.Second, func() (bool, string) {

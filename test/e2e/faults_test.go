@@ -87,19 +87,14 @@ func TestGitUnreachableKeepsRunning(t *testing.T) {
 // An image that cannot be had leaves its replica pending with the reason;
 // other workloads run. A containerd restart does not restart containers.
 func TestMissingImageAndContainerdRestart(t *testing.T) {
-	bin := buildBinary(t)
-	cd := testenv.StartContainerd(t)
-	images := filepath.Dir(testenv.BusyboxArchive(t))
-	_, url := testenv.NewBareRepo(t)
-	work := testenv.NewWorkClone(t, url)
-	client := cd.Client(t)
+	e := newEnv(t)
+	bin, url, work, client, cd := e.bin, e.url, e.work, e.client, e.cd
 
 	work.WriteFile("ok.yaml", deployment("ok", 1, trapSleep))
 	work.WriteFile("missing.yaml", strings.Replace(deployment("missing", 1, trapSleep), "busybox:latest", "127.0.0.1:1/none/such:1.0", 1))
 	work.Commit("one good, one missing image")
 	work.Push()
-	opts := agentOpts{bin: bin, node: "node-1", repo: url, dataDir: t.TempDir(), sock: cd.Address, images: images, api: freePort(t)}
-	ag := startAgent(t, opts)
+	ag := startAgent(t, e.opts(t, "node-1"))
 	waitFor(t, "good replica running, missing one pending with reason", 60*time.Second, func() (bool, string) {
 		s, err := ag.status()
 		if err != nil {
