@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
 	"driftless.dev/driftless/sources/git"
@@ -19,6 +20,9 @@ type Config struct {
 	Node string `json:"node"`
 	// Labels are this node's labels, matched by nodeSelector.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Capacity overrides what the node offers to the scheduler ("cpu",
+	// "memory" as Kubernetes quantities); default: the host's.
+	Capacity map[string]string `json:"capacity,omitempty"`
 
 	// Repo is the URL of the desired-state repository (file://, git://,
 	// ssh://, https://).
@@ -160,6 +164,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Resync.Duration <= 0 {
 		c.Resync.Duration = 10 * time.Second
+	}
+	for k, v := range c.Capacity {
+		if k != "cpu" && k != "memory" {
+			errs = append(errs, fmt.Errorf("capacity %q: only cpu and memory", k))
+		} else if _, err := resource.ParseQuantity(v); err != nil {
+			errs = append(errs, fmt.Errorf("capacity %s=%q: not a quantity", k, v))
+		}
 	}
 	if c.StatusRepo == "" {
 		c.StatusRepo = c.Repo

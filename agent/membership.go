@@ -41,7 +41,14 @@ func (a *Agent) members() []cluster.Member {
 
 // meta is this node's published inventory.
 func (a *Agent) meta() cluster.NodeMeta {
-	return cluster.NodeMeta{Labels: a.cfg.Labels, CPUMilli: int64(runtime.NumCPU()) * 1000, MemoryBytes: hostMemory(), Version: a.cfg.Version, API: a.cfg.Listen}
+	m := cluster.NodeMeta{Labels: a.cfg.Labels, CPUMilli: int64(runtime.NumCPU()) * 1000, MemoryBytes: hostMemory(), Version: a.cfg.Version, API: a.cfg.Listen}
+	if q, err := resource.ParseQuantity(a.cfg.Capacity["cpu"]); err == nil {
+		m.CPUMilli = q.MilliValue()
+	}
+	if q, err := resource.ParseQuantity(a.cfg.Capacity["memory"]); err == nil {
+		m.MemoryBytes = q.Value()
+	}
+	return m
 }
 
 func hostMemory() int64 {

@@ -29,6 +29,7 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.String("config", "", "YAML config file (flags override it)")
 	fs.StringVar(&cfg.Node, "node", cfg.Node, "this node's name")
 	labels := fs.String("labels", "", "node labels, k=v,k=v")
+	capacity := fs.String("capacity", "", "capacity offered to the scheduler, cpu=2,memory=4Gi (default: the host's)")
 	fs.StringVar(&cfg.Repo, "repo", cfg.Repo, "desired-state repository URL (file://, git://, ssh://, https://)")
 	fs.StringVar(&cfg.Branch, "branch", cfg.Branch, "branch to follow")
 	fs.StringVar(&cfg.Ref, "ref", cfg.Ref, "tag or commit to pin instead of following --branch")
@@ -71,6 +72,14 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 		}
 	}
 	cfg.Version = version
+	if *capacity != "" {
+		c, err := parseLabels(*capacity)
+		if err != nil {
+			fmt.Fprintln(stderr, "driftless agent: --capacity:", err)
+			return 2
+		}
+		cfg.Capacity = c
+	}
 	if *labels != "" {
 		l, err := parseLabels(*labels)
 		if err != nil {

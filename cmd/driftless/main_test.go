@@ -90,7 +90,7 @@ func TestPlanAndStatus(t *testing.T) {
 		t.Fatalf("plan: %d %s", code, out)
 	}
 	code, out, _ = runCmd("status", "--repo", url)
-	if code != 0 || !strings.Contains(out, "node-a (term 1)") || !strings.Contains(out, "node-b  alive") {
+	if code != 0 || !strings.Contains(out, "node-a (term 1)") || !strings.Contains(out, "node-b  alive  ") {
 		t.Fatalf("status: %d %s", code, out)
 	}
 	if code, _, errs := runCmd("status", "--repo", url, "--status-branch", "nope"); code != 1 || !strings.Contains(errs, "not found") {

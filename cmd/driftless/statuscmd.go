@@ -94,7 +94,15 @@ func printStatus(w io.Writer, st *status.State) {
 
 	fmt.Fprintln(w, "\nNODES")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tLABELS")
+	placed := map[string]int{}
+	for _, p := range st.Placements {
+		for _, r := range p.Replicas {
+			if r.Node != "" {
+				placed[r.Node]++
+			}
+		}
+	}
+	fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tREPLICAS\tCAPACITY\tLABELS")
 	names := make([]string, 0, len(st.Nodes))
 	for n := range st.Nodes {
 		names = append(names, n)
@@ -111,7 +119,13 @@ func printStatus(w io.Writer, st *status.State) {
 		if n == c.Leader {
 			lead = "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n, ns.State, lead, strings.Join(labels, ","))
+		var capacity []string
+		for _, k := range []string{"cpu", "memory"} {
+			if v, ok := ns.Capacity[k]; ok {
+				capacity = append(capacity, k+"="+v)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", n, ns.State, lead, placed[n], strings.Join(capacity, ","), strings.Join(labels, ","))
 	}
 	tw.Flush()
 

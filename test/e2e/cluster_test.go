@@ -106,6 +106,28 @@ spec:
 		return w["node-1"] == 0 && w["node-2"]+w["node-3"] == 3, fmt.Sprint(w)
 	})
 
+	// Drain by commit: a NoExecute taint on node-3 moves everything off it,
+	// the DaemonSet's replica too; a cordon on node-2 keeps what runs there.
+	work.WriteFile("nodes.yaml", `apiVersion: driftless.dev/v1
+kind: Node
+metadata: {name: node-3}
+spec:
+  taints: [{key: maintenance, effect: NoExecute}]
+---
+apiVersion: driftless.dev/v1
+kind: Node
+metadata: {name: node-2}
+spec:
+  unschedulable: true
+`)
+	work.Commit("drain node-3, cordon node-2")
+	work.Push()
+	before2 := perNode(client, "web", []string{"node-2"})["node-2"]
+	waitFor(t, "node-3 drained", 60*time.Second, func() (bool, string) {
+		w, d := perNode(client, "web", names), perNode(client, "logger", names)
+		return w["node-3"] == 0 && d["node-3"] == 0 && w["node-1"]+w["node-2"] == 3 && w["node-2"] == before2, fmt.Sprintf("web %v logger %v", w, d)
+	})
+
 	// Every status commit names its leader and term.
 	log := gitOut(t, work.Dir, "log", "--format=%(trailers:key=Leader,valueonly,separator=)|%(trailers:key=Term,valueonly,separator=)", "origin/driftless/status")
 	if !strings.Contains(log, "node-1|") || !strings.Contains(log, "node-2|") {
