@@ -122,6 +122,25 @@ func (o agentOpts) pollOr(d string) string {
 	return d
 }
 
+// startAgentArgs runs the binary with exactly these arguments.
+func startAgentArgs(t testing.TB, node, bin string, args ...string) *agentProc {
+	t.Helper()
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &agentProc{t: t, cmd: cmd, logs: &logs}
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("agent %s log:\n%s", node, tail(logs.String(), 80))
+		}
+	})
+	return p
+}
+
 func startAgent(t testing.TB, o agentOpts) *agentProc {
 	t.Helper()
 	var logs bytes.Buffer
@@ -156,6 +175,20 @@ func (p *agentProc) kill() {
 	if p.cmd.ProcessState == nil {
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		_ = p.cmd.Wait()
+	}
+}
+
+// term stops the agent with SIGTERM and returns its exit error.
+func (p *agentProc) term() error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(15 * time.Second):
+		p.kill()
+		return fmt.Errorf("agent did not stop within 15s of SIGTERM")
 	}
 }
 
@@ -387,6 +420,25 @@ func TestSingleNodeLifecycle(t *testing.T) {
 		return err == nil && len(s.Replicas) == 3, fmt.Sprintf("%+v %v", s, err)
 	})
 	time.Sleep(3 * time.Second)
+	assertUnchanged(t, good, listTasks(t, client, "web"))
+
+	// SIGTERM stops the agent cleanly and leaves the containers running;
+	// the next start, from a config file this time, adopts them.
+	if err := ag.term(); err != nil {
+		t.Fatalf("agent exit after SIGTERM: %v", err)
+	}
+	assertUnchanged(t, good, listTasks(t, client, "web"))
+	cfgFile := filepath.Join(t.TempDir(), "agent.yaml")
+	cfgYAML := fmt.Sprintf("node: node-1\nrepo: %s\ndataDir: %s\ncontainerdAddress: %s\nnamespace: %s\nimagesDir: %s\nlisten: %s\npoll: 300ms\nstatusInterval: 200ms\nresync: 1s\n",
+		opts.repo, opts.dataDir, opts.sock, ns, opts.images, opts.api)
+	if err := os.WriteFile(cfgFile, []byte(cfgYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ag = startAgentArgs(t, "node-1", bin, "agent", "--config", cfgFile)
+	waitFor(t, "agent back from its config file", 20*time.Second, func() (bool, string) {
+		s, err := (&agentProc{api: opts.api}).status()
+		return err == nil && len(s.Replicas) == 3, fmt.Sprintf("%+v %v", s, err)
+	})
 	assertUnchanged(t, good, listTasks(t, client, "web"))
 
 	// Delete the workload: its containers go, the foreign one stays.
