@@ -491,10 +491,14 @@ func (a *Agent) reconcile(ctx context.Context) {
 				continue
 			}
 			desired = append(desired, reconcile.DesiredReplica{
-				Workload: p.Workload,
-				Index:    r.Index,
-				SpecHash: w.SpecHash,
-				Pod:      w.Template.Spec,
+				Workload:    p.Workload,
+				Index:       r.Index,
+				SpecHash:    w.SpecHash,
+				Pod:         w.Template.Spec,
+				Labels:      w.Template.Metadata.Labels,
+				Annotations: w.Template.Metadata.Annotations,
+				ConfigMaps:  w.ConfigMaps,
+				Secrets:     w.Secrets,
 			})
 		}
 	}

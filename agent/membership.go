@@ -2,16 +2,14 @@ package agent
 
 import (
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/status"
 )
@@ -41,7 +39,7 @@ func (a *Agent) members() []cluster.Member {
 
 // meta is this node's published inventory.
 func (a *Agent) meta() cluster.NodeMeta {
-	m := cluster.NodeMeta{Labels: a.cfg.Labels, CPUMilli: int64(runtime.NumCPU()) * 1000, MemoryBytes: hostMemory(), Version: a.cfg.Version, API: a.cfg.Listen}
+	m := cluster.NodeMeta{Labels: a.cfg.Labels, CPUMilli: int64(runtime.NumCPU()) * 1000, MemoryBytes: reconcile.HostMemory(), Version: a.cfg.Version, API: a.cfg.Listen}
 	if q, err := resource.ParseQuantity(a.cfg.Capacity["cpu"]); err == nil {
 		m.CPUMilli = q.MilliValue()
 	}
@@ -49,20 +47,6 @@ func (a *Agent) meta() cluster.NodeMeta {
 		m.MemoryBytes = q.Value()
 	}
 	return m
-}
-
-func hostMemory() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }
 
 // isLeader: the deterministic candidate among alive members, seeing a

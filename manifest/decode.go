@@ -79,7 +79,7 @@ func yamlErrText(err error) string {
 // than "unknown field" (a typo) or silent ignorance.
 var unsupported = map[reflect.Type]map[string]bool{
 	reflect.TypeOf(Container{}): set("livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
-		"securityContext", "envFrom", "stdin", "stdinOnce", "tty", "volumeDevices", "resizePolicy",
+		"securityContext", "stdin", "stdinOnce", "tty", "volumeDevices", "resizePolicy",
 		"restartPolicy", "restartPolicyRules"),
 	reflect.TypeOf(PodSpec{}): set("initContainers", "ephemeralContainers", "affinity", "tolerations",
 		"securityContext", "serviceAccountName", "serviceAccount", "automountServiceAccountToken",
@@ -88,8 +88,7 @@ var unsupported = map[reflect.Type]map[string]bool{
 		"readinessGates", "enableServiceLinks", "hostAliases", "subdomain", "nodeName", "overhead",
 		"preemptionPolicy", "activeDeadlineSeconds", "os", "setHostnameAsFQDN", "schedulingGates",
 		"resourceClaims", "hostUsers", "resources"),
-	reflect.TypeOf(EnvVar{}): set("valueFrom"),
-	reflect.TypeOf(Volume{}): set("configMap", "secret", "downwardAPI", "persistentVolumeClaim", "projected",
+	reflect.TypeOf(Volume{}): set("downwardAPI", "persistentVolumeClaim", "projected",
 		"nfs", "iscsi", "csi", "ephemeral", "gitRepo", "awsElasticBlockStore", "gcePersistentDisk",
 		"azureDisk", "azureFile", "cephfs", "cinder", "fc", "flexVolume", "flocker", "glusterfs",
 		"photonPersistentDisk", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos",

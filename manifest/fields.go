@@ -16,7 +16,8 @@ func compatFields() string {
 		reflect.TypeOf(ReplicaSetSpec{}), reflect.TypeOf(JobSpec{}), reflect.TypeOf(PodSpec{}),
 		reflect.TypeOf(Container{}), reflect.TypeOf(EnvVar{}), reflect.TypeOf(ContainerPort{}),
 		reflect.TypeOf(ResourceRequirements{}), reflect.TypeOf(VolumeMount{}), reflect.TypeOf(Volume{}),
-		reflect.TypeOf(NodeSpec{}),
+		reflect.TypeOf(EnvVarSource{}), reflect.TypeOf(EnvFromSource{}), reflect.TypeOf(ConfigMapVolumeSource{}),
+		reflect.TypeOf(SecretVolumeSource{}), reflect.TypeOf(NodeSpec{}),
 	}
 	var b strings.Builder
 	b.WriteString("\n## Fields\n\nPer type: fields driftless implements, fields accepted with no effect, and real Kubernetes fields it rejects as not supported yet (any other field is an unknown-field error).\n\n")
@@ -41,6 +42,6 @@ func compatFields() string {
 		sort.Strings(uns)
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name(), strings.Join(sup, ", "), strings.Join(ign, ", "), strings.Join(uns, ", "))
 	}
-	b.WriteString("\nSemantics today: `restartPolicy` with Kubernetes back-off; Jobs run `min(parallelism, completions)` replicas once (completion counting, `backoffLimit`, `activeDeadlineSeconds` and `ttlSecondsAfterFinished` are accepted but not enforced yet); Deployment `strategy`, `minReadySeconds`, `progressDeadlineSeconds`, `revisionHistoryLimit`, `paused` and DaemonSet `updateStrategy` are accepted, but a changed template replaces every replica at once (rolling updates are on the roadmap); `containerPort` is informational and `hostPort` is not published yet (no CNI); `nodeSelector` is matched against node labels; taints on Node policies repel every replica (no tolerations yet). Secrets are decoded and validated but not yet injected into containers.\n")
+	b.WriteString("\nSemantics today: `restartPolicy` with Kubernetes back-off; Jobs run `min(parallelism, completions)` replicas once (completion counting, `backoffLimit`, `activeDeadlineSeconds` and `ttlSecondsAfterFinished` are accepted but not enforced yet); Deployment `strategy`, `minReadySeconds`, `progressDeadlineSeconds`, `revisionHistoryLimit`, `paused` and DaemonSet `updateStrategy` are accepted, but a changed template replaces every replica at once (rolling updates are on the roadmap); `containerPort` is informational and `hostPort` is not published yet (no CNI); `nodeSelector` is matched against node labels; taints on Node policies repel every replica (no tolerations yet). ConfigMaps and Secrets referenced by `env.valueFrom`, `envFrom` and `configMap`/`secret` volumes must be in the same commit and namespace unless marked `optional`; their content is part of the spec hash, so a change rolls the workloads that use them; Secret volumes are tmpfs. `fieldRef` `status.podIP` is the host's address with `hostNetwork`, else `127.0.0.1` (no CNI yet); `downwardAPI` volumes are not supported yet.\n")
 	return b.String()
 }

@@ -31,6 +31,14 @@ type Workload struct {
 	SpecHash string
 	// Job is set for Jobs (defaulted).
 	Job *JobSpec
+	// ConfigMaps and Secrets are those of the commit the template refers
+	// to (env, envFrom, volumes), by name. Their content is part of
+	// SpecHash, so a change to one replaces the replicas that use it.
+	ConfigMaps map[string]ConfigMap `json:"-"`
+	Secrets    map[string]Secret    `json:"-"`
+
+	doc       *document
+	specField string
 }
 
 // Set is one desired commit, decoded and validated.
@@ -182,6 +190,9 @@ func Load(files []File) (*Set, error) {
 			problems = append(problems, set.add(d, seen)...)
 		}
 	}
+	if len(problems) == 0 {
+		problems = append(problems, set.resolveRefs()...)
+	}
 	if len(problems) > 0 {
 		sortProblems(problems)
 		return nil, Errors(problems)
@@ -296,6 +307,11 @@ func (s *Set) workload(d *document, kind string, meta ObjectMeta, tmpl PodTempla
 		Template: tmpl,
 	}
 	w.SpecHash = HashTemplate(tmpl)
+	w.doc = d
+	w.specField = "spec.template.spec"
+	if kind == "Pod" {
+		w.specField = "spec"
+	}
 	return w
 }
 
@@ -493,3 +509,139 @@ func HashTemplate(t PodTemplateSpec) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// resolveRefs finds the ConfigMaps and Secrets each workload refers to in
+// the same commit and namespace, rejects references to missing ones (or
+// missing keys) unless marked optional, and folds their content into the
+// spec hash.
+func (s *Set) resolveRefs() []Problem {
+	cms := map[string]ConfigMap{}
+	for _, c := range s.ConfigMaps {
+		cms[c.Metadata.Namespace+"/"+c.Metadata.Name] = c
+	}
+	secs := map[string]Secret{}
+	for _, c := range s.Secrets {
+		secs[c.Metadata.Namespace+"/"+c.Metadata.Name] = c
+	}
+	var probs []Problem
+	seen := map[string]bool{}
+	add := func(p Problem) {
+		if !seen[p.String()] {
+			seen[p.String()] = true
+			probs = append(probs, p)
+		}
+	}
+	for i := range s.Workloads {
+		w := &s.Workloads[i]
+		d, spec := w.doc, w.Template.Spec
+		missing := func(field, kind, name string) {
+			add(valueProblem(d, field, name, fmt.Sprintf("%s not found in namespace %s of this commit (mark it optional: true if it may be absent)", kind, w.Namespace)))
+		}
+		useCM := func(field, name, key string, optional *bool) {
+			c, ok := cms[w.Namespace+"/"+name]
+			if !ok {
+				if optional == nil || !*optional {
+					missing(field+".name", "ConfigMap", name)
+				}
+				return
+			}
+			if key != "" {
+				_, inData := c.Data[key]
+				_, inBin := c.BinaryData[key]
+				if !inData && !inBin && (optional == nil || !*optional) {
+					add(valueProblem(d, field+".key", key, fmt.Sprintf("no such key in ConfigMap %s", name)))
+				}
+			}
+			if w.ConfigMaps == nil {
+				w.ConfigMaps = map[string]ConfigMap{}
+			}
+			w.ConfigMaps[name] = c
+		}
+		useSecret := func(field, nameField, name, key string, optional *bool) {
+			c, ok := secs[w.Namespace+"/"+name]
+			if !ok {
+				if optional == nil || !*optional {
+					missing(field+"."+nameField, "Secret", name)
+				}
+				return
+			}
+			if _, in := c.Data[key]; key != "" && !in && (optional == nil || !*optional) {
+				add(valueProblem(d, field+".key", key, fmt.Sprintf("no such key in Secret %s", name)))
+			}
+			if w.Secrets == nil {
+				w.Secrets = map[string]Secret{}
+			}
+			w.Secrets[name] = c
+		}
+		for ci, c := range spec.Containers {
+			cp := fmt.Sprintf("%s.containers[%d]", w.specField, ci)
+			for ei, e := range c.Env {
+				if e.ValueFrom == nil {
+					continue
+				}
+				ep := fmt.Sprintf("%s.env[%d].valueFrom", cp, ei)
+				if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
+					useCM(ep+".configMapKeyRef", r.Name, r.Key, r.Optional)
+				}
+				if r := e.ValueFrom.SecretKeyRef; r != nil {
+					useSecret(ep+".secretKeyRef", "name", r.Name, r.Key, r.Optional)
+				}
+			}
+			for ei, e := range c.EnvFrom {
+				ep := fmt.Sprintf("%s.envFrom[%d]", cp, ei)
+				if r := e.ConfigMapRef; r != nil {
+					useCM(ep+".configMapRef", r.Name, "", r.Optional)
+				}
+				if r := e.SecretRef; r != nil {
+					useSecret(ep+".secretRef", "name", r.Name, "", r.Optional)
+				}
+			}
+		}
+		for vi, v := range spec.Volumes {
+			vp := fmt.Sprintf("%s.volumes[%d]", w.specField, vi)
+			if v.ConfigMap != nil {
+				for _, it := range v.ConfigMap.Items {
+					useCM(vp+".configMap", v.ConfigMap.Name, it.Key, v.ConfigMap.Optional)
+				}
+				useCM(vp+".configMap", v.ConfigMap.Name, "", v.ConfigMap.Optional)
+			}
+			if v.Secret != nil {
+				for _, it := range v.Secret.Items {
+					useSecret(vp+".secret", "secretName", v.Secret.SecretName, it.Key, v.Secret.Optional)
+				}
+				useSecret(vp+".secret", "secretName", v.Secret.SecretName, "", v.Secret.Optional)
+			}
+		}
+		if len(w.ConfigMaps)+len(w.Secrets) > 0 {
+			w.SpecHash = hashWithRefs(w.Template, w.ConfigMaps, w.Secrets)
+		}
+	}
+	return probs
+}
+
+// hashWithRefs hashes the template together with the content of the
+// ConfigMaps and Secrets it uses (the hash is public; it reveals nothing of
+// the values).
+func hashWithRefs(t PodTemplateSpec, cms map[string]ConfigMap, secs map[string]Secret) string {
+	type cm struct {
+		Data       map[string]string
+		BinaryData map[string][]byte
+	}
+	refs := struct {
+		Template   PodTemplateSpec
+		ConfigMaps map[string]cm
+		Secrets    map[string]map[string][]byte
+	}{Template: t, ConfigMaps: map[string]cm{}, Secrets: map[string]map[string][]byte{}}
+	for n, c := range cms {
+		refs.ConfigMaps[n] = cm{c.Data, c.BinaryData}
+	}
+	for n, c := range secs {
+		refs.Secrets[n] = c.Data
+	}
+	b, err := json.Marshal(refs)
+	if err != nil {
+		panic(fmt.Sprintf("hash template: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:10]
+}

@@ -231,3 +231,49 @@ func BenchmarkLoad2000(b *testing.B) {
 		}
 	}
 }
+
+func TestConfigReferences(t *testing.T) {
+	pod := `apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers:
+    - name: a
+      image: x:1
+      env:
+        - name: G
+          valueFrom: {configMapKeyRef: {name: cfg, key: greeting}}
+        - name: O
+          valueFrom: {secretKeyRef: {name: maybe, key: k, optional: true}}
+      envFrom: [{secretRef: {name: sec}}]
+  volumes:
+    - name: v
+      configMap: {name: cfg, items: [{key: greeting, path: g.txt}]}
+`
+	cm := func(v string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {greeting: " + v + "}\n"
+	}
+	sec := "apiVersion: v1\nkind: Secret\nmetadata: {name: sec}\nstringData: {password: x}\n"
+
+	_, got := load(t, "p.yaml", pod)
+	want := []string{
+		`p.yaml:10: spec.containers[0].env[0].valueFrom.configMapKeyRef.name: "cfg": ConfigMap not found in namespace default of this commit (mark it optional: true if it may be absent)`,
+		`p.yaml:13: spec.containers[0].envFrom[0].secretRef.name: "sec": Secret not found in namespace default of this commit (mark it optional: true if it may be absent)`,
+		`p.yaml:16: spec.volumes[0].configMap.name: "cfg": ConfigMap not found in namespace default of this commit (mark it optional: true if it may be absent)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%s", strings.Join(got, "\n"))
+	}
+	_, got = load(t, "p.yaml", strings.Replace(pod, "key: greeting}}", "key: nope}}", 1), "c.yaml", cm("hi"), "s.yaml", sec)
+	if len(got) != 1 || !strings.Contains(got[0], `"nope": no such key in ConfigMap cfg`) {
+		t.Fatalf("missing key: %q", got)
+	}
+	a, _ := load(t, "p.yaml", pod, "c.yaml", cm("hi"), "s.yaml", sec)
+	b, _ := load(t, "p.yaml", pod, "c.yaml", cm("bye"), "s.yaml", sec)
+	if a == nil || b == nil || a.Workloads[0].SpecHash == b.Workloads[0].SpecHash {
+		t.Fatal("a ConfigMap change must change the spec hash of the workloads using it")
+	}
+	if len(a.Workloads[0].ConfigMaps) != 1 || len(a.Workloads[0].Secrets) != 1 {
+		t.Fatalf("refs: %+v", a.Workloads[0])
+	}
+}

@@ -205,16 +205,62 @@ type Container struct {
 	Args            []string             `json:"args,omitempty"`
 	WorkingDir      string               `json:"workingDir,omitempty"`
 	Env             []EnvVar             `json:"env,omitempty"`
+	EnvFrom         []EnvFromSource      `json:"envFrom,omitempty"`
 	Ports           []ContainerPort      `json:"ports,omitempty"`
 	Resources       ResourceRequirements `json:"resources,omitempty"`
 	VolumeMounts    []VolumeMount        `json:"volumeMounts,omitempty"`
 	ImagePullPolicy string               `json:"imagePullPolicy,omitempty"` // Always, IfNotPresent, Never
 }
 
-// EnvVar is one environment variable with a plain value.
+// EnvVar is one environment variable: a plain value or one taken from a
+// ConfigMap, a Secret, the replica's fields or its resources.
 type EnvVar struct {
-	Name  string `json:"name"`
-	Value string `json:"value,omitempty"`
+	Name      string        `json:"name"`
+	Value     string        `json:"value,omitempty"`
+	ValueFrom *EnvVarSource `json:"valueFrom,omitempty"`
+}
+
+// EnvVarSource says where an environment variable's value comes from.
+type EnvVarSource struct {
+	ConfigMapKeyRef  *KeySelector           `json:"configMapKeyRef,omitempty"`
+	SecretKeyRef     *KeySelector           `json:"secretKeyRef,omitempty"`
+	FieldRef         *ObjectFieldSelector   `json:"fieldRef,omitempty"`
+	ResourceFieldRef *ResourceFieldSelector `json:"resourceFieldRef,omitempty"`
+}
+
+// KeySelector names one key of a ConfigMap or Secret of the same namespace.
+type KeySelector struct {
+	Name     string `json:"name"`
+	Key      string `json:"key"`
+	Optional *bool  `json:"optional,omitempty"`
+}
+
+// ObjectFieldSelector selects a field of the replica: metadata.name,
+// metadata.namespace, metadata.labels['k'], metadata.annotations['k'],
+// spec.nodeName, spec.serviceAccountName, status.podIP, status.hostIP.
+type ObjectFieldSelector struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	FieldPath  string `json:"fieldPath"`
+}
+
+// ResourceFieldSelector selects a container's limit or request.
+type ResourceFieldSelector struct {
+	ContainerName string             `json:"containerName,omitempty"`
+	Resource      string             `json:"resource"`
+	Divisor       *resource.Quantity `json:"divisor,omitempty"`
+}
+
+// EnvFromSource imports every key of a ConfigMap or Secret.
+type EnvFromSource struct {
+	Prefix       string          `json:"prefix,omitempty"`
+	ConfigMapRef *LocalObjectRef `json:"configMapRef,omitempty"`
+	SecretRef    *LocalObjectRef `json:"secretRef,omitempty"`
+}
+
+// LocalObjectRef names a ConfigMap or Secret of the same namespace.
+type LocalObjectRef struct {
+	Name     string `json:"name"`
+	Optional *bool  `json:"optional,omitempty"`
 }
 
 // ContainerPort is a port a container listens on.
@@ -248,6 +294,33 @@ type Volume struct {
 	Name     string                `json:"name"`
 	EmptyDir *EmptyDirVolumeSource `json:"emptyDir,omitempty"`
 	HostPath *HostPathVolumeSource `json:"hostPath,omitempty"`
+	// ConfigMap and Secret volumes hold one file per key (or per item);
+	// Secret files live on tmpfs.
+	ConfigMap *ConfigMapVolumeSource `json:"configMap,omitempty"`
+	Secret    *SecretVolumeSource    `json:"secret,omitempty"`
+}
+
+// KeyToPath projects one key to a file path in the volume.
+type KeyToPath struct {
+	Key  string `json:"key"`
+	Path string `json:"path"`
+	Mode *int32 `json:"mode,omitempty"`
+}
+
+// ConfigMapVolumeSource projects a ConfigMap into a volume.
+type ConfigMapVolumeSource struct {
+	Name        string      `json:"name"`
+	Items       []KeyToPath `json:"items,omitempty"`
+	DefaultMode *int32      `json:"defaultMode,omitempty"`
+	Optional    *bool       `json:"optional,omitempty"`
+}
+
+// SecretVolumeSource projects a Secret into a volume (on tmpfs).
+type SecretVolumeSource struct {
+	SecretName  string      `json:"secretName"`
+	Items       []KeyToPath `json:"items,omitempty"`
+	DefaultMode *int32      `json:"defaultMode,omitempty"`
+	Optional    *bool       `json:"optional,omitempty"`
 }
 
 // EmptyDirVolumeSource is a scratch directory that lives as long as the replica.

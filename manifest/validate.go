@@ -300,6 +300,20 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 				probs = append(probs, valueProblem(d, p+".emptyDir.medium", m, `must be "" or Memory`))
 			}
 		}
+		if v.ConfigMap != nil {
+			n++
+			if v.ConfigMap.Name == "" {
+				probs = append(probs, problemAt(d, p+".configMap.name", "required"))
+			}
+			probs = append(probs, validateItems(d, v.ConfigMap.Items, v.ConfigMap.DefaultMode, p+".configMap")...)
+		}
+		if v.Secret != nil {
+			n++
+			if v.Secret.SecretName == "" {
+				probs = append(probs, problemAt(d, p+".secret.secretName", "required"))
+			}
+			probs = append(probs, validateItems(d, v.Secret.Items, v.Secret.DefaultMode, p+".secret")...)
+		}
 		if v.HostPath != nil {
 			n++
 			if !path.IsAbs(v.HostPath.Path) {
@@ -313,7 +327,7 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 		}
 		switch {
 		case n == 0:
-			probs = append(probs, problemAt(d, p, "must specify a volume source (emptyDir or hostPath)"))
+			probs = append(probs, problemAt(d, p, "must specify a volume source (emptyDir, hostPath, configMap or secret)"))
 		case n > 1:
 			probs = append(probs, problemAt(d, p, "may not specify more than one volume source"))
 		}
@@ -348,8 +362,21 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 			probs = append(probs, valueProblem(d, p+".workingDir", c.WorkingDir, "must be an absolute path"))
 		}
 		for j, e := range c.Env {
+			ep := fmt.Sprintf("%s.env[%d]", p, j)
 			if e.Name == "" || !envVarName.MatchString(e.Name) {
-				probs = append(probs, valueProblem(d, fmt.Sprintf("%s.env[%d].name", p, j), e.Name, "must be a valid environment variable name"))
+				probs = append(probs, valueProblem(d, ep+".name", e.Name, "must be a valid environment variable name"))
+			}
+			if e.ValueFrom != nil {
+				probs = append(probs, validateEnvSource(d, s, e, ep)...)
+			}
+		}
+		for j, e := range c.EnvFrom {
+			ep := fmt.Sprintf("%s.envFrom[%d]", p, j)
+			if (e.ConfigMapRef == nil) == (e.SecretRef == nil) {
+				probs = append(probs, problemAt(d, ep, "must name exactly one of configMapRef and secretRef"))
+			}
+			if e.Prefix != "" && !envVarName.MatchString(e.Prefix) {
+				probs = append(probs, valueProblem(d, ep+".prefix", e.Prefix, "must be a valid environment variable name prefix"))
 			}
 		}
 		portNames := map[string]bool{}
@@ -422,6 +449,81 @@ func validateResources(d *document, r ResourceRequirements, field string) []Prob
 	for name, req := range r.Requests {
 		if lim, ok := r.Limits[name]; ok && req.Cmp(lim) > 0 {
 			probs = append(probs, valueProblem(d, field+".requests."+name, req.String(), fmt.Sprintf("must be less than or equal to the %s limit (%s)", name, lim.String())))
+		}
+	}
+	return probs
+}
+
+// Fields a fieldRef may select, as Kubernetes allows them in env.
+var envFieldPaths = regexp.MustCompile(`^(metadata\.name|metadata\.namespace|metadata\.uid|spec\.nodeName|spec\.serviceAccountName|status\.podIP|status\.podIPs|status\.hostIP|status\.hostIPs|metadata\.labels\['[^']+'\]|metadata\.annotations\['[^']+'\])$`)
+
+var resourceFields = map[string]bool{"limits.cpu": true, "limits.memory": true, "limits.ephemeral-storage": true,
+	"requests.cpu": true, "requests.memory": true, "requests.ephemeral-storage": true}
+
+func validateEnvSource(d *document, s *PodSpec, e EnvVar, p string) []Problem {
+	var probs []Problem
+	src := e.ValueFrom
+	if e.Value != "" {
+		probs = append(probs, problemAt(d, p+".valueFrom", "may not be set together with value"))
+	}
+	n := 0
+	for _, set := range []bool{src.ConfigMapKeyRef != nil, src.SecretKeyRef != nil, src.FieldRef != nil, src.ResourceFieldRef != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		probs = append(probs, problemAt(d, p+".valueFrom", "must name exactly one source"))
+	}
+	for _, ks := range []struct {
+		sel  *KeySelector
+		name string
+	}{{src.ConfigMapKeyRef, "configMapKeyRef"}, {src.SecretKeyRef, "secretKeyRef"}} {
+		if ks.sel == nil {
+			continue
+		}
+		if ks.sel.Name == "" {
+			probs = append(probs, problemAt(d, p+".valueFrom."+ks.name+".name", "required"))
+		}
+		if !isConfigKey(ks.sel.Key) {
+			probs = append(probs, valueProblem(d, p+".valueFrom."+ks.name+".key", ks.sel.Key, "must be a valid key"))
+		}
+	}
+	if f := src.FieldRef; f != nil && !envFieldPaths.MatchString(f.FieldPath) {
+		probs = append(probs, valueProblem(d, p+".valueFrom.fieldRef.fieldPath", f.FieldPath, "not a supported field (metadata.name, metadata.namespace, metadata.labels['k'], metadata.annotations['k'], spec.nodeName, status.podIP, status.hostIP)"))
+	}
+	if r := src.ResourceFieldRef; r != nil {
+		if !resourceFields[r.Resource] {
+			probs = append(probs, valueProblem(d, p+".valueFrom.resourceFieldRef.resource", r.Resource, "must be limits.cpu, limits.memory, requests.cpu or requests.memory"))
+		}
+		if r.ContainerName != "" {
+			found := false
+			for _, c := range s.Containers {
+				found = found || c.Name == r.ContainerName
+			}
+			if !found {
+				probs = append(probs, valueProblem(d, p+".valueFrom.resourceFieldRef.containerName", r.ContainerName, "no container of that name in the pod"))
+			}
+		}
+	}
+	return probs
+}
+
+func validateItems(d *document, items []KeyToPath, mode *int32, p string) []Problem {
+	var probs []Problem
+	if mode != nil && (*mode < 0 || *mode > 0o777) {
+		probs = append(probs, valueProblem(d, p+".defaultMode", fmt.Sprint(*mode), "must be between 0 and 0777"))
+	}
+	for i, it := range items {
+		ip := fmt.Sprintf("%s.items[%d]", p, i)
+		if !isConfigKey(it.Key) {
+			probs = append(probs, valueProblem(d, ip+".key", it.Key, "must be a valid key"))
+		}
+		if it.Path == "" || path.IsAbs(it.Path) || strings.HasPrefix(path.Clean(it.Path), "..") {
+			probs = append(probs, valueProblem(d, ip+".path", it.Path, "must be a relative path inside the volume"))
+		}
+		if it.Mode != nil && (*it.Mode < 0 || *it.Mode > 0o777) {
+			probs = append(probs, valueProblem(d, ip+".mode", fmt.Sprint(*it.Mode), "must be between 0 and 0777"))
 		}
 	}
 	return probs

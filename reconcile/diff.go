@@ -26,6 +26,12 @@ type DesiredReplica struct {
 	Index    int
 	SpecHash string
 	Pod      manifest.PodSpec
+	// Labels and Annotations of the pod template (for fieldRef).
+	Labels, Annotations map[string]string
+	// ConfigMaps and Secrets the pod refers to, by name. Secret values
+	// never reach logs.
+	ConfigMaps map[string]manifest.ConfigMap
+	Secrets    map[string]manifest.Secret
 }
 
 // Key identifies the replica.

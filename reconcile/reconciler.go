@@ -331,6 +331,25 @@ func (r *Reconciler) prepareVolumes(d DesiredReplica) (map[string]string, error)
 				}
 			}
 			out[v.Name] = dir
+		case v.ConfigMap != nil || v.Secret != nil:
+			dir := filepath.Join(r.podDir(d.Workload, d.Index), "volumes", v.Name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+			files, mode, err := projectedFiles(d, v)
+			if err != nil {
+				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+			if v.Secret != nil && !isMountPoint(dir) {
+				// Secret files live in memory only.
+				if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755"); err != nil {
+					return nil, fmt.Errorf("volume %s: mount tmpfs: %w", v.Name, err)
+				}
+			}
+			if err := writeFiles(dir, files, mode); err != nil {
+				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+			out[v.Name] = dir
 		case v.HostPath != nil:
 			p := v.HostPath.Path
 			fi, err := os.Stat(p)
@@ -463,15 +482,20 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 			spec.Hostname = hostnameFor(d.Workload.Name, d.Index)
 		}
 	}
-	// Later entries of the same name win, as in Kubernetes.
+	// envFrom first, then env; later entries of the same name win, as in
+	// Kubernetes.
+	env, err := r.resolveEnv(d, c)
+	if err != nil {
+		return spec, err
+	}
 	pos := map[string]int{}
-	for _, e := range c.Env {
-		kv := e.Name + "=" + e.Value
-		if i, ok := pos[e.Name]; ok {
+	for _, e := range env {
+		kv := e[0] + "=" + e[1]
+		if i, ok := pos[e[0]]; ok {
 			spec.Env[i] = kv
 			continue
 		}
-		pos[e.Name] = len(spec.Env)
+		pos[e[0]] = len(spec.Env)
 		spec.Env = append(spec.Env, kv)
 	}
 	if q, ok := c.Resources.Limits["memory"]; ok {
@@ -496,7 +520,13 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 				}
 			}
 		}
-		spec.Mounts = append(spec.Mounts, Mount{Source: src, Destination: m.MountPath, ReadOnly: m.ReadOnly})
+		ro := m.ReadOnly
+		for _, v := range d.Pod.Volumes {
+			if v.Name == m.Name && (v.ConfigMap != nil || v.Secret != nil) {
+				ro = true // as Kubernetes mounts them
+			}
+		}
+		spec.Mounts = append(spec.Mounts, Mount{Source: src, Destination: m.MountPath, ReadOnly: ro})
 	}
 	sort.SliceStable(spec.Mounts, func(i, j int) bool { return spec.Mounts[i].Destination < spec.Mounts[j].Destination })
 	return spec, nil

@@ -181,6 +181,10 @@ func (c *Containerd) cleanup(t testing.TB) {
 	}
 }
 
+// UnmountBelow detaches every mount below dir (deepest first), e.g. the
+// tmpfs volumes an agent made under its data dir.
+func UnmountBelow(dir string) { unmountBelow(dir) }
+
 func unmountBelow(dir string) {
 	f, err := os.Open("/proc/self/mounts")
 	if err != nil {

@@ -88,7 +88,11 @@ func newEnv(t testing.TB) *env {
 
 // opts returns agent options for one node of this environment.
 func (e *env) opts(t testing.TB, node string) agentOpts {
-	return agentOpts{bin: e.bin, node: node, repo: e.url, dataDir: t.TempDir(), sock: e.cd.Address, images: e.images, api: freePort(t)}
+	dataDir := t.TempDir()
+	// Runs before the temp dir is removed: tmpfs volumes stay mounted
+	// after the agent is killed, as they would on a real node.
+	t.Cleanup(func() { testenv.UnmountBelow(dataDir) })
+	return agentOpts{bin: e.bin, node: node, repo: e.url, dataDir: dataDir, sock: e.cd.Address, images: e.images, api: freePort(t)}
 }
 
 func freePort(t testing.TB) string {
