@@ -51,6 +51,9 @@ type Deps struct {
 	Exits <-chan string
 	// Cluster is gossip membership; nil runs standalone (a cluster of one).
 	Cluster Membership
+	// SourceChanged, when set, signals that the desired repository's refs
+	// changed (fsnotify on a file:// mirror): fetch now, not at the poll.
+	SourceChanged <-chan struct{}
 }
 
 // loaded is a desired commit decoded and validated.
@@ -171,6 +174,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			if h.Kind == "status" {
 				a.readStatus(ctx)
 			} else if h.Kind == "desired" && a.isLeader() {
+				a.syncDesired(ctx)
+			}
+		case <-a.deps.SourceChanged:
+			if a.isLeader() {
 				a.syncDesired(ctx)
 			}
 		case <-changes:

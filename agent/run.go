@@ -74,6 +74,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	deps := Deps{Source: src, Status: st, Reconciler: rec}
+	if ch, err := src.Watch(ctx); err != nil {
+		log.Warn("cannot watch the local repository; polling only", "err", err)
+	} else if ch != nil {
+		deps.SourceChanged = ch
+		log.Info("watching the local repository for pushes", "path", git.LocalPath(cfg.Repo))
+	}
 	if cfg.Gossip != "" {
 		var key []byte
 		if cfg.GossipKeyFile != "" {

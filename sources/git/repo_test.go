@@ -158,3 +158,44 @@ func TestCorruptCloneIsRecreated(t *testing.T) {
 		})
 	}
 }
+
+// A push to a local mirror is seen by fsnotify well before any poll.
+func TestWatchLocalRefs(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, url := testenv.NewBareRepo(t)
+	w := testenv.NewWorkClone(t, url)
+	w.WriteFile("a.yaml", "v: 1\n")
+	w.Commit("v1")
+	w.Push()
+	r, err := Open(ctx, Config{URL: url, Dir: filepath.Join(t.TempDir(), "clone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := r.Watch(ctx)
+	if err != nil || ch == nil {
+		t.Fatalf("watch: %v", err)
+	}
+	for i, msg := range []string{"v2", "v3"} {
+		w.WriteFile("a.yaml", msg+"\n")
+		w.Commit(msg)
+		start := time.Now()
+		w.Push()
+		select {
+		case <-ch:
+			t.Logf("push %d seen after %s", i, time.Since(start))
+		case <-time.After(time.Second):
+			t.Fatalf("push %d not seen within a second", i)
+		}
+	}
+	// packed-refs rewritten by `git pack-refs` is seen too.
+	testenv.Git(t, LocalPath(url), "pack-refs", "--all")
+	select {
+	case <-ch:
+	case <-time.After(time.Second):
+		t.Fatal("pack-refs not seen")
+	}
+	if c, _ := (&Repo{cfg: Config{URL: "git://example.invalid/x"}}).Watch(ctx); c != nil {
+		t.Fatal("a network remote has nothing to watch")
+	}
+}

@@ -122,3 +122,22 @@ func TestMissingImageAndContainerdRestart(t *testing.T) {
 	})
 	assertUnchanged(t, before, listTasks(t, client, "ok"))
 }
+
+// A push to a file:// repository is applied at once (fsnotify), not at
+// the next poll.
+func TestLocalMirrorPushSeenWithoutPolling(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("a.yaml", deployment("watched", 1, trapSleep))
+	e.work.Commit("v1")
+	e.work.Push()
+	o := e.opts(t, "node-1")
+	o.poll = "1h"
+	startAgent(t, o)
+	waitFor(t, "first replica", 60*time.Second, func() (bool, string) { return running(listTasks(t, e.client, "watched")) == 1, "" })
+	e.work.WriteFile("a.yaml", deployment("watched", 2, trapSleep))
+	e.work.Commit("v2")
+	e.work.Push()
+	waitFor(t, "second replica without a poll", 10*time.Second, func() (bool, string) {
+		return running(listTasks(t, e.client, "watched")) == 2, ""
+	})
+}
