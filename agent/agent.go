@@ -26,6 +26,7 @@ type Source interface {
 	Sync(ctx context.Context) (sources.Revision, error)
 	Files(ctx context.Context, commit, dir string) ([]manifest.File, error)
 	Has(commit string) bool
+	IsAncestor(ancestor, commit string) (bool, error)
 }
 
 // StatusStore is what the agent needs of the status branch.
@@ -284,6 +285,25 @@ func (a *Agent) syncDesired(ctx context.Context) {
 		return
 	}
 	a.state.LastSeen = rev.Commit
+	following := a.cfg.Branch
+	if a.cfg.Ref != "" {
+		following = "ref " + a.cfg.Ref
+	}
+	// History only moves forward: a head that does not descend from the
+	// commit in force (a force push, or a rollback to an older commit) is
+	// refused unless allowed. Reverting is a new commit and passes. A
+	// change of what the agent follows (--branch, --ref) starts over.
+	if a.inForce != nil && !a.cfg.AllowNonFastForward && a.state.Following == following {
+		if ok, err := a.deps.Source.IsAncestor(a.inForce.rev.Commit, rev.Commit); err != nil || !ok {
+			msg := fmt.Sprintf("commit %s does not descend from the commit in force %s (force push or rollback); refused, previous commit stays in force (revert with a new commit, or start the agent with --allow-non-fast-forward)", short(rev.Commit), short(a.inForce.rev.Commit))
+			if err != nil {
+				msg += ": " + err.Error()
+			}
+			a.reject(rev.Commit, now, []string{msg})
+			return
+		}
+	}
+	a.state.Following = following
 	set, err := a.load(ctx, rev.Commit)
 	if err != nil {
 		var perrs manifest.Errors
@@ -294,14 +314,7 @@ func (a *Agent) syncDesired(ctx context.Context) {
 				lines = append(lines, p.String())
 			}
 		}
-		a.rejection = &status.Rejection{Commit: rev.Commit, Time: now, Errors: lines}
-		a.state.Rejected = rev.Commit
-		a.log.Error("desired commit rejected; previous commit stays in force",
-			"commit", short(rev.Commit), "inForce", short(a.inForceCommit()), "errors", len(lines))
-		for _, l := range lines {
-			a.log.Error("rejection", "commit", short(rev.Commit), "problem", l)
-		}
-		a.savePersisted()
+		a.reject(rev.Commit, now, lines)
 		return
 	}
 	for _, s := range set.Skipped {
@@ -314,6 +327,19 @@ func (a *Agent) syncDesired(ctx context.Context) {
 	a.state.InForce = rev.Commit
 	a.state.Rejected = ""
 	a.log.Info("desired commit in force", "commit", short(rev.Commit), "workloads", len(set.Workloads), "subject", rev.Subject)
+	a.savePersisted()
+}
+
+// reject records a refused desired commit: logged, served by the API and
+// committed to the status branch by the leader. Containers are untouched.
+func (a *Agent) reject(commit string, now time.Time, lines []string) {
+	a.rejection = &status.Rejection{Commit: commit, Time: now, Errors: lines}
+	a.state.Rejected = commit
+	a.log.Error("desired commit rejected; previous commit stays in force",
+		"commit", short(commit), "inForce", short(a.inForceCommit()), "errors", len(lines))
+	for _, l := range lines {
+		a.log.Error("rejection", "commit", short(commit), "problem", l)
+	}
 	a.savePersisted()
 }
 

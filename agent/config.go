@@ -33,6 +33,9 @@ type Config struct {
 	Ref string `json:"ref,omitempty"`
 	// Path is the sub-directory of the repository holding the manifests.
 	Path string `json:"path,omitempty"`
+	// AllowNonFastForward accepts a new head that does not descend from
+	// the commit in force (force push, rollback to an older commit).
+	AllowNonFastForward bool `json:"allowNonFastForward,omitempty"`
 	// Auth holds credential files for the desired and status repositories.
 	Auth git.Auth `json:"auth,omitempty"`
 

@@ -15,6 +15,9 @@ type persisted struct {
 	InForce  string `json:"inForce,omitempty"`
 	LastSeen string `json:"lastSeen,omitempty"`
 	Rejected string `json:"rejected,omitempty"`
+	// Following is what the commit in force was taken from (branch or
+	// ref), so that a change of it is not taken for a force push.
+	Following string `json:"following,omitempty"`
 }
 
 func loadPersisted(path string) (persisted, error) {

@@ -34,6 +34,7 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.StringVar(&cfg.Branch, "branch", cfg.Branch, "branch to follow")
 	fs.StringVar(&cfg.Ref, "ref", cfg.Ref, "tag or commit to pin instead of following --branch")
 	fs.StringVar(&cfg.Path, "path", cfg.Path, "sub-directory of the repository holding the manifests")
+	fs.BoolVar(&cfg.AllowNonFastForward, "allow-non-fast-forward", cfg.AllowNonFastForward, "accept a head that does not descend from the commit in force (force push, rollback)")
 	authFlags(fs, &cfg.Auth)
 	fs.StringVar(&cfg.StatusRepo, "status-repo", cfg.StatusRepo, "repository of the status branch (default: --repo)")
 	fs.StringVar(&cfg.StatusBranch, "status-branch", cfg.StatusBranch, "status branch")

@@ -329,3 +329,19 @@ func (r *Repo) Has(commit string) bool {
 	_, err := r.repo.CommitObject(plumbing.NewHash(commit))
 	return err == nil
 }
+
+// IsAncestor reports whether ancestor is commit or one of its ancestors.
+func (r *Repo) IsAncestor(ancestor, commit string) (bool, error) {
+	if ancestor == commit {
+		return true, nil
+	}
+	a, err := r.repo.CommitObject(plumbing.NewHash(ancestor))
+	if err != nil {
+		return false, fmt.Errorf("commit %s: %w", ancestor, err)
+	}
+	c, err := r.repo.CommitObject(plumbing.NewHash(commit))
+	if err != nil {
+		return false, fmt.Errorf("commit %s: %w", commit, err)
+	}
+	return a.IsAncestor(c)
+}

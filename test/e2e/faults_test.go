@@ -141,3 +141,38 @@ func TestLocalMirrorPushSeenWithoutPolling(t *testing.T) {
 		return running(listTasks(t, e.client, "watched")) == 2, ""
 	})
 }
+
+// A force push that rewinds main is refused and recorded; the commit in
+// force keeps running; history that moves forward again is accepted.
+func TestForcePushRefused(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("a.yaml", deployment("ff", 1, "echo v1; "+trapSleep))
+	v1 := e.work.Commit("v1")
+	e.work.Push()
+	o := e.opts(t, "node-1")
+	ag := startAgent(t, o)
+	e.work.WriteFile("a.yaml", deployment("ff", 1, "echo v2; "+trapSleep))
+	e.work.Commit("v2")
+	e.work.Push()
+	waitFor(t, "v2 running", 60*time.Second, func() (bool, string) {
+		ts := listTasks(t, e.client, "ff")
+		return len(ts) == 1 && ts[0].Status == "running" && strings.Contains(ts[0].Cmd, "echo v2"), fmt.Sprintf("%+v", ts)
+	})
+	running := listTasks(t, e.client, "ff")
+	testenv.Git(t, e.work.Dir, "push", "-q", "-f", "origin", v1+":refs/heads/main")
+	waitFor(t, "force push refused", 20*time.Second, func() (bool, string) {
+		s, err := ag.status()
+		return err == nil && s.LastRejection != nil && s.LastRejection.Commit == v1 &&
+			strings.Contains(strings.Join(s.LastRejection.Errors, ""), "does not descend"), fmt.Sprintf("%+v", s)
+	})
+	time.Sleep(time.Second)
+	assertUnchanged(t, running, listTasks(t, e.client, "ff"))
+
+	e.work.WriteFile("a.yaml", deployment("ff", 1, "echo v3; "+trapSleep))
+	e.work.Commit("v3 on top of v2")
+	testenv.Git(t, e.work.Dir, "push", "-q", "-f", "origin", "main")
+	waitFor(t, "v3 running", 60*time.Second, func() (bool, string) {
+		ts := listTasks(t, e.client, "ff")
+		return len(ts) == 1 && ts[0].Status == "running" && strings.Contains(ts[0].Cmd, "echo v3"), fmt.Sprintf("%+v", ts)
+	})
+}
