@@ -27,6 +27,9 @@ type Source interface {
 	Files(ctx context.Context, commit, dir string) ([]manifest.File, error)
 	Has(commit string) bool
 	IsAncestor(ancestor, commit string) (bool, error)
+	// Verify checks commit signatures between the commit in force and
+	// head per mode (off, head, all) against an armored key ring.
+	Verify(from, head, mode, keyRing string) error
 }
 
 // StatusStore is what the agent needs of the status branch.
@@ -55,6 +58,10 @@ type Deps struct {
 	// SourceChanged, when set, signals that the desired repository's refs
 	// changed (fsnotify on a file:// mirror): fetch now, not at the poll.
 	SourceChanged <-chan struct{}
+	// KeyRing holds the armored OpenPGP keys trusted to sign desired
+	// commits (Config.Verify), read from the agent's own config, never
+	// from the repository it guards.
+	KeyRing string
 }
 
 // loaded is a desired commit decoded and validated.
@@ -300,6 +307,12 @@ func (a *Agent) syncDesired(ctx context.Context) {
 				msg += ": " + err.Error()
 			}
 			a.reject(rev.Commit, now, []string{msg})
+			return
+		}
+	}
+	if a.cfg.Verify != "" && a.cfg.Verify != "off" {
+		if err := a.deps.Source.Verify(a.inForceCommit(), rev.Commit, a.cfg.Verify, a.deps.KeyRing); err != nil {
+			a.reject(rev.Commit, now, []string{err.Error()})
 			return
 		}
 	}

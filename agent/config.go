@@ -33,6 +33,13 @@ type Config struct {
 	Ref string `json:"ref,omitempty"`
 	// Path is the sub-directory of the repository holding the manifests.
 	Path string `json:"path,omitempty"`
+	// Verify is the commit signature policy: off, head (the new head must
+	// be signed by a trusted key) or all (every commit since the one in
+	// force).
+	Verify string `json:"verify,omitempty"`
+	// TrustedKeysFile holds the armored OpenPGP public keys trusted to
+	// sign desired commits.
+	TrustedKeysFile string `json:"trustedKeysFile,omitempty"`
 	// AllowNonFastForward accepts a new head that does not descend from
 	// the commit in force (force push, rollback to an older commit).
 	AllowNonFastForward bool `json:"allowNonFastForward,omitempty"`
@@ -161,6 +168,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Gossip != "" && c.GossipKeyFile == "" && !c.InsecureGossip {
 		errs = append(errs, errors.New("--gossip needs --gossip-key-file (or --insecure-gossip)"))
+	}
+	switch c.Verify {
+	case "", "off":
+	case "head", "all":
+		if c.TrustedKeysFile == "" {
+			errs = append(errs, fmt.Errorf("--verify %s needs --trusted-keys", c.Verify))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--verify %q: want off, head or all", c.Verify))
 	}
 	if c.StatusPoll.Duration <= 0 {
 		c.StatusPoll.Duration = 10 * time.Second

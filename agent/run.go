@@ -74,6 +74,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	deps := Deps{Source: src, Status: st, Reconciler: rec}
+	if cfg.TrustedKeysFile != "" {
+		if deps.KeyRing, err = git.LoadKeyRing(cfg.TrustedKeysFile); err != nil {
+			return err
+		}
+	}
 	if ch, err := src.Watch(ctx); err != nil {
 		log.Warn("cannot watch the local repository; polling only", "err", err)
 	} else if ch != nil {

@@ -34,6 +34,8 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.StringVar(&cfg.Branch, "branch", cfg.Branch, "branch to follow")
 	fs.StringVar(&cfg.Ref, "ref", cfg.Ref, "tag or commit to pin instead of following --branch")
 	fs.StringVar(&cfg.Path, "path", cfg.Path, "sub-directory of the repository holding the manifests")
+	fs.StringVar(&cfg.Verify, "verify", cfg.Verify, "commit signature policy: off, head or all")
+	fs.StringVar(&cfg.TrustedKeysFile, "trusted-keys", cfg.TrustedKeysFile, "armored OpenPGP public keys trusted to sign desired commits")
 	fs.BoolVar(&cfg.AllowNonFastForward, "allow-non-fast-forward", cfg.AllowNonFastForward, "accept a head that does not descend from the commit in force (force push, rollback)")
 	authFlags(fs, &cfg.Auth)
 	fs.StringVar(&cfg.StatusRepo, "status-repo", cfg.StatusRepo, "repository of the status branch (default: --repo)")

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -175,4 +176,28 @@ func TestForcePushRefused(t *testing.T) {
 		ts := listTasks(t, e.client, "ff")
 		return len(ts) == 1 && ts[0].Status == "running" && strings.Contains(ts[0].Cmd, "echo v3"), fmt.Sprintf("%+v", ts)
 	})
+}
+
+// With --verify head, an unsigned head is refused and recorded like an
+// invalid commit: nothing runs from it.
+func TestUnsignedCommitRefused(t *testing.T) {
+	e := newEnv(t)
+	keys := filepath.Join(t.TempDir(), "trusted.asc")
+	if err := os.WriteFile(keys, []byte(testPublicKey), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.work.WriteFile("a.yaml", deployment("unsigned", 1, trapSleep))
+	c := e.work.Commit("unsigned")
+	e.work.Push()
+	o := e.opts(t, "node-1")
+	o.extra = []string{"--verify", "head", "--trusted-keys", keys}
+	ag := startAgent(t, o)
+	waitFor(t, "unsigned head refused", 30*time.Second, func() (bool, string) {
+		s, err := ag.status()
+		return err == nil && s.LastRejection != nil && s.LastRejection.Commit == c &&
+			strings.Contains(strings.Join(s.LastRejection.Errors, ""), "not signed"), fmt.Sprintf("%+v %v", s, err)
+	})
+	if n := len(listTasks(t, e.client, "unsigned")); n != 0 {
+		t.Fatalf("%d containers from an unsigned commit", n)
+	}
 }
