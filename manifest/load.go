@@ -269,6 +269,11 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 		meta, v = &o.Metadata, func(d *document) []Problem { return s.addNode(d, o) }
 	}
 	if !ok {
+		// The document did not decode; still report a bad name, so that
+		// one round of fixes is enough more often.
+		if name != "" && (len(name) > 253 || !dns1123Subdomain.MatchString(name)) {
+			probs = append(probs, valueProblem(d, "metadata.name", name, "must be a lowercase DNS-1123 name"))
+		}
 		return probs
 	}
 	cluster := kind == "Node"

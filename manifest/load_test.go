@@ -58,6 +58,8 @@ func TestDecodeErrorsNameFileLineField(t *testing.T) {
 			[]string{"apps/web.yaml:15: spec.template.spec.containers[0].imagee: unknown field"}},
 		{"bad name", strings.Replace(goodDeployment, "name: web", "name: Bad_Name", 1),
 			[]string{`apps/web.yaml:4: metadata.name: "Bad_Name": must be a lowercase DNS-1123 name`}},
+		{"name and field problems together", strings.Replace(strings.Replace(goodDeployment, "name: web", "name: Bad_Name", 1), "replicas: 2", "replicas: two", 1),
+			[]string{`apps/web.yaml:4: metadata.name: "Bad_Name": must be a lowercase DNS-1123 name`, `apps/web.yaml:6: spec.replicas: "two": must be an integer`}},
 		{"case matters", strings.Replace(goodDeployment, "replicas:", "Replicas:", 1),
 			[]string{"apps/web.yaml:6: spec.Replicas: unknown field"}},
 		{"every unknown field", strings.Replace(strings.Replace(goodDeployment, "replicas:", "replicaz:", 1), "command:", "comand:", 1),
