@@ -43,12 +43,12 @@ type Output struct {
 // is pending.
 const (
 	ReasonNoNodes       = "no nodes"
-	ReasonNotAlive      = "node not alive"
-	ReasonUnschedulable = "node unschedulable"
-	ReasonNodeSelector  = "node(s) didn't match nodeSelector"
-	ReasonTaint         = "node(s) had untolerated taint"
-	ReasonResources     = "insufficient resources"
-	ReasonHostPort      = "node(s) didn't have free host ports"
+	ReasonNotAlive      = "not alive"
+	ReasonUnschedulable = "unschedulable"
+	ReasonNodeSelector  = "didn't match nodeSelector"
+	ReasonTaint         = "untolerated taint"
+	ReasonResources     = "insufficient"
+	ReasonHostPort      = "host port in use"
 )
 
 // Schedule computes placements. It is pure: no I/O, no clocks, no global
@@ -214,7 +214,7 @@ func (s *state) reject(n *Node, w manifest.Workload) []string {
 		// Tolerations are not part of the supported pod spec yet, so
 		// every NoSchedule/NoExecute taint repels.
 		if t.Effect == "NoSchedule" || t.Effect == "NoExecute" {
-			return []string{ReasonTaint}
+			return []string{fmt.Sprintf("%s %s=%s", ReasonTaint, t.Key, t.Value)}
 		}
 	}
 	return s.capacity(n, w)
@@ -322,7 +322,7 @@ func (s *state) pick(w manifest.Workload, idx int) (*Node, []string) {
 	}
 	reasons := make([]string, 0, len(seen))
 	for r, c := range seen {
-		reasons = append(reasons, fmt.Sprintf("%d %s", c, r))
+		reasons = append(reasons, fmt.Sprintf("%d node(s): %s", c, r))
 	}
 	sort.Strings(reasons)
 	return nil, reasons

@@ -90,8 +90,8 @@ func TestScheduleFilters(t *testing.T) {
 		{"cordoned", wl("x", 1), []Node{node("a", func(n *Node) { n.Unschedulable = true }), node("b")}, []string{"b"}, ""},
 		{"selector", wl("x", 1, withSelector), []Node{node("a"), node("b", func(n *Node) { n.Labels["disk"] = "ssd" })}, []string{"b"}, ""},
 		{"selector none", wl("x", 1, withSelector), []Node{node("a")}, []string{""}, ReasonNodeSelector},
-		{"taint", wl("x", 1), []Node{node("a", func(n *Node) { n.Taints = []manifest.Taint{{Key: "k", Effect: "NoSchedule"}} })}, []string{""}, ReasonTaint},
-		{"memory", wl("x", 2, withMem("600Mi")), []Node{node("a", func(n *Node) { n.Allocatable = map[string]resource.Quantity{"memory": resource.MustParse("1Gi")} })}, []string{"a", ""}, ReasonResources},
+		{"taint", wl("x", 1), []Node{node("a", func(n *Node) { n.Taints = []manifest.Taint{{Key: "k", Effect: "NoSchedule"}} })}, []string{""}, "1 node(s): untolerated taint k="},
+		{"memory", wl("x", 2, withMem("600Mi")), []Node{node("a", func(n *Node) { n.Allocatable = map[string]resource.Quantity{"memory": resource.MustParse("1Gi")} })}, []string{"a", ""}, "1 node(s): insufficient memory"},
 		{"host port", wl("x", 2, withHostPort), []Node{node("a")}, []string{"a", ""}, ReasonHostPort},
 	}
 	for _, tc := range cases {
