@@ -184,11 +184,21 @@ func encodeMeta(m NodeMeta) ([]byte, error) {
 // again whenever this node finds itself alone.
 func (c *Cluster) joinLoop(ctx context.Context) {
 	delay := 200 * time.Millisecond
+	failures := 0
 	for {
 		if c.ml.NumMembers() <= 1 {
 			if n, err := c.ml.Join(c.cfg.Join); err != nil || n == 0 {
-				c.log.Debug("gossip join failed; retrying", "seeds", c.cfg.Join, "err", err, "in", delay)
+				failures++
+				// Say it loudly now and then: a seed that is down and a
+				// wrong gossip key look alike from here.
+				if failures == 5 || failures%30 == 0 {
+					c.log.Warn("cannot join the cluster yet (seeds down, or a different gossip key?); running committed containers meanwhile",
+						"seeds", c.cfg.Join, "attempts", failures, "err", err)
+				} else {
+					c.log.Debug("gossip join failed; retrying", "seeds", c.cfg.Join, "err", err, "in", delay)
+				}
 			} else {
+				failures = 0
 				c.log.Info("joined cluster", "via", n, "members", c.ml.NumMembers())
 				delay = 200 * time.Millisecond
 			}
