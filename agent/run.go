@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -100,8 +101,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go func() {
+			select {
+			case err := <-cl.Fatal():
+				cancel(err)
+			case <-ctx.Done():
+			}
+		}()
 		defer func() {
-			_ = cl.Leave(2 * time.Second)
+			// A duplicate must not announce the name it shares as gone.
+			if !errors.Is(context.Cause(ctx), cluster.ErrNameInUse) {
+				_ = cl.Leave(2 * time.Second)
+			}
 			_ = cl.Shutdown()
 		}()
 		deps.Cluster = cl
@@ -116,5 +130,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("agent starting", "node", cfg.Node, "repo", cfg.Repo, "branch", cfg.Branch, "path", cfg.Path,
 		"statusBranch", cfg.StatusBranch, "namespace", cfg.Namespace, "dataDir", cfg.DataDir)
-	return New(cfg, log.With("subsystem", "agent"), deps).Run(ctx)
+	err = New(cfg, log.With("subsystem", "agent"), deps).Run(ctx)
+	if cause := context.Cause(ctx); errors.Is(cause, cluster.ErrNameInUse) {
+		return cause
+	}
+	return err
 }

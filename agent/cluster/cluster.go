@@ -37,6 +37,9 @@ type NodeMeta struct {
 	MemoryBytes int64             `json:"m,omitempty"`
 	Version     string            `json:"v,omitempty"`
 	API         string            `json:"a,omitempty"`
+	// Started is when this agent process started (Unix nanoseconds). Of
+	// two live agents claiming one node name, the later one is refused.
+	Started int64 `json:"s,omitempty"`
 }
 
 // Member is one node as gossip sees it.
@@ -115,9 +118,14 @@ type Cluster struct {
 
 	hints   chan Hint
 	changes chan struct{}
+	fatal   chan error
 	cancel  context.CancelFunc
 	once    sync.Once
 }
+
+// ErrNameInUse means another live agent already gossips under this node's
+// name. The later of the two is refused: it must not act as that node.
+var ErrNameInUse = errors.New("node name already in use")
 
 // Start creates the memberlist and starts joining the seeds.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
@@ -136,7 +144,11 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("gossip port %q: %w", portStr, err)
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger, reports: map[string]Report{}, seen: map[string]time.Time{},
-		hints: make(chan Hint, 64), changes: make(chan struct{}, 1)}
+		hints: make(chan Hint, 64), changes: make(chan struct{}, 1), fatal: make(chan error, 1)}
+	if cfg.Meta.Started == 0 {
+		cfg.Meta.Started = time.Now().UnixNano()
+		c.cfg.Meta.Started = cfg.Meta.Started
+	}
 	if c.meta, err = encodeMeta(cfg.Meta); err != nil {
 		return nil, err
 	}
@@ -147,6 +159,11 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	mc.SecretKey = cfg.SecretKey
 	mc.Delegate = (*delegate)(c)
 	mc.Events = (*events)(c)
+	mc.Conflict = (*conflicts)(c)
+	// A node that died may come back under the same name at another
+	// address (a new IP after a reboot): allow it once the old one has
+	// been dead this long.
+	mc.DeadNodeReclaimTime = 30 * time.Second
 	mc.LogOutput = slogWriter{c.log}
 	if cfg.ProbeInterval > 0 {
 		mc.ProbeInterval = cfg.ProbeInterval
@@ -164,10 +181,28 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 3}
 	ctx, c.cancel = context.WithCancel(ctx)
 	if len(cfg.Join) > 0 {
+		// One join now, so that a duplicate name is found before this
+		// agent touches anything; a seed that is down is not fatal.
+		if n, err := ml.Join(cfg.Join); err == nil && n > 0 {
+			c.log.Info("joined cluster", "via", n, "members", ml.NumMembers())
+		}
+		select {
+		case err := <-c.fatal:
+			c.cancel()
+			// No Leave: it would announce this name as gone, and the name
+			// belongs to the other agent.
+			_ = ml.Shutdown()
+			return nil, err
+		default:
+		}
 		go c.joinLoop(ctx)
 	}
 	return c, nil
 }
+
+// Fatal delivers an error after which this agent must stop: another live
+// agent uses its node name (ErrNameInUse). Call Shutdown, not Leave.
+func (c *Cluster) Fatal() <-chan error { return c.fatal }
 
 func encodeMeta(m NodeMeta) ([]byte, error) {
 	b, err := json.Marshal(m)
@@ -189,9 +224,13 @@ func (c *Cluster) joinLoop(ctx context.Context) {
 		if c.ml.NumMembers() <= 1 {
 			if n, err := c.ml.Join(c.cfg.Join); err != nil || n == 0 {
 				failures++
-				// Say it loudly now and then: a seed that is down and a
-				// wrong gossip key look alike from here.
-				if failures == 5 || failures%30 == 0 {
+				if keyMismatch(err) {
+					if failures == 1 || failures%30 == 0 {
+						c.log.Error("cannot join the cluster: the seeds use a different gossip key (check --gossip-key-file); running committed containers meanwhile",
+							"seeds", c.cfg.Join, "attempts", failures, "err", err)
+					}
+				} else if failures == 5 || failures%30 == 0 {
+					// Say it loudly now and then.
 					c.log.Warn("cannot join the cluster yet (seeds down, or a different gossip key?); running committed containers meanwhile",
 						"seeds", c.cfg.Join, "attempts", failures, "err", err)
 				} else {
@@ -212,6 +251,18 @@ func (c *Cluster) joinLoop(ctx context.Context) {
 			delay *= 2
 		}
 	}
+}
+
+// keyMismatch tells a seed that answered but could not be understood
+// (another gossip key, or encryption on one side only) from one that is
+// down. memberlist says so only in its error text.
+func keyMismatch(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "could decrypt") || strings.Contains(s, "encryption is not configured") ||
+		strings.Contains(s, "encryption is configured but remote state is not encrypted")
 }
 
 // LocalAddr is the address gossip listens on.
@@ -445,6 +496,34 @@ type events Cluster
 func (e *events) NotifyJoin(n *memberlist.Node)   { (*Cluster)(e).signal() }
 func (e *events) NotifyLeave(n *memberlist.Node)  { (*Cluster)(e).signal() }
 func (e *events) NotifyUpdate(n *memberlist.Node) { (*Cluster)(e).signal() }
+
+// conflicts implements memberlist.ConflictDelegate: two live agents gossip
+// under one name. The one that started later is the duplicate; it is told
+// through Fatal. Never blocks.
+type conflicts Cluster
+
+func (cf *conflicts) NotifyConflict(existing, other *memberlist.Node) {
+	c := (*Cluster)(cf)
+	if existing.Name != c.cfg.NodeName {
+		c.log.Error("two agents gossip under one node name", "node", existing.Name,
+			"addr", existing.Address(), "other", other.Address())
+		return
+	}
+	var theirs NodeMeta
+	_ = json.Unmarshal(other.Meta, &theirs)
+	mine := c.cfg.Meta.Started
+	later := theirs.Started != 0 && (mine > theirs.Started || mine == theirs.Started && existing.Address() > other.Address())
+	if !later {
+		c.log.Error("another agent started with this node's name; it is refused", "node", existing.Name, "other", other.Address())
+		return
+	}
+	err := fmt.Errorf("%w: %q is already used by a live agent at %s (started %s); give this agent another --node, or if that agent is gone, start again once gossip has declared it dead",
+		ErrNameInUse, existing.Name, other.Address(), time.Unix(0, theirs.Started).UTC().Format(time.RFC3339))
+	select {
+	case c.fatal <- err:
+	default:
+	}
+}
 
 // slogWriter sends memberlist's log lines to slog at debug level.
 type slogWriter struct{ l *slog.Logger }

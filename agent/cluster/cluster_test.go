@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -145,6 +146,13 @@ func TestSecurityAndLimits(t *testing.T) {
 	if alive(a) != 1 || alive(wrong) != 1 {
 		t.Fatalf("a node with the wrong key joined: %d %d", alive(a), alive(wrong))
 	}
+	// The cause is told apart from a seed that is down.
+	if _, err := wrong.ml.Join([]string{a.LocalAddr()}); !keyMismatch(err) {
+		t.Fatalf("wrong key not recognised: %v", err)
+	}
+	if _, err := wrong.ml.Join([]string{"127.0.0.1:1"}); err == nil || keyMismatch(err) {
+		t.Fatalf("a down seed taken for a key mismatch: %v", err)
+	}
 }
 
 func TestCandidateAndMajority(t *testing.T) {
@@ -161,3 +169,33 @@ func TestCandidateAndMajority(t *testing.T) {
 		}
 	}
 }
+
+// A second live agent under a name already in the cluster is refused at
+// start; the first keeps its name and membership.
+func TestDuplicateNameRefused(t *testing.T) {
+	a := start(t, "node-a", nil)
+	b := start(t, "node-b", []string{a.LocalAddr()})
+	eventually(t, "two members", 5*time.Second, func() bool { return alive(b) == 2 })
+
+	cfg := Config{NodeName: "node-a", BindAddr: freeAddr(t), Join: []string{b.LocalAddr()}, SecretKey: key,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProbeInterval: 200 * time.Millisecond, SuspicionMult: 2}
+	dup, err := Start(context.Background(), cfg)
+	if err == nil {
+		dup.Shutdown()
+		t.Fatal("a second agent named node-a was accepted")
+	}
+	if !errors.Is(err, ErrNameInUse) || !strings.Contains(err.Error(), a.LocalAddr()) {
+		t.Fatalf("want ErrNameInUse naming %s, got %v", a.LocalAddr(), err)
+	}
+	// The original stays alive and known to the others, at its address.
+	time.Sleep(time.Second)
+	for _, m := range b.Members() {
+		if m.Name == "node-a" && (!m.Alive || m.Addr != a.LocalAddr()) {
+			t.Fatalf("node-a after the refused duplicate: %+v", m)
+		}
+	}
+	if alive(a) != 2 {
+		t.Fatalf("node-a lost members: %+v", a.Members())
+	}
+}
+

@@ -109,7 +109,7 @@ type agentProc struct {
 	t    testing.TB
 	cmd  *exec.Cmd
 	api  string
-	logs *bytes.Buffer
+	logs *syncBuffer
 }
 
 type agentOpts struct {
@@ -129,7 +129,7 @@ func (o agentOpts) pollOr(d string) string {
 // startAgentArgs runs the binary with exactly these arguments.
 func startAgentArgs(t testing.TB, node, bin string, args ...string) *agentProc {
 	t.Helper()
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -147,7 +147,7 @@ func startAgentArgs(t testing.TB, node, bin string, args ...string) *agentProc {
 
 func startAgent(t testing.TB, o agentOpts) *agentProc {
 	t.Helper()
-	var logs bytes.Buffer
+	var logs syncBuffer
 	namespace := o.namespace
 	if namespace == "" {
 		namespace = ns
@@ -194,6 +194,25 @@ func (p *agentProc) term() error {
 		p.kill()
 		return fmt.Errorf("agent did not stop within 15s of SIGTERM")
 	}
+}
+
+// syncBuffer collects an agent's output; tests read it while the agent
+// still writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func tail(s string, n int) string {
