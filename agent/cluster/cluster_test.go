@@ -198,4 +198,3 @@ func TestDuplicateNameRefused(t *testing.T) {
 		t.Fatalf("node-a lost members: %+v", a.Members())
 	}
 }
-
