@@ -486,7 +486,18 @@ func (a *Agent) writeStatus(ctx context.Context) {
 		a.syncDesired(ctx)
 	}
 	var msg *status.Message
+	var readTerm int64
+	lost := false
+	if a.committed != nil {
+		readTerm = a.committed.Cluster.Term
+	}
 	st, changed, err := a.deps.Status.Update(ctx, func(cur *status.State) (*status.State, *status.Message, error) {
+		// Another node claimed a term since this one last read the
+		// branch (its compare-and-swap won): follow it, never outbid it.
+		if cur.Cluster.Leader != a.cfg.Node && cur.Cluster.Term > readTerm {
+			lost = true
+			return nil, nil, nil
+		}
 		next, m := a.desiredStatus(cur)
 		msg = m
 		return next, m, nil
@@ -502,6 +513,10 @@ func (a *Agent) writeStatus(ctx context.Context) {
 		return
 	}
 	a.committed = st
+	if lost {
+		a.log.Info("another node leads; following it", "leader", st.Cluster.Leader, "term", st.Cluster.Term)
+		return
+	}
 	if a.rejection != nil && st.Cluster.LastRejection != nil && st.Cluster.LastRejection.Commit == a.rejection.Commit {
 		a.rejection = nil
 	}

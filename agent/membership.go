@@ -49,7 +49,8 @@ func (a *Agent) meta() cluster.NodeMeta {
 	return m
 }
 
-// isLeader: the deterministic candidate among alive members, seeing a
+// isLeader: the committed leader while gossip sees it alive, else the
+// deterministic candidate among alive members; either only while seeing a
 // majority of the nodes known on the status branch (and, for a new
 // cluster, at least --bootstrap-expect nodes). Git fences the rest: the
 // claim is a compare-and-swap push of Term+1.
@@ -58,7 +59,18 @@ func (a *Agent) isLeader() bool {
 		return true
 	}
 	ms := a.members()
-	if cluster.Candidate(ms) != a.cfg.Node {
+	// The committed leader keeps leading while gossip sees it alive, so a
+	// returning node with a lower name does not take over, and two nodes
+	// whose views differ do not take turns claiming terms.
+	leader := ""
+	if a.committed != nil {
+		leader = a.committed.Cluster.Leader
+	}
+	switch {
+	case leader == a.cfg.Node:
+	case leader != "" && aliveIn(ms, leader):
+		return false
+	case cluster.Candidate(ms) != a.cfg.Node:
 		return false
 	}
 	known := map[string]bool{a.cfg.Node: true}
@@ -83,6 +95,15 @@ func (a *Agent) isLeader() bool {
 		return false
 	}
 	return cluster.HasMajority(alive, len(known))
+}
+
+func aliveIn(ms []cluster.Member, name string) bool {
+	for _, m := range ms {
+		if m.Name == name {
+			return m.Alive
+		}
+	}
+	return false
 }
 
 // inventory merges gossip, the branch and the Node policies into the
