@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,4 +44,99 @@ func BenchmarkPushToRunning(b *testing.B) {
 		total += time.Since(start)
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/push-to-running")
+}
+
+// BenchmarkFailover3 and BenchmarkFailover20 run a local cluster of agent
+// processes with default gossip and grace settings and measure, in
+// seconds: leader killed -> the new leader's first status commit (a
+// higher term on the branch), and a follower killed -> its replica
+// running on another node.
+func BenchmarkFailover3(b *testing.B)  { benchFailover(b, 3) }
+func BenchmarkFailover20(b *testing.B) { benchFailover(b, 20) }
+
+func benchFailover(b *testing.B, n int) {
+	e := newEnv(b)
+	key := filepath.Join(b.TempDir(), "gossip.key")
+	if err := os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	e.work.WriteFile("web.yaml", deployment("web", n, trapSleep))
+	e.work.Commit(fmt.Sprintf("web x%d", n))
+	e.work.Push()
+
+	names := make([]string, n)
+	gossip := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("node-%02d", i)
+		gossip[i] = freeGossipAddr(b)
+	}
+	agents := map[string]*agentProc{}
+	opts := map[string]agentOpts{}
+	for i, name := range names {
+		o := e.opts(b, name)
+		o.namespace = ns + "-" + name
+		o.poll = "1s"
+		seeds := []string{gossip[(i+1)%n], gossip[(i+2)%n]}
+		o.extra = []string{"--gossip", gossip[i], "--join", strings.Join(seeds, ","), "--gossip-key-file", key,
+			"--bootstrap-expect", fmt.Sprint(n), "--log-level", "info"}
+		opts[name] = o
+		agents[name] = startAgent(b, o)
+	}
+	runningOn := func(nodes []string) int {
+		total := 0
+		for _, name := range nodes {
+			total += running(listTasksIn(b, e.client, ns+"-"+name, "web"))
+		}
+		return total
+	}
+	waitFor(b, "every replica running", 5*time.Minute, func() (bool, string) {
+		got := runningOn(names)
+		return got == n, fmt.Sprintf("%d of %d", got, n)
+	})
+	out := statusText(b, e.bin, e.url)
+	leader, term := "", termOf(out)
+	for _, name := range names {
+		if strings.Contains(out, name+" (term ") {
+			leader = name
+		}
+	}
+	if leader == "" {
+		b.Fatalf("no leader:\n%s", out)
+	}
+
+	b.ResetTimer()
+	start := time.Now()
+	agents[leader].kill()
+	waitFor(b, "a new leader's first commit", 2*time.Minute, func() (bool, string) {
+		return termOf(statusText(b, e.bin, e.url)) > term, ""
+	})
+	failover := time.Since(start)
+
+	// The old leader comes back; then kill a follower: its replica runs
+	// elsewhere once gossip declares it dead and the node grace (default
+	// 10s) ends.
+	agents[leader] = startAgent(b, opts[leader])
+	waitFor(b, "the cluster settles with every node back", 2*time.Minute, func() (bool, string) {
+		return runningOn(names) == n, ""
+	})
+	out = statusText(b, e.bin, e.url)
+	victim := ""
+	var alive []string
+	for _, name := range names {
+		if victim == "" && !strings.Contains(out, name+" (term ") {
+			victim = name
+			continue
+		}
+		alive = append(alive, name)
+	}
+	start = time.Now()
+	agents[victim].kill()
+	waitFor(b, "the victim's replica running elsewhere", 3*time.Minute, func() (bool, string) {
+		got := runningOn(alive)
+		return got == n, fmt.Sprintf("%d of %d on live nodes", got, n)
+	})
+	moved := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(failover.Seconds(), "s/leader-failover")
+	b.ReportMetric(moved.Seconds(), "s/node-loss-to-running")
 }

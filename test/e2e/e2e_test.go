@@ -47,14 +47,21 @@ func TestMain(m *testing.M) {
 // buildBinary compiles cmd/driftless once per test process, with the race
 // detector: the agent is concurrent (HTTP API, gossip callbacks, the loop)
 // and these tests are its real workout.
+// Benchmarks get a binary without the race detector, which would skew
+// their timings.
 func buildBinary(t testing.TB) string {
 	t.Helper()
+	_, bench := t.(*testing.B)
 	binOnce.Do(func() {
 		if binDir, binErr = os.MkdirTemp("", "dl-e2e-bin-"); binErr != nil {
 			return
 		}
 		binPath = filepath.Join(binDir, "driftless")
-		cmd := exec.Command("go", "build", "-race", "-o", binPath, "driftless.dev/driftless/cmd/driftless")
+		args := []string{"build", "-o", binPath, "driftless.dev/driftless/cmd/driftless"}
+		if !bench {
+			args = append([]string{"build", "-race"}, args[1:]...)
+		}
+		cmd := exec.Command("go", args...)
 		cmd.Stderr = os.Stderr
 		binErr = cmd.Run()
 	})
