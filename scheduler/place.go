@@ -199,17 +199,10 @@ func (s *sched) refreshMinAfter(t *spreadTerm, i int32) {
 // (anti-)affinity 2.
 func (s *sched) score(w *cworkload, i int32, static float32) float64 {
 	sc := float64(static) + s.resourceScore(w, i)
-	// Spread this workload's replicas over nodes and, unless it says
-	// how to spread itself, over zones.
-	spread := 1 / float64(1+s.own[i])
-	if len(w.hard)+len(w.soft) == 0 {
-		if z := s.domains[s.zone][i]; z >= 0 {
-			spread = (spread + 1/float64(1+s.ownZone[z]-s.minOwnZone(w))) / 2
-		} else {
-			// Nodes without a zone form no zone: neutral.
-			spread = (spread + 0.5) / 2
-		}
-	} else if len(w.soft) > 0 {
+	switch {
+	case len(w.soft) > 0:
+		// A workload that says how to spread is spread that way only,
+		// as Kubernetes drops its default constraints then.
 		var soft float64
 		for k := range w.soft {
 			t := &w.soft[k]
@@ -218,9 +211,19 @@ func (s *sched) score(w *cworkload, i int32, static float32) float64 {
 				soft += 1 / float64(1+ctr.counts[d]-t.min)
 			}
 		}
-		spread = (spread + soft/float64(len(w.soft))) / 2
+		sc += 2 * soft / float64(len(w.soft))
+	case len(w.hard) == 0 && s.policy != MostAllocated:
+		// By default, spread the workload's replicas over nodes and
+		// zones. Packing (most-allocated) does without: it is the point.
+		spread := 1 / float64(1+s.own[i])
+		if z := s.domains[s.zone][i]; z >= 0 {
+			spread = (spread + 1/float64(1+s.ownZone[z]-s.minOwnZone(w))) / 2
+		} else {
+			// Nodes without a zone form no zone: neutral.
+			spread = (spread + 0.5) / 2
+		}
+		sc += 2 * spread
 	}
-	sc += 2 * spread
 	if w.prefWt > 0 {
 		var got float64
 		for _, p := range w.pref {
