@@ -4,7 +4,7 @@ BIN       := bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build test test-short vet bench demo demo-stop compat clean
+.PHONY: all build test test-short vet bench bench-scheduler demo demo-stop compat clean
 
 all: build
 
@@ -30,6 +30,13 @@ vet:
 # Benchmarks, printed as a table.
 bench: build
 	scripts/bench.sh
+
+# The scheduler benchmarks alone, summed up in one line.
+bench-scheduler:
+	@$(GO) test -run '^$$' -bench 'Schedule5k|Reschedule5kNodeLoss' -benchtime 3x -count=1 ./scheduler | tee /dev/stderr | \
+	awk '/^BenchmarkSchedule5k/ { for (i = 2; i <= NF; i++) { if ($$i == "placements/s") r = $$(i-1); if ($$i == "placed") p = $$(i-1); if ($$i == "pending") q = $$(i-1) } } \
+	     /^BenchmarkReschedule5kNodeLoss/ { for (i = 2; i <= NF; i++) { if ($$i == "ms/pass") m = $$(i-1); if ($$i == "moved") v = $$(i-1) } } \
+	     END { printf "scheduler: %d placements/s (5000 nodes, 100000 replicas, %d placed, %d pending); node loss: %s ms to re-place %d replicas\n", r, p, q, m, v }'
 
 # Regenerate docs/compatibility.md and the pinned outcomes of the
 # Kubernetes example corpus.

@@ -433,11 +433,13 @@ func (a *Agent) desiredStatus(cur *status.State) (*status.State, *status.Message
 
 	if a.inForce != nil {
 		next.Cluster.DesiredCommit = a.inForce.rev.Commit
+		policy, _ := scheduler.ParsePolicy(a.cfg.SchedulerPolicy) // checked by Config.Validate
 		out := scheduler.Schedule(scheduler.Input{
 			DesiredCommit: a.inForce.rev.Commit,
 			Workloads:     a.inForce.set.Workloads,
 			Nodes:         nodes,
 			Current:       cur.Placements,
+			Policy:        policy,
 		})
 		reports := map[string]map[string]manifest.ReplicaStatus{}
 		if a.deps.Cluster != nil {

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
+	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/sources/git"
 )
 
@@ -94,6 +95,10 @@ type Config struct {
 	// StatusPoll is how often a follower fetches the status branch when
 	// no gossip hint arrives.
 	StatusPoll Duration `json:"statusPoll"`
+	// SchedulerPolicy is how the leader ranks nodes: least-allocated
+	// spreads replicas (a lost node hits few), most-allocated packs them
+	// (whole nodes stay free).
+	SchedulerPolicy string `json:"schedulerPolicy,omitempty"`
 
 	// Version is the agent's version, published to other nodes.
 	Version string `json:"-"`
@@ -135,6 +140,7 @@ func DefaultConfig() Config {
 		Resync:            Duration{10 * time.Second},
 		NodeGrace:         Duration{10 * time.Second},
 		StatusPoll:        Duration{10 * time.Second},
+		SchedulerPolicy:   string(scheduler.LeastAllocated),
 	}
 }
 
@@ -156,6 +162,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Node == "" {
 		errs = append(errs, errors.New("node name is required (--node)"))
+	}
+	if _, err := scheduler.ParsePolicy(c.SchedulerPolicy); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Repo == "" {
 		errs = append(errs, errors.New("repository URL is required (--repo)"))

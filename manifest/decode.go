@@ -81,10 +81,10 @@ var unsupported = map[reflect.Type]map[string]bool{
 	reflect.TypeOf(Container{}): set("livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
 		"securityContext", "stdin", "stdinOnce", "tty", "volumeDevices", "resizePolicy",
 		"restartPolicy", "restartPolicyRules"),
-	reflect.TypeOf(PodSpec{}): set("initContainers", "ephemeralContainers", "affinity", "tolerations",
+	reflect.TypeOf(PodSpec{}): set("initContainers", "ephemeralContainers",
 		"securityContext", "serviceAccountName", "serviceAccount", "automountServiceAccountToken",
 		"imagePullSecrets", "dnsPolicy", "dnsConfig", "hostPID", "hostIPC", "shareProcessNamespace",
-		"priorityClassName", "priority", "schedulerName", "runtimeClassName", "topologySpreadConstraints",
+		"priorityClassName", "priority", "schedulerName", "runtimeClassName",
 		"readinessGates", "enableServiceLinks", "hostAliases", "subdomain", "nodeName", "overhead",
 		"preemptionPolicy", "activeDeadlineSeconds", "os", "setHostnameAsFQDN", "schedulingGates",
 		"resourceClaims", "hostUsers", "resources"),
@@ -99,6 +99,12 @@ var unsupported = map[reflect.Type]map[string]bool{
 	reflect.TypeOf(JobSpec{}): set("completionMode", "backoffLimitPerIndex", "maxFailedIndexes", "podFailurePolicy",
 		"podReplacementPolicy", "suspend", "successPolicy", "managedBy"),
 	reflect.TypeOf(ReplicaSetSpec{}): set(),
+	// A bounded NoExecute toleration needs the time the taint was added,
+	// which the scheduler is not told yet.
+	reflect.TypeOf(Toleration{}):      set("tolerationSeconds"),
+	reflect.TypeOf(PodAffinityTerm{}): set("namespaceSelector", "matchLabelKeys", "mismatchLabelKeys"),
+	reflect.TypeOf(TopologySpreadConstraint{}): set("minDomains", "nodeAffinityPolicy", "nodeTaintsPolicy",
+		"matchLabelKeys"),
 }
 
 // ignored lists fields that are accepted and have no effect: server-set

@@ -195,6 +195,113 @@ type PodSpec struct {
 	NodeSelector                  map[string]string `json:"nodeSelector,omitempty"`
 	HostNetwork                   bool              `json:"hostNetwork,omitempty"`
 	Hostname                      string            `json:"hostname,omitempty"`
+	// Tolerations let replicas land on (and stay on) tainted nodes.
+	Tolerations []Toleration `json:"tolerations,omitempty"`
+	// Affinity constrains and ranks nodes by their labels and by the
+	// replicas already placed near them.
+	Affinity *Affinity `json:"affinity,omitempty"`
+	// TopologySpreadConstraints bound how unevenly matching replicas may
+	// spread across topology domains.
+	TopologySpreadConstraints []TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+}
+
+// Toleration lets a replica ignore a taint that matches it.
+type Toleration struct {
+	Key      string `json:"key,omitempty"`
+	Operator string `json:"operator,omitempty"` // Equal (default) or Exists
+	Value    string `json:"value,omitempty"`
+	Effect   string `json:"effect,omitempty"` // empty: every effect
+}
+
+// Tolerates reports whether the toleration matches the taint, as
+// Kubernetes defines it: an empty key with Exists matches every taint, an
+// empty effect matches every effect.
+func (t Toleration) Tolerates(taint Taint) bool {
+	if t.Effect != "" && t.Effect != taint.Effect {
+		return false
+	}
+	if t.Key != "" && t.Key != taint.Key {
+		return false
+	}
+	switch t.Operator {
+	case "Exists":
+		return true
+	case "", "Equal":
+		return t.Value == taint.Value
+	}
+	return false
+}
+
+// Affinity groups the node and inter-replica affinity rules of a replica.
+type Affinity struct {
+	NodeAffinity    *NodeAffinity `json:"nodeAffinity,omitempty"`
+	PodAffinity     *PodAffinity  `json:"podAffinity,omitempty"`
+	PodAntiAffinity *PodAffinity  `json:"podAntiAffinity,omitempty"`
+}
+
+// NodeAffinity is a required node selector (checked when a replica is
+// placed, not while it runs) and weighted preferences.
+type NodeAffinity struct {
+	Required  *NodeSelector             `json:"requiredDuringSchedulingIgnoredDuringExecution,omitempty"`
+	Preferred []PreferredSchedulingTerm `json:"preferredDuringSchedulingIgnoredDuringExecution,omitempty"`
+}
+
+// NodeSelector matches a node when any of its terms does.
+type NodeSelector struct {
+	NodeSelectorTerms []NodeSelectorTerm `json:"nodeSelectorTerms"`
+}
+
+// NodeSelectorTerm matches a node when all its requirements do; an empty
+// term matches no node.
+type NodeSelectorTerm struct {
+	MatchExpressions []NodeSelectorRequirement `json:"matchExpressions,omitempty"`
+	MatchFields      []NodeSelectorRequirement `json:"matchFields,omitempty"`
+}
+
+// NodeSelectorRequirement compares a node label (or, in matchFields, the
+// field metadata.name) with values: In, NotIn, Exists, DoesNotExist, Gt,
+// Lt.
+type NodeSelectorRequirement struct {
+	Key      string   `json:"key"`
+	Operator string   `json:"operator"`
+	Values   []string `json:"values,omitempty"`
+}
+
+// PreferredSchedulingTerm adds Weight (1..100) to the nodes its
+// preference matches.
+type PreferredSchedulingTerm struct {
+	Weight     int32            `json:"weight"`
+	Preference NodeSelectorTerm `json:"preference"`
+}
+
+// PodAffinity is the shape shared by podAffinity and podAntiAffinity:
+// required terms (checked when a replica is placed) and weighted ones.
+type PodAffinity struct {
+	Required  []PodAffinityTerm         `json:"requiredDuringSchedulingIgnoredDuringExecution,omitempty"`
+	Preferred []WeightedPodAffinityTerm `json:"preferredDuringSchedulingIgnoredDuringExecution,omitempty"`
+}
+
+// PodAffinityTerm selects replicas by labels within namespaces (empty:
+// the replica's own) and names the node label that defines "near".
+type PodAffinityTerm struct {
+	LabelSelector *LabelSelector `json:"labelSelector,omitempty"`
+	Namespaces    []string       `json:"namespaces,omitempty"`
+	TopologyKey   string         `json:"topologyKey"`
+}
+
+// WeightedPodAffinityTerm is a preferred term with a weight 1..100.
+type WeightedPodAffinityTerm struct {
+	Weight          int32           `json:"weight"`
+	PodAffinityTerm PodAffinityTerm `json:"podAffinityTerm"`
+}
+
+// TopologySpreadConstraint bounds the difference in matching replicas
+// between the domains of TopologyKey.
+type TopologySpreadConstraint struct {
+	MaxSkew           int32          `json:"maxSkew"`
+	TopologyKey       string         `json:"topologyKey"`
+	WhenUnsatisfiable string         `json:"whenUnsatisfiable"` // DoNotSchedule or ScheduleAnyway
+	LabelSelector     *LabelSelector `json:"labelSelector,omitempty"`
 }
 
 // Container is one process of a replica.

@@ -2,9 +2,7 @@ package scheduler
 
 import (
 	"fmt"
-	"hash/fnv"
 	"sort"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -23,6 +21,29 @@ type Node struct {
 	Allocatable map[string]resource.Quantity
 }
 
+// Policy is how the resource scorer ranks nodes.
+type Policy string
+
+const (
+	// LeastAllocated prefers the node with the most free resources:
+	// replicas spread, a node failure hits few of them. The default.
+	LeastAllocated Policy = "least-allocated"
+	// MostAllocated prefers the fullest node that still fits: replicas
+	// pack, leaving whole nodes free for large replicas or to power off.
+	MostAllocated Policy = "most-allocated"
+)
+
+// ParsePolicy reads a policy name; empty is LeastAllocated.
+func ParsePolicy(s string) (Policy, error) {
+	switch Policy(s) {
+	case "", LeastAllocated:
+		return LeastAllocated, nil
+	case MostAllocated:
+		return MostAllocated, nil
+	}
+	return "", fmt.Errorf("scheduler policy %q: must be %s or %s", s, LeastAllocated, MostAllocated)
+}
+
 // Input is everything one scheduling pass reads. Nothing else is consulted,
 // so the same Input always yields the same Output.
 type Input struct {
@@ -31,6 +52,13 @@ type Input struct {
 	Nodes         []Node
 	// Current placements, as committed on the status branch.
 	Current map[manifest.Ref]manifest.Placement
+	// Policy ranks nodes by their allocation; empty is LeastAllocated.
+	Policy Policy
+	// PercentageOfNodesToScore bounds, as in kube-scheduler, how many
+	// feasible nodes are scored per replica: 0 adapts it to the cluster
+	// size (all nodes below 100, 10% of 5,000, never under 5% or 100
+	// nodes), 100 scores every feasible node.
+	PercentageOfNodesToScore int
 }
 
 // Output holds the placements every workload of Input should have. A
@@ -42,370 +70,171 @@ type Output struct {
 // Constant rejection reasons, so that status and plan can say why a replica
 // is pending.
 const (
-	ReasonNoNodes       = "no nodes"
-	ReasonNotAlive      = "not alive"
-	ReasonUnschedulable = "unschedulable"
-	ReasonNodeSelector  = "didn't match nodeSelector"
-	ReasonTaint         = "untolerated taint"
-	ReasonResources     = "insufficient"
-	ReasonHostPort      = "host port in use"
+	ReasonNoNodes         = "no nodes"
+	ReasonNotAlive        = "not alive"
+	ReasonUnschedulable   = "unschedulable"
+	ReasonNodeSelector    = "didn't match nodeSelector"
+	ReasonNodeAffinity    = "didn't match node affinity"
+	ReasonTaint           = "untolerated taint"
+	ReasonHostPort        = "host port in use"
+	ReasonResources       = "insufficient"
+	ReasonPodAffinity     = "didn't match pod affinity rules"
+	ReasonPodAntiAffinity = "didn't match pod anti-affinity rules"
+	ReasonTopologySpread  = "didn't match pod topology spread constraints"
 )
 
 // Schedule computes placements. It is pure: no I/O, no clocks, no global
-// randomness. Replicas stay on their node while it is alive and they still
-// fit; a change to one workload never moves another, because workloads are
-// placed in a fixed order and existing bindings are reserved first.
+// randomness. Replicas stay on their node while it is alive, no NoExecute
+// taint they do not tolerate is on it and they still fit; a change to one
+// workload never moves another, because existing bindings are reserved
+// before anything new is placed.
 func Schedule(in Input) Output {
-	nodes := append([]Node(nil), in.Nodes...)
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
-	ws := append([]manifest.Workload(nil), in.Workloads...)
-	sort.Slice(ws, func(i, j int) bool { return refLess(ws[i].Ref, ws[j].Ref) })
-
-	st := newState(nodes)
-	out := Output{Placements: make(map[manifest.Ref]manifest.Placement, len(ws))}
+	s := newSched(in)
+	out := Output{Placements: make(map[manifest.Ref]manifest.Placement, len(s.ws))}
 
 	// Pass 1: keep every existing binding that is still valid, reserving its
 	// resources, so that stability does not depend on workload order.
-	kept := make(map[manifest.Ref]map[int]string)
-	for _, w := range ws {
-		cur, ok := in.Current[w.Ref]
+	kept := make([]map[int]int32, len(s.ws))
+	for wi, w := range s.ws {
+		cur, ok := in.Current[w.w.Ref]
 		if !ok {
 			continue
 		}
-		want := replicaCount(w, nodes)
-		for _, r := range cur.Replicas {
-			if r.Node == "" || r.Index >= want && !w.PerNode {
-				continue
-			}
-			n := st.node(r.Node)
-			if n == nil || len(st.evict(n, w)) > 0 {
-				continue
-			}
-			if w.PerNode && kept[w.Ref] != nil && containsValue(kept[w.Ref], r.Node) {
-				continue
-			}
-			st.reserve(n, w)
-			if kept[w.Ref] == nil {
-				kept[w.Ref] = make(map[int]string)
-			}
-			kept[w.Ref][r.Index] = r.Node
-		}
+		kept[wi] = s.keep(w, cur)
 	}
 
-	// Pass 2: place what is not bound.
-	for _, w := range ws {
-		p := manifest.Placement{Workload: w.Ref, DesiredCommit: in.DesiredCommit, SpecHash: w.SpecHash}
-		prev := in.Current[w.Ref]
-		if w.PerNode {
-			p.Replicas = st.placePerNode(w, kept[w.Ref])
+	// Pass 2: place what is not bound, DaemonSets first: they carry what
+	// a node needs to serve, so others must not take their room.
+	order := make([]int, 0, len(s.ws))
+	for wi, w := range s.ws {
+		if w.w.PerNode {
+			order = append(order, wi)
+		}
+	}
+	for wi, w := range s.ws {
+		if !w.w.PerNode {
+			order = append(order, wi)
+		}
+	}
+	for _, wi := range order {
+		w := s.ws[wi]
+		p := manifest.Placement{Workload: w.w.Ref, DesiredCommit: in.DesiredCommit, SpecHash: w.w.SpecHash}
+		if w.w.PerNode {
+			p.Replicas = s.placePerNode(w, kept[wi])
 		} else {
-			p.Replicas = st.placeReplicas(w, kept[w.Ref])
+			p.Replicas = s.placeReplicas(w, kept[wi])
+		}
+		prev := map[int]manifest.ReplicaPlacement{}
+		for _, r := range in.Current[w.w.Ref].Replicas {
+			prev[r.Index] = r
 		}
 		for i := range p.Replicas {
-			p.Replicas[i].SpecHash = w.SpecHash
-			p.Replicas[i].Status = carryStatus(prev, p.Replicas[i])
+			r := &p.Replicas[i]
+			r.SpecHash = w.w.SpecHash
+			// The observed status of a replica that stays bound to the
+			// same node with the same spec is kept.
+			if o, ok := prev[r.Index]; ok && o.Node == r.Node && o.Node != "" && o.SpecHash == r.SpecHash {
+				r.Status = o.Status
+			}
 		}
-		out.Placements[w.Ref] = p
+		out.Placements[w.w.Ref] = p
 	}
 	return out
 }
 
-// carryStatus keeps the observed status of a replica that stays bound to the
-// same node with the same spec; anything else starts unobserved.
-func carryStatus(prev manifest.Placement, r manifest.ReplicaPlacement) *manifest.ReplicaStatus {
-	for _, o := range prev.Replicas {
-		if o.Index == r.Index && o.Node == r.Node && o.Node != "" && o.SpecHash == r.SpecHash {
-			return o.Status
+// keep reserves the bindings of cur that stay valid and returns them by
+// replica index.
+func (s *sched) keep(w *cworkload, cur manifest.Placement) map[int]int32 {
+	kept := map[int]int32{}
+	var onNode map[int32]bool
+	if w.w.PerNode {
+		onNode = map[int32]bool{}
+	}
+	for _, r := range cur.Replicas {
+		if r.Node == "" || (!w.w.PerNode && r.Index >= w.w.Replicas) {
+			continue
+		}
+		i, ok := s.byName[r.Node]
+		if !ok || !s.nodes[i].Alive || s.noExecute(w, i) {
+			continue
+		}
+		if w.w.PerNode && onNode[i] {
+			continue
+		}
+		if _, dup := kept[r.Index]; dup {
+			continue
+		}
+		// A changed template is a new replica as far as the node is
+		// concerned, so it must pass what a new placement would, cordon
+		// aside (the replica is replaced where it runs).
+		if r.SpecHash != "" && r.SpecHash != w.w.SpecHash && s.staticReject(w, i, true) != "" {
+			continue
+		}
+		if s.capacityReject(w, i) != "" {
+			continue
+		}
+		s.reserve(w, i)
+		kept[r.Index] = i
+		if onNode != nil {
+			onNode[i] = true
 		}
 	}
-	return nil
+	return kept
 }
 
-func replicaCount(w manifest.Workload, nodes []Node) int {
-	if w.PerNode {
-		return len(nodes)
-	}
-	return w.Replicas
-}
-
-func containsValue(m map[int]string, v string) bool {
-	for _, x := range m {
-		if x == v {
+// noExecute reports whether node i has a NoExecute taint w does not
+// tolerate: the only node change that evicts a running replica.
+func (s *sched) noExecute(w *cworkload, i int32) bool {
+	for _, t := range s.nodes[i].Taints {
+		if t.Effect == "NoExecute" && !tolerated(w.w.Template.Spec.Tolerations, t) {
 			return true
 		}
 	}
 	return false
 }
 
-func refLess(a, b manifest.Ref) bool {
-	if a.Namespace != b.Namespace {
-		return a.Namespace < b.Namespace
-	}
-	if a.Kind != b.Kind {
-		return a.Kind < b.Kind
-	}
-	return a.Name < b.Name
-}
-
-// state tracks what is placed on each node during one pass.
-type state struct {
-	nodes []Node
-	byID  map[string]int
-	used  []map[string]resource.Quantity
-	ports []map[string]bool
-	count []int
-}
-
-func newState(nodes []Node) *state {
-	s := &state{nodes: nodes, byID: make(map[string]int, len(nodes))}
-	for i, n := range nodes {
-		s.byID[n.Name] = i
-		s.used = append(s.used, map[string]resource.Quantity{})
-		s.ports = append(s.ports, map[string]bool{})
-		s.count = append(s.count, 0)
-	}
-	return s
-}
-
-func (s *state) node(name string) *Node {
-	i, ok := s.byID[name]
-	if !ok {
-		return nil
-	}
-	return &s.nodes[i]
-}
-
-// evict returns why a replica already bound to n must leave it. Like
-// Kubernetes, a cordon (unschedulable) or a NoSchedule taint keeps what
-// runs; a dead node, a NoExecute taint or a replica that no longer fits
-// do not.
-func (s *state) evict(n *Node, w manifest.Workload) []string {
+// staticReject is the first filter that does not depend on what is
+// placed: alive, unschedulable, nodeSelector, node affinity, taints.
+func (s *sched) staticReject(w *cworkload, i int32, ignoreCordon bool) string {
+	n := &s.nodes[i]
 	if !n.Alive {
-		return []string{ReasonNotAlive}
+		return ReasonNotAlive
 	}
-	for k, v := range w.Template.Spec.NodeSelector {
-		if n.Labels[k] != v {
-			return []string{ReasonNodeSelector}
+	if n.Unschedulable && !ignoreCordon {
+		return ReasonUnschedulable
+	}
+	spec := &w.w.Template.Spec
+	for k, v := range spec.NodeSelector {
+		if lv, ok := nodeLabel(n, k); !ok || lv != v {
+			return ReasonNodeSelector
 		}
 	}
-	for _, t := range n.Taints {
-		if t.Effect == "NoExecute" {
-			return []string{ReasonTaint}
-		}
-	}
-	return s.capacity(n, w)
-}
-
-// reject returns the reasons the node cannot take one more replica of w,
-// cheapest filters first; none means it fits.
-func (s *state) reject(n *Node, w manifest.Workload) []string {
-	if !n.Alive {
-		return []string{ReasonNotAlive}
-	}
-	if n.Unschedulable {
-		return []string{ReasonUnschedulable}
-	}
-	for k, v := range w.Template.Spec.NodeSelector {
-		if n.Labels[k] != v {
-			return []string{ReasonNodeSelector}
-		}
-	}
-	for _, t := range n.Taints {
-		// Tolerations are not part of the supported pod spec yet, so
-		// every NoSchedule/NoExecute taint repels.
-		if t.Effect == "NoSchedule" || t.Effect == "NoExecute" {
-			return []string{fmt.Sprintf("%s %s=%s", ReasonTaint, t.Key, t.Value)}
-		}
-	}
-	return s.capacity(n, w)
-}
-
-// capacity checks host ports and resources against what is placed.
-func (s *state) capacity(n *Node, w manifest.Workload) []string {
-	i := s.byID[n.Name]
-	for _, port := range hostPorts(w) {
-		if s.ports[i][port] {
-			return []string{ReasonHostPort}
-		}
-	}
-	for name, req := range requests(w) {
-		alloc, ok := n.Allocatable[name]
-		if !ok {
-			continue
-		}
-		u := s.used[i][name]
-		u.Add(req)
-		if u.Cmp(alloc) > 0 {
-			return []string{fmt.Sprintf("%s %s", ReasonResources, name)}
-		}
-	}
-	return nil
-}
-
-func (s *state) reserve(n *Node, w manifest.Workload) {
-	i := s.byID[n.Name]
-	for name, req := range requests(w) {
-		u := s.used[i][name]
-		u.Add(req)
-		s.used[i][name] = u
-	}
-	for _, port := range hostPorts(w) {
-		s.ports[i][port] = true
-	}
-	s.count[i]++
-}
-
-// score prefers the least allocated node (spread), measured by the largest
-// fraction of any allocatable resource in use, then by replica count.
-func (s *state) score(n *Node) float64 {
-	i := s.byID[n.Name]
-	worst := 0.0
-	for name, alloc := range n.Allocatable {
-		if alloc.IsZero() {
-			continue
-		}
-		u := s.used[i][name]
-		f := float64(u.MilliValue()) / float64(alloc.MilliValue())
-		if f > worst {
-			worst = f
-		}
-	}
-	// Replica count breaks ties between equally allocated nodes, so that
-	// replicas without requests still spread.
-	return 1 - worst - float64(s.count[i])*1e-6
-}
-
-func (s *state) placeReplicas(w manifest.Workload, kept map[int]string) []manifest.ReplicaPlacement {
-	out := make([]manifest.ReplicaPlacement, 0, w.Replicas)
-	for idx := 0; idx < w.Replicas; idx++ {
-		if node, ok := kept[idx]; ok {
-			out = append(out, manifest.ReplicaPlacement{Index: idx, Node: node})
-			continue
-		}
-		best, reasons := s.pick(w, idx)
-		if best == nil {
-			out = append(out, manifest.ReplicaPlacement{Index: idx, Pending: reasons})
-			continue
-		}
-		s.reserve(best, w)
-		out = append(out, manifest.ReplicaPlacement{Index: idx, Node: best.Name})
-	}
-	return out
-}
-
-// pick returns the best feasible node, or the sorted distinct reasons every
-// node gave.
-func (s *state) pick(w manifest.Workload, idx int) (*Node, []string) {
-	if len(s.nodes) == 0 {
-		return nil, []string{ReasonNoNodes}
-	}
-	var best *Node
-	bestScore := -1.0
-	var bestTie uint64
-	seen := map[string]int{}
-	for i := range s.nodes {
-		n := &s.nodes[i]
-		if r := s.reject(n, w); len(r) > 0 {
-			for _, x := range r {
-				seen[x]++
+	if a := spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.Required != nil {
+		ok := false
+		for _, t := range a.NodeAffinity.Required.NodeSelectorTerms {
+			if selectorTermMatches(t, n) {
+				ok = true
+				break
 			}
-			continue
 		}
-		sc := s.score(n)
-		tie := tieBreak(w.Ref, idx, n.Name)
-		if sc > bestScore || (sc == bestScore && tie < bestTie) {
-			best, bestScore, bestTie = n, sc, tie
+		if !ok {
+			return ReasonNodeAffinity
 		}
 	}
-	if best != nil {
-		return best, nil
+	for _, t := range n.Taints {
+		if (t.Effect == "NoSchedule" || t.Effect == "NoExecute") && !tolerated(spec.Tolerations, t) {
+			return fmt.Sprintf("%s %s=%s", ReasonTaint, t.Key, t.Value)
+		}
 	}
+	return ""
+}
+
+// sortReasons renders rejection counts as sorted "N node(s): reason".
+func sortReasons(seen map[string]int) []string {
 	reasons := make([]string, 0, len(seen))
 	for r, c := range seen {
 		reasons = append(reasons, fmt.Sprintf("%d node(s): %s", c, r))
 	}
 	sort.Strings(reasons)
-	return nil, reasons
-}
-
-// placePerNode places one replica on every feasible node (DaemonSet). The
-// replica index is the node's position in name order, so it is stable while
-// the set of nodes is.
-func (s *state) placePerNode(w manifest.Workload, kept map[int]string) []manifest.ReplicaPlacement {
-	var out []manifest.ReplicaPlacement
-	onNode := map[string]int{}
-	for idx, n := range kept {
-		onNode[n] = idx
-	}
-	used := map[int]bool{}
-	for _, idx := range onNode {
-		used[idx] = true
-	}
-	next := 0
-	for i := range s.nodes {
-		n := &s.nodes[i]
-		if idx, ok := onNode[n.Name]; ok {
-			out = append(out, manifest.ReplicaPlacement{Index: idx, Node: n.Name})
-			continue
-		}
-		if len(s.reject(n, w)) > 0 {
-			continue
-		}
-		for used[next] {
-			next++
-		}
-		used[next] = true
-		s.reserve(n, w)
-		out = append(out, manifest.ReplicaPlacement{Index: next, Node: n.Name})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
-	return out
-}
-
-func tieBreak(ref manifest.Ref, idx int, node string) uint64 {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%s|%d|%s", ref, idx, node)
-	return h.Sum64()
-}
-
-// requests sums the resource requests of the replica's containers, using
-// limits where requests are unset, as Kubernetes defaults them.
-func requests(w manifest.Workload) map[string]resource.Quantity {
-	sum := map[string]resource.Quantity{}
-	for _, c := range w.Template.Spec.Containers {
-		names := map[string]bool{}
-		for k := range c.Resources.Requests {
-			names[k] = true
-		}
-		for k := range c.Resources.Limits {
-			names[k] = true
-		}
-		for k := range names {
-			q, ok := c.Resources.Requests[k]
-			if !ok {
-				q = c.Resources.Limits[k]
-			}
-			t := sum[k]
-			t.Add(q)
-			sum[k] = t
-		}
-	}
-	return sum
-}
-
-func hostPorts(w manifest.Workload) []string {
-	var out []string
-	for _, c := range w.Template.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.HostPort == 0 {
-				continue
-			}
-			proto := p.Protocol
-			if proto == "" {
-				proto = "TCP"
-			}
-			out = append(out, fmt.Sprintf("%s/%s:%d", strings.ToUpper(proto), p.HostIP, p.HostPort))
-		}
-	}
-	return out
+	return reasons
 }

@@ -55,6 +55,7 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", cfg.BootstrapExpect, "a new cluster elects its first leader once this many nodes are alive")
 	fs.DurationVar(&cfg.NodeGrace.Duration, "node-grace", cfg.NodeGrace.Duration, "how long a dead node keeps its replicas")
 	fs.DurationVar(&cfg.StatusPoll.Duration, "status-poll", cfg.StatusPoll.Duration, "follower's fallback poll of the status branch")
+	fs.StringVar(&cfg.SchedulerPolicy, "scheduler-policy", cfg.SchedulerPolicy, "how the leader ranks nodes: least-allocated (spread) or most-allocated (pack)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -89,6 +89,14 @@ func TestPlanAndStatus(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "2 to add") || !strings.Contains(out, "-> node-a") || !strings.Contains(out, "-> node-b") {
 		t.Fatalf("plan: %d %s", code, out)
 	}
+	// Packing puts both replicas on one node.
+	code, out, _ = runCmd("plan", "--repo", url, "--scheduler-policy", "most-allocated")
+	if code != 0 || !strings.Contains(out, "2 to add") || strings.Contains(out, "-> node-a") == strings.Contains(out, "-> node-b") {
+		t.Fatalf("plan most-allocated: %d %s", code, out)
+	}
+	if code, _, errs := runCmd("plan", "--repo", url, "--scheduler-policy", "balanced"); code != 2 || !strings.Contains(errs, "least-allocated") {
+		t.Fatalf("bad policy: %d %s", code, errs)
+	}
 	code, out, _ = runCmd("status", "--repo", url)
 	if code != 0 || !strings.Contains(out, "node-a (term 1)") || !strings.Contains(out, "node-b  alive  ") {
 		t.Fatalf("status: %d %s", code, out)

@@ -38,6 +38,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	statusRepo := fs.String("status-repo", "", "repository of the status branch (default: --repo)")
 	statusBranch := fs.String("status-branch", "driftless/status", "status branch")
 	output := fs.String("o", "text", "output format: text or json")
+	policyName := fs.String("scheduler-policy", string(scheduler.LeastAllocated), "how nodes are ranked: least-allocated or most-allocated (as the cluster's leader does)")
 	var auth git.Auth
 	authFlags(fs, &auth)
 	if err := fs.Parse(args); err != nil {
@@ -47,7 +48,12 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *repo == "" || fs.NArg() > 0 || (*output != "text" && *output != "json") {
-		fmt.Fprintln(stderr, "usage: driftless plan --repo URL [--branch main] [--path DIR] [--status-branch B] [-o text|json]")
+		fmt.Fprintln(stderr, "usage: driftless plan --repo URL [--branch main] [--path DIR] [--status-branch B] [--scheduler-policy P] [-o text|json]")
+		return 2
+	}
+	policy, err := scheduler.ParsePolicy(*policyName)
+	if err != nil {
+		fmt.Fprintln(stderr, "driftless plan:", err)
 		return 2
 	}
 	if *statusRepo == "" {
@@ -94,6 +100,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		Workloads:     set.Workloads,
 		Nodes:         agent.SchedulerNodes(nodeFiles, set.Nodes, nil),
 		Current:       cur.Placements,
+		Policy:        policy,
 	})
 	changes := planDiff(cur.Placements, out.Placements)
 	if *output == "json" {
