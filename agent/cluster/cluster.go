@@ -37,6 +37,8 @@ type NodeMeta struct {
 	MemoryBytes int64             `json:"m,omitempty"`
 	Version     string            `json:"v,omitempty"`
 	API         string            `json:"a,omitempty"`
+	// SigningKey is the public SSH key signing the node's status commits.
+	SigningKey string `json:"k,omitempty"`
 }
 
 // Member is one node as gossip sees it.
