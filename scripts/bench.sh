@@ -11,6 +11,7 @@ run -bench 'BenchmarkDiff' -benchmem ./reconcile
 run -bench 'BenchmarkStart50' -benchtime 3x ./reconcile/containerd
 run -bench 'BenchmarkPushToRunning' -benchtime 5x ./test/e2e
 run -bench 'BenchmarkStatusGrowth' -benchtime 300x ./status
+run -bench 'BenchmarkLogAndAudit' -benchtime 5x ./status
 echo
 printf '%-44s %s\n' "benchmark" "result"
 printf '%-44s %s\n' "---------" "------"

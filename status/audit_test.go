@@ -187,3 +187,41 @@ func TestSignedStatusCommitsAndAudit(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkLogAndAudit reads and audits a signed status branch of 100
+// commits (one placement changing per commit): the cost of `driftless
+// verify` per status commit.
+func BenchmarkLogAndAudit(b *testing.B) {
+	ctx := context.Background()
+	_, url := testenv.NewBareRepo(b)
+	k, err := LoadNodeKey(filepath.Join(b.TempDir(), "k"), true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	signers, err := git.ParseAllowedSigners("s", []byte("node-a "+PublicKeyLine(k.PublicKey())+"\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Open(ctx, Config{URL: url, Dir: filepath.Join(b.TempDir(), "s"), Signer: k})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 100
+	for i := 0; i < n; i++ {
+		phase := []string{"Pending", "Running"}[i%2]
+		if _, _, err := s.Update(ctx, place("node-a", 1, strings.Repeat("1", 40), phase)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		log, err := Log(ctx, url, "driftless/status", git.Auth{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, v := Audit(log, signers); v != nil || len(log) != n {
+			b.Fatalf("%v %d", v, len(log))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/commit")
+}
