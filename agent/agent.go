@@ -13,11 +13,14 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/sources"
+	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
 )
 
@@ -28,8 +31,8 @@ type Source interface {
 	Has(commit string) bool
 	IsAncestor(ancestor, commit string) (bool, error)
 	// Verify checks commit signatures between the commit in force and
-	// head per mode (off, head, all) against an armored key ring.
-	Verify(from, head, mode, keyRing string) error
+	// head per mode (off, head, all) against trusted keys.
+	Verify(from, head, mode string, trust git.Trust) error
 }
 
 // StatusStore is what the agent needs of the status branch.
@@ -58,10 +61,14 @@ type Deps struct {
 	// SourceChanged, when set, signals that the desired repository's refs
 	// changed (fsnotify on a file:// mirror): fetch now, not at the poll.
 	SourceChanged <-chan struct{}
-	// KeyRing holds the armored OpenPGP keys trusted to sign desired
-	// commits (Config.Verify), read from the agent's own config, never
-	// from the repository it guards.
-	KeyRing string
+	// Trust holds the OpenPGP keys and SSH allowed signers trusted to
+	// sign desired commits (Config.Verify), read from the agent's own
+	// config, never from the repository it guards.
+	Trust git.Trust
+	// NodeKey signs the status commits this node makes as leader; its
+	// public key is published by gossip and lands in nodes/<name>.yaml.
+	// Nil: status commits are not signed.
+	NodeKey ssh.Signer
 }
 
 // loaded is a desired commit decoded and validated.
@@ -311,7 +318,7 @@ func (a *Agent) syncDesired(ctx context.Context) {
 		}
 	}
 	if a.cfg.Verify != "" && a.cfg.Verify != "off" {
-		if err := a.deps.Source.Verify(a.inForceCommit(), rev.Commit, a.cfg.Verify, a.deps.KeyRing); err != nil {
+		if err := a.deps.Source.Verify(a.inForceCommit(), rev.Commit, a.cfg.Verify, a.deps.Trust); err != nil {
 			a.reject(rev.Commit, now, []string{err.Error()})
 			return
 		}

@@ -41,6 +41,14 @@ type Config struct {
 	// TrustedKeysFile holds the armored OpenPGP public keys trusted to
 	// sign desired commits.
 	TrustedKeysFile string `json:"trustedKeysFile,omitempty"`
+	// AllowedSignersFile is an ssh-keygen allowed_signers file: SSH keys
+	// trusted to sign desired commits (namespace "git"). With both files,
+	// a commit signed by either kind of trusted key passes.
+	AllowedSignersFile string `json:"allowedSignersFile,omitempty"`
+	// NodeKeyFile is this node's SSH private key; it signs the status
+	// commits the node makes as leader. Default: DataDir/node-key, an
+	// ed25519 key generated (mode 0600) on first start.
+	NodeKeyFile string `json:"nodeKeyFile,omitempty"`
 	// AllowNonFastForward accepts a new head that does not descend from
 	// the commit in force (force push, rollback to an older commit).
 	AllowNonFastForward bool `json:"allowNonFastForward,omitempty"`
@@ -181,8 +189,8 @@ func (c *Config) Validate() error {
 	switch c.Verify {
 	case "", "off":
 	case "head", "all":
-		if c.TrustedKeysFile == "" {
-			errs = append(errs, fmt.Errorf("--verify %s needs --trusted-keys", c.Verify))
+		if c.TrustedKeysFile == "" && c.AllowedSignersFile == "" {
+			errs = append(errs, fmt.Errorf("--verify %s needs --trusted-keys or --allowed-signers", c.Verify))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("--verify %q: want off, head or all", c.Verify))

@@ -40,6 +40,9 @@ func (a *Agent) members() []cluster.Member {
 // meta is this node's published inventory.
 func (a *Agent) meta() cluster.NodeMeta {
 	m := cluster.NodeMeta{Labels: a.cfg.Labels, CPUMilli: int64(runtime.NumCPU()) * 1000, MemoryBytes: reconcile.HostMemory(), Version: a.cfg.Version, API: a.cfg.Listen}
+	if a.deps.NodeKey != nil {
+		m.SigningKey = status.PublicKeyLine(a.deps.NodeKey.PublicKey())
+	}
 	if q, err := resource.ParseQuantity(a.cfg.Capacity["cpu"]); err == nil {
 		m.CPUMilli = q.MilliValue()
 	}
@@ -121,6 +124,9 @@ func (a *Agent) inventory(cur *status.State, now time.Time) ([]scheduler.Node, m
 		ns.SchemaVersion = status.SchemaVersion
 		ns.Name = m.Name
 		ns.Labels = m.Meta.Labels
+		if m.Meta.SigningKey != "" {
+			ns.SigningKey = m.Meta.SigningKey
+		}
 		ns.Capacity = map[string]string{}
 		if m.Meta.CPUMilli > 0 {
 			ns.Capacity["cpu"] = resource.NewMilliQuantity(m.Meta.CPUMilli, resource.DecimalSI).String()

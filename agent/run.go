@@ -8,12 +8,18 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/reconcile"
 	ctrd "driftless.dev/driftless/reconcile/containerd"
 	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
 )
+
+// maxSigningKeyLine bounds the node's public key as published in gossip
+// metadata (512 bytes in all): ed25519 and ECDSA keys fit, RSA keys do not.
+const maxSigningKeyLine = 256
 
 // Run wires the real parts (go-git clones under the data dir, the status
 // branch, containerd) and runs the agent until ctx ends.
@@ -31,7 +37,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("desired repository: %w", err)
 	}
+	// The node key signs status commits; without --node-key one is made
+	// in the data dir on first start.
+	keyFile, create := cfg.NodeKeyFile, false
+	if keyFile == "" {
+		keyFile, create = filepath.Join(cfg.DataDir, "node-key"), true
+	}
+	nodeKey, err := status.LoadNodeKey(keyFile, create)
+	if err != nil {
+		return err
+	}
+	if n := len(status.PublicKeyLine(nodeKey.PublicKey())); n > maxSigningKeyLine {
+		return fmt.Errorf("node key %s: its public key is %d bytes; gossip metadata allows %d: use an ed25519 or ECDSA key", keyFile, n, maxSigningKeyLine)
+	}
+	log.Info("status commits signed", "key", ssh.FingerprintSHA256(nodeKey.PublicKey()), "file", keyFile)
 	st, err := status.Open(ctx, status.Config{
+		Signer:      nodeKey,
 		URL:         cfg.StatusRepo,
 		Branch:      cfg.StatusBranch,
 		Dir:         filepath.Join(cfg.DataDir, "git", "status"),
@@ -76,10 +97,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	deps := Deps{Source: src, Status: st, Reconciler: rec}
 	if cfg.TrustedKeysFile != "" {
-		if deps.KeyRing, err = git.LoadKeyRing(cfg.TrustedKeysFile); err != nil {
+		if deps.Trust.KeyRing, err = git.LoadKeyRing(cfg.TrustedKeysFile); err != nil {
 			return err
 		}
 	}
+	if cfg.AllowedSignersFile != "" {
+		if deps.Trust.Signers, err = git.LoadAllowedSigners(cfg.AllowedSignersFile); err != nil {
+			return err
+		}
+	}
+	deps.NodeKey = nodeKey
 	if ch, err := src.Watch(ctx); err != nil {
 		log.Warn("cannot watch the local repository; polling only", "err", err)
 	} else if ch != nil {

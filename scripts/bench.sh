@@ -12,6 +12,8 @@ run -bench 'BenchmarkStart50' -benchtime 3x ./reconcile/containerd
 run -bench 'BenchmarkPushToRunning' -benchtime 5x ./test/e2e
 run -bench 'BenchmarkStatusGrowth' -benchtime 300x ./status
 run -bench 'BenchmarkSchedule5k|BenchmarkReschedule5kNodeLoss' -benchtime 3x ./scheduler
+run -bench 'BenchmarkLogAndAudit' -benchtime 5x ./status
+run -bench 'BenchmarkFailover3$|BenchmarkFailover20$' -benchtime 1x ./test/e2e
 echo
 printf '%-44s %s\n' "benchmark" "result"
 printf '%-44s %s\n' "---------" "------"

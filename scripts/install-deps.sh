@@ -2,7 +2,8 @@
 # Installs, from Debian's packages, what driftless's demo and tests need:
 # containerd and runc (the container runtime), busybox-static (the test and
 # demo image is built from it), git (go-git's file:// transport and the
-# tests' pushes), iproute2 and procps. Does nothing for what is already there.
+# tests' pushes), openssh-client (ssh-keygen, for the signature tests),
+# iproute2 and procps. Does nothing for what is already there.
 set -euo pipefail
 need=()
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
@@ -10,6 +11,7 @@ command -v runc >/dev/null 2>&1 || need+=(runc)
 [ -x /bin/busybox ] && file_is_static=$( (ldd /bin/busybox 2>&1 || true) | grep -c "not a dynamic" ) || file_is_static=0
 [ "$file_is_static" = 1 ] || need+=(busybox-static)
 command -v git >/dev/null 2>&1 || need+=(git)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v pkill >/dev/null 2>&1 || need+=(procps)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)

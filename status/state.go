@@ -58,6 +58,11 @@ type NodeStatus struct {
 	Labels        map[string]string `json:"labels,omitempty"`
 	Capacity      map[string]string `json:"capacity,omitempty"`
 	State         string            `json:"state,omitempty"`
+	// SigningKey is the node's public SSH key ("ssh-ed25519 AAAA...") that
+	// signs the status commits it makes as leader. Published for
+	// operators building an allowed_signers file; trust comes from that
+	// file, never from this branch.
+	SigningKey string `json:"signingKey,omitempty"`
 }
 
 // placementFile is placements/<ns>/<Kind>.<name>.yaml.

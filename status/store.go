@@ -17,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"golang.org/x/crypto/ssh"
 
 	"driftless.dev/driftless/sources"
 	"driftless.dev/driftless/sources/git"
@@ -32,6 +33,9 @@ type Config struct {
 	Auth        git.Auth
 	AuthorName  string
 	AuthorEmail string
+	// Signer, when set, signs every status commit (an SSH signature in
+	// git's format, namespace "git").
+	Signer ssh.Signer
 }
 
 // Store reads and writes one status branch. Not safe for concurrent use;
@@ -204,6 +208,11 @@ func (s *Store) commit(cur, next *State, msg Message) (plumbing.Hash, error) {
 	c := &object.Commit{Author: sig, Committer: sig, Message: msg.String(), TreeHash: root}
 	if cur.Head != "" {
 		c.ParentHashes = []plumbing.Hash{plumbing.NewHash(cur.Head)}
+	}
+	if s.cfg.Signer != nil {
+		if err := signCommit(c, s.cfg.Signer); err != nil {
+			return plumbing.ZeroHash, err
+		}
 	}
 	obj := s.repo.Storer.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {

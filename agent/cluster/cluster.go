@@ -40,6 +40,8 @@ type NodeMeta struct {
 	// Started is when this agent process started (Unix nanoseconds). Of
 	// two live agents claiming one node name, the later one is refused.
 	Started int64 `json:"s,omitempty"`
+	// SigningKey is the public SSH key signing the node's status commits.
+	SigningKey string `json:"k,omitempty"`
 }
 
 // Member is one node as gossip sees it.

@@ -36,6 +36,8 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.StringVar(&cfg.Path, "path", cfg.Path, "sub-directory of the repository holding the manifests")
 	fs.StringVar(&cfg.Verify, "verify", cfg.Verify, "commit signature policy: off, head or all")
 	fs.StringVar(&cfg.TrustedKeysFile, "trusted-keys", cfg.TrustedKeysFile, "armored OpenPGP public keys trusted to sign desired commits")
+	fs.StringVar(&cfg.AllowedSignersFile, "allowed-signers", cfg.AllowedSignersFile, "ssh-keygen allowed_signers file: SSH keys trusted to sign desired commits")
+	fs.StringVar(&cfg.NodeKeyFile, "node-key", cfg.NodeKeyFile, "SSH private key signing this node's status commits (default DATA_DIR/node-key, generated)")
 	fs.BoolVar(&cfg.AllowNonFastForward, "allow-non-fast-forward", cfg.AllowNonFastForward, "accept a head that does not descend from the commit in force (force push, rollback)")
 	authFlags(fs, &cfg.Auth)
 	fs.StringVar(&cfg.StatusRepo, "status-repo", cfg.StatusRepo, "repository of the status branch (default: --repo)")

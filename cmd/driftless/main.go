@@ -17,6 +17,10 @@ Usage:
   driftless validate [-o json] PATH...  lint manifests (exit 0 valid, 1 invalid, 2 usage)
   driftless status   --repo URL         show the status branch (no agent needed)
   driftless plan     --repo URL         what the scheduler would change for the desired head
+  driftless verify   --repo URL --allowed-signers FILE
+                                        check the status branch: linear, terms, signatures
+  driftless history  --repo URL [WORKLOAD]
+                                        desired and status commits joined into one timeline
   driftless version
 
 Run "driftless COMMAND -h" for the flags of a command.
@@ -40,6 +44,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runStatus(args[1:], stdout, stderr)
 	case "plan":
 		return runPlan(args[1:], stdout, stderr)
+	case "verify":
+		return runVerify(args[1:], stdout, stderr)
+	case "history":
+		return runHistory(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "driftless", version)
 		return 0

@@ -102,7 +102,7 @@ func TestVerifySignatures(t *testing.T) {
 		}
 		return rev.Commit
 	}
-	if err := r.Verify("", sync(), VerifyHead, ring); err != nil {
+	if err := r.Verify("", sync(), VerifyHead, Trust{KeyRing: ring}); err != nil {
 		t.Fatalf("trusted head: %v", err)
 	}
 	c2 := s.commit("two, unsigned", nil)
@@ -110,23 +110,23 @@ func TestVerifySignatures(t *testing.T) {
 	if sync() != c3 {
 		t.Fatal("head")
 	}
-	if err := r.Verify(c1, c3, VerifyHead, ring); err != nil {
+	if err := r.Verify(c1, c3, VerifyHead, Trust{KeyRing: ring}); err != nil {
 		t.Fatalf("head mode only checks the head: %v", err)
 	}
-	err = r.Verify(c1, c3, VerifyAll, ring)
+	err = r.Verify(c1, c3, VerifyAll, Trust{KeyRing: ring})
 	if !errors.Is(err, ErrUnverified) || !strings.Contains(err.Error(), "commit "+c2[:7]+": not signed") {
 		t.Fatalf("all mode must find the unsigned commit: %v", err)
 	}
-	if err := r.Verify(c2, c3, VerifyAll, ring); err != nil {
+	if err := r.Verify(c2, c3, VerifyAll, Trust{KeyRing: ring}); err != nil {
 		t.Fatalf("commits before the one in force are not checked again: %v", err)
 	}
 	c4 := s.commit("four", stranger)
 	sync()
-	err = r.Verify(c3, c4, VerifyHead, ring)
+	err = r.Verify(c3, c4, VerifyHead, Trust{KeyRing: ring})
 	if !errors.Is(err, ErrUnverified) || !strings.Contains(err.Error(), "signed by unknown key") {
 		t.Fatalf("stranger's key: %v", err)
 	}
-	if err := r.Verify(c3, c4, VerifyOff, ring); err != nil {
+	if err := r.Verify(c3, c4, VerifyOff, Trust{KeyRing: ring}); err != nil {
 		t.Fatal(err)
 	}
 }
