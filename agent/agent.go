@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
@@ -471,8 +473,30 @@ func (a *Agent) desiredStatus(cur *status.State) (*status.State, *status.Message
 			out.Placements[ref] = p
 		}
 		next.Placements = out.Placements
+		alloc := scheduler.Allocated(a.inForce.set.Workloads, out.Placements)
+		for name, ns := range next.Nodes {
+			ns.Allocated = quantities(alloc[name])
+			next.Nodes[name] = ns
+		}
 	}
 	return next, describe(cur, next, a.rejection)
+}
+
+// quantities renders milli-unit sums as Kubernetes quantities: cpu in
+// cores (500m), everything else in binary units (256Mi).
+func quantities(milli map[string]int64) map[string]string {
+	if len(milli) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(milli))
+	for k, v := range milli {
+		if k == "cpu" {
+			out[k] = resource.NewMilliQuantity(v, resource.DecimalSI).String()
+		} else {
+			out[k] = resource.NewQuantity(v/1000, resource.BinarySI).String()
+		}
+	}
+	return out
 }
 
 // needsStatusWrite reports whether the branch differs from what this node

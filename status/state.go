@@ -58,6 +58,9 @@ type NodeStatus struct {
 	Labels        map[string]string `json:"labels,omitempty"`
 	Capacity      map[string]string `json:"capacity,omitempty"`
 	State         string            `json:"state,omitempty"`
+	// Allocated is the sum of the resource requests of the replicas
+	// placed on the node, as quantities (cpu: 500m, memory: 256Mi).
+	Allocated map[string]string `json:"allocated,omitempty"`
 	// SigningKey is the node's public SSH key ("ssh-ed25519 AAAA...") that
 	// signs the status commits it makes as leader. Published for
 	// operators building an allowed_signers file; trust comes from that

@@ -79,7 +79,8 @@ func TestPlanAndStatus(t *testing.T) {
 	}
 	if _, _, err := st.Update(context.Background(), func(cur *status.State) (*status.State, *status.Message, error) {
 		cur.Cluster.Leader, cur.Cluster.Term = "node-a", 1
-		cur.Nodes["node-a"] = status.NodeStatus{Name: "node-a", State: "alive"}
+		cur.Nodes["node-a"] = status.NodeStatus{Name: "node-a", State: "alive",
+			Capacity: map[string]string{"cpu": "2", "memory": "4Gi"}, Allocated: map[string]string{"cpu": "500m"}}
 		cur.Nodes["node-b"] = status.NodeStatus{Name: "node-b", State: "alive"}
 		return cur, nil, nil
 	}); err != nil {
@@ -98,7 +99,8 @@ func TestPlanAndStatus(t *testing.T) {
 		t.Fatalf("bad policy: %d %s", code, errs)
 	}
 	code, out, _ = runCmd("status", "--repo", url)
-	if code != 0 || !strings.Contains(out, "node-a (term 1)") || !strings.Contains(out, "node-b  alive  ") {
+	if code != 0 || !strings.Contains(out, "node-a (term 1)") || !strings.Contains(out, "node-b  alive  ") ||
+		!strings.Contains(out, "cpu=500m/2,memory=0/4Gi") {
 		t.Fatalf("status: %d %s", code, out)
 	}
 	if code, _, errs := runCmd("status", "--repo", url, "--status-branch", "nope"); code != 1 || !strings.Contains(errs, "not found") {

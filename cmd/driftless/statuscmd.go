@@ -102,7 +102,7 @@ func printStatus(w io.Writer, st *status.State) {
 			}
 		}
 	}
-	fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tREPLICAS\tCAPACITY\tLABELS")
+	fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tREPLICAS\tALLOCATED/CAPACITY\tLABELS")
 	names := make([]string, 0, len(st.Nodes))
 	for n := range st.Nodes {
 		names = append(names, n)
@@ -121,8 +121,15 @@ func printStatus(w io.Writer, st *status.State) {
 		}
 		var capacity []string
 		for _, k := range []string{"cpu", "memory"} {
-			if v, ok := ns.Capacity[k]; ok {
-				capacity = append(capacity, k+"="+v)
+			c, okc := ns.Capacity[k]
+			a, oka := ns.Allocated[k]
+			switch {
+			case okc && oka:
+				capacity = append(capacity, k+"="+a+"/"+c)
+			case okc:
+				capacity = append(capacity, k+"=0/"+c)
+			case oka:
+				capacity = append(capacity, k+"="+a)
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", n, ns.State, lead, placed[n], strings.Join(capacity, ","), strings.Join(labels, ","))
