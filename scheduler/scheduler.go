@@ -72,9 +72,9 @@ func Schedule(in Input) Output {
 		if !ok {
 			continue
 		}
-		want := replicaCount(w, nodes)
+		want := wantedIndexes(w)
 		for _, r := range cur.Replicas {
-			if r.Node == "" || r.Index >= want && !w.PerNode {
+			if r.Node == "" || !w.PerNode && !want[r.Index] {
 				continue
 			}
 			n := st.node(r.Node)
@@ -121,11 +121,28 @@ func carryStatus(prev manifest.Placement, r manifest.ReplicaPlacement) *manifest
 	return nil
 }
 
-func replicaCount(w manifest.Workload, nodes []Node) int {
-	if w.PerNode {
-		return len(nodes)
+// replicaIndexes are the indexes of the replicas to place: w.Indexes when
+// set (a Job's active replicas), else 0..Replicas-1.
+func replicaIndexes(w manifest.Workload) []int {
+	if w.Indexes != nil {
+		return w.Indexes
 	}
-	return w.Replicas
+	out := make([]int, w.Replicas)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func wantedIndexes(w manifest.Workload) map[int]bool {
+	if w.PerNode {
+		return nil
+	}
+	m := map[int]bool{}
+	for _, i := range replicaIndexes(w) {
+		m[i] = true
+	}
+	return m
 }
 
 func containsValue(m map[int]string, v string) bool {
@@ -276,8 +293,9 @@ func (s *state) score(n *Node) float64 {
 }
 
 func (s *state) placeReplicas(w manifest.Workload, kept map[int]string) []manifest.ReplicaPlacement {
-	out := make([]manifest.ReplicaPlacement, 0, w.Replicas)
-	for idx := 0; idx < w.Replicas; idx++ {
+	idxs := replicaIndexes(w)
+	out := make([]manifest.ReplicaPlacement, 0, len(idxs))
+	for _, idx := range idxs {
 		if node, ok := kept[idx]; ok {
 			out = append(out, manifest.ReplicaPlacement{Index: idx, Node: node})
 			continue
