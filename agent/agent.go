@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"driftless.dev/driftless/agent/cluster"
+	"driftless.dev/driftless/jobs"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
-	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/sources"
 	"driftless.dev/driftless/status"
 )
@@ -58,6 +58,9 @@ type Deps struct {
 	// SourceChanged, when set, signals that the desired repository's refs
 	// changed (fsnotify on a file:// mirror): fetch now, not at the poll.
 	SourceChanged <-chan struct{}
+	// Now is the leader's clock for Jobs and CronJobs (deadlines, TTLs,
+	// schedules); nil is time.Now. Tests run hours of schedule with it.
+	Now func() time.Time
 	// KeyRing holds the armored OpenPGP keys trusted to sign desired
 	// commits (Config.Verify), read from the agent's own config, never
 	// from the repository it guards.
@@ -91,6 +94,8 @@ type Agent struct {
 	deadSince      map[string]time.Time
 	lastReport     string
 	lastStatusRead time.Time
+	// jobWake is when time alone changes a Job or CronJob (leader only).
+	jobWake time.Time
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -238,6 +243,16 @@ func (a *Agent) nextWake() time.Duration {
 	}
 	if a.needsStatusWrite() {
 		w := time.Until(a.lastWrite.Add(a.cfg.StatusInterval.Duration))
+		if w < d {
+			d = w
+		}
+	}
+	if a.isLeader() && !a.jobWake.IsZero() {
+		w := a.jobWake.Sub(a.now())
+		if a.deps.Now != nil && w > time.Second {
+			// A test clock may run faster than the wall clock.
+			w = time.Second
+		}
 		if w < d {
 			d = w
 		}
@@ -433,35 +448,7 @@ func (a *Agent) desiredStatus(cur *status.State) (*status.State, *status.Message
 
 	if a.inForce != nil {
 		next.Cluster.DesiredCommit = a.inForce.rev.Commit
-		out := scheduler.Schedule(scheduler.Input{
-			DesiredCommit: a.inForce.rev.Commit,
-			Workloads:     a.inForce.set.Workloads,
-			Nodes:         nodes,
-			Current:       cur.Placements,
-		})
-		reports := map[string]map[string]manifest.ReplicaStatus{}
-		if a.deps.Cluster != nil {
-			for n, r := range a.deps.Cluster.Reports() {
-				reports[n] = r.Replicas
-			}
-		}
-		for ref, p := range out.Placements {
-			for i, r := range p.Replicas {
-				if r.Node == a.cfg.Node {
-					if o, ok := a.observed[reconcile.ReplicaKey{Workload: ref, Index: r.Index}]; ok {
-						o := o
-						p.Replicas[i].Status = &o
-					}
-					continue
-				}
-				if o, ok := reports[r.Node][reportKey(ref, r.Index)]; ok {
-					o := o
-					p.Replicas[i].Status = &o
-				}
-			}
-			out.Placements[ref] = p
-		}
-		next.Placements = out.Placements
+		next.Placements, a.jobWake = a.place(cur, nodes, a.now())
 	}
 	return next, describe(cur, next, a.rejection)
 }
@@ -528,7 +515,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 			// unknown spec is not possible, so skip the whole pass.
 			return
 		}
-		w, ok := set.Workload(p.Workload)
+		w, ok := workloadOf(set, p)
 		if !ok {
 			continue
 		}
@@ -536,6 +523,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 			if r.Node != a.cfg.Node {
 				continue
 			}
+			finished := p.Job != nil && jobs.Terminal(r.Status)
 			desired = append(desired, reconcile.DesiredReplica{
 				Workload:    p.Workload,
 				Index:       r.Index,
@@ -545,6 +533,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 				Annotations: w.Template.Metadata.Annotations,
 				ConfigMaps:  w.ConfigMaps,
 				Secrets:     w.Secrets,
+				Finished:    finished,
 			})
 		}
 	}
