@@ -42,7 +42,8 @@ func Terminal(st *manifest.ReplicaStatus) bool {
 //
 // A run whose template (spec hash) differs from prev's is a new run: the
 // counts start over and the old replicas are dropped (Kubernetes refuses
-// such an update; Git cannot, so driftless restarts the run). Parallelism,
+// such an update; Git cannot, so driftless restarts the run), except for a
+// finished run of a CronJob, which stays as it ended. Parallelism,
 // backoffLimit, activeDeadlineSeconds and ttlSecondsAfterFinished apply to
 // the current run, as they are mutable in Kubernetes.
 func Step(w *manifest.Workload, prev *manifest.Placement, now time.Time) JobResult {
@@ -50,7 +51,9 @@ func Step(w *manifest.Workload, prev *manifest.Placement, now time.Time) JobResu
 	spec := w.Job
 	var res JobResult
 	var replicas []manifest.ReplicaPlacement
-	if prev != nil && prev.Job != nil && prev.Job.SpecHash == w.SpecHash {
+	// A CronJob's finished run is history: a new template is for the next
+	// runs, not a reason to run an old one again.
+	if prev != nil && prev.Job != nil && (prev.Job.SpecHash == w.SpecHash || prev.Job.CronJob != "" && prev.Job.Finished()) {
 		res.Record = *prev.Job
 		replicas = prev.Replicas
 	} else {

@@ -209,3 +209,18 @@ func TestJobParallelismLowered(t *testing.T) {
 		t.Errorf("active %v next %d", res.Active, res.Record.NextIndex)
 	}
 }
+
+func TestFinishedCronRunIgnoresTemplateChange(t *testing.T) {
+	w := jobWorkload(1, 1, 6)
+	res := Step(w, nil, t0)
+	res.Record.CronJob = "tick"
+	p := place(nil, res)
+	report(p, 0, manifest.PhaseSucceeded, 0)
+	p = place(p, Step(w, p, t0.Add(time.Second)))
+	w2 := *w
+	w2.SpecHash = "h2"
+	res = Step(&w2, p, t0.Add(time.Minute))
+	if res.Record.Condition != manifest.JobComplete || len(res.Active) != 0 || len(res.Finished) != 1 {
+		t.Fatalf("finished run restarted: %+v active %v", res.Record, res.Active)
+	}
+}
