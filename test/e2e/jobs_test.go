@@ -127,6 +127,14 @@ func TestJobsToCompletion(t *testing.T) {
 		return len(ts) == 0, fmt.Sprintf("%+v", ts)
 	})
 
+	// driftless status shows the runs.
+	out := statusText(t, e.bin, e.url)
+	for _, want := range []string{"JOBS", "default/Job/fails", "Failed (BackoffLimitExceeded)", "Complete, replicas removed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("driftless status lacks %q:\n%s", want, out)
+		}
+	}
+
 	// The change log tells the story.
 	log := gitOut(t, e.work.Dir, "log", "--format=%B", "origin/driftless/status")
 	for _, want := range []string{"job default/count: Complete (3 succeeded, 0 failed)", "job default/fails: Failed (BackoffLimitExceeded; 0 succeeded, 2 failed)", "job default/count: replicas removed (ttlSecondsAfterFinished)"} {
