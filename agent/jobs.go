@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"sort"
 	"time"
 
 	"driftless.dev/driftless/jobs"
@@ -56,123 +55,16 @@ func (a *Agent) reportFor(reports map[string]map[string]manifest.ReplicaStatus, 
 	return o, ok
 }
 
-// place runs the Job and CronJob controllers, then the scheduler, and
-// returns the placements the leader wants and when time alone will change
-// them (a deadline, a TTL, a schedule time).
+// place runs the Job and CronJob controllers and the scheduler on cur
+// with the nodes' reports.
 func (a *Agent) place(cur *status.State, nodes []scheduler.Node, now time.Time) (map[manifest.Ref]manifest.Placement, time.Time) {
-	set, commit := a.inForce.set, a.inForce.rev.Commit
-	base := a.observedPlacements(cur)
-	var wake time.Time
-	soon := func(t time.Time) {
-		if !t.IsZero() && (wake.IsZero() || t.Before(wake)) {
-			wake = t
-		}
-	}
-	ws := make([]manifest.Workload, 0, len(set.Workloads))
-	results := map[manifest.Ref]jobs.JobResult{}
-	stepJob := func(w manifest.Workload) {
-		var prev *manifest.Placement
-		if p, ok := base[w.Ref]; ok {
-			prev = &p
-		}
-		res := jobs.Step(&w, prev, now)
-		w.Indexes, w.Replicas = res.Active, len(res.Active)
-		ws = append(ws, w)
-		results[w.Ref] = res
-		soon(res.Wake)
-	}
-	for _, w := range set.Workloads {
-		if w.Job == nil {
-			ws = append(ws, w)
-			continue
-		}
-		stepJob(w)
-	}
-
-	cronRecords := map[manifest.Ref]manifest.Placement{}
-	for i := range set.CronJobs {
-		c := &set.CronJobs[i]
-		// The runs of this CronJob on the branch, stepped first so that
-		// the CronJob sees the runs' state of this pass.
-		var runs []jobs.Run
-		for ref, p := range base {
-			if ref.Kind != "Job" || ref.Namespace != c.Namespace || p.Job == nil || p.Job.CronJob != c.Name {
-				continue
-			}
-			if _, explicit := set.Workload(ref); explicit {
-				continue
-			}
-			stepJob(c.Run(ref.Name))
-			r := results[ref].Record
-			run := jobs.Run{Name: ref.Name, Finished: r.Finished(), Failed: r.Condition == manifest.JobFailed}
-			if r.ScheduledTime != nil {
-				run.ScheduledTime = *r.ScheduledTime
-			}
-			if r.FinishedTime != nil {
-				run.FinishedTime = *r.FinishedTime
-			}
-			runs = append(runs, run)
-		}
-		var prev *manifest.CronJobStatus
-		if p, ok := base[c.Ref]; ok {
-			prev = p.CronJob
-		}
-		cres := jobs.CronStep(c, prev, runs, now)
-		soon(cres.Wake)
-		keep := map[string]bool{}
-		for _, n := range cres.Keep {
-			keep[n] = true
-		}
-		for _, r := range runs {
-			if !keep[r.Name] {
-				ref := manifest.Ref{Namespace: c.Namespace, Kind: "Job", Name: r.Name}
-				delete(results, ref)
-				ws = dropWorkload(ws, ref)
-			}
-		}
-		if cres.Start != "" {
-			w := c.Run(cres.Start)
-			stepJob(w)
-			res := results[w.Ref]
-			t := cres.StartScheduled
-			res.Record.CronJob, res.Record.ScheduledTime = c.Name, &t
-			results[w.Ref] = res
-		}
-		rec := cres.Record
-		cronRecords[c.Ref] = manifest.Placement{Workload: c.Ref, DesiredCommit: commit, SpecHash: c.Template.SpecHash, Replicas: []manifest.ReplicaPlacement{}, CronJob: &rec}
-	}
-
-	out := scheduler.Schedule(scheduler.Input{
-		DesiredCommit: commit,
-		Workloads:     ws,
+	return jobs.Place(jobs.Input{
+		Set:           a.inForce.set,
+		DesiredCommit: a.inForce.rev.Commit,
+		Current:       a.observedPlacements(cur),
 		Nodes:         nodes,
-		Current:       base,
+		Now:           now,
 	})
-	for ref, p := range out.Placements {
-		res, isJob := results[ref]
-		if !isJob {
-			continue
-		}
-		p.Replicas = append(p.Replicas, res.Finished...)
-		sort.Slice(p.Replicas, func(i, j int) bool { return p.Replicas[i].Index < p.Replicas[j].Index })
-		rec := res.Record
-		p.Job = &rec
-		out.Placements[ref] = p
-	}
-	for ref, p := range cronRecords {
-		out.Placements[ref] = p
-	}
-	return out.Placements, wake
-}
-
-func dropWorkload(ws []manifest.Workload, ref manifest.Ref) []manifest.Workload {
-	out := ws[:0]
-	for _, w := range ws {
-		if w.Ref != ref {
-			out = append(out, w)
-		}
-	}
-	return out
 }
 
 // workloadOf finds the workload a placement names in set: a workload of
