@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"driftless.dev/driftless/agent/cluster"
+	"driftless.dev/driftless/jobs"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/scheduler"
@@ -71,6 +72,9 @@ type Deps struct {
 	// public key is published by gossip and lands in nodes/<name>.yaml.
 	// Nil: status commits are not signed.
 	NodeKey ssh.Signer
+	// Now is the leader's clock for Jobs and CronJobs (deadlines, TTLs,
+	// schedules); nil is time.Now. Tests run hours of schedule with it.
+	Now func() time.Time
 }
 
 // loaded is a desired commit decoded and validated.
@@ -100,6 +104,8 @@ type Agent struct {
 	deadSince      map[string]time.Time
 	lastReport     string
 	lastStatusRead time.Time
+	// jobWake is when time alone changes a Job or CronJob (leader only).
+	jobWake time.Time
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -247,6 +253,16 @@ func (a *Agent) nextWake() time.Duration {
 	}
 	if a.needsStatusWrite() {
 		w := time.Until(a.lastWrite.Add(a.cfg.StatusInterval.Duration))
+		if w < d {
+			d = w
+		}
+	}
+	if a.isLeader() && !a.jobWake.IsZero() {
+		w := a.jobWake.Sub(a.now())
+		if a.deps.Now != nil && w > time.Second {
+			// A test clock may run faster than the wall clock.
+			w = time.Second
+		}
 		if w < d {
 			d = w
 		}
@@ -443,37 +459,8 @@ func (a *Agent) desiredStatus(cur *status.State) (*status.State, *status.Message
 	if a.inForce != nil {
 		next.Cluster.DesiredCommit = a.inForce.rev.Commit
 		policy, _ := scheduler.ParsePolicy(a.cfg.SchedulerPolicy) // checked by Config.Validate
-		out := scheduler.Schedule(scheduler.Input{
-			DesiredCommit: a.inForce.rev.Commit,
-			Workloads:     a.inForce.set.Workloads,
-			Nodes:         nodes,
-			Current:       cur.Placements,
-			Policy:        policy,
-		})
-		reports := map[string]map[string]manifest.ReplicaStatus{}
-		if a.deps.Cluster != nil {
-			for n, r := range a.deps.Cluster.Reports() {
-				reports[n] = r.Replicas
-			}
-		}
-		for ref, p := range out.Placements {
-			for i, r := range p.Replicas {
-				if r.Node == a.cfg.Node {
-					if o, ok := a.observed[reconcile.ReplicaKey{Workload: ref, Index: r.Index}]; ok {
-						o := o
-						p.Replicas[i].Status = &o
-					}
-					continue
-				}
-				if o, ok := reports[r.Node][reportKey(ref, r.Index)]; ok {
-					o := o
-					p.Replicas[i].Status = &o
-				}
-			}
-			out.Placements[ref] = p
-		}
-		next.Placements = out.Placements
-		alloc := scheduler.Allocated(a.inForce.set.Workloads, out.Placements)
+		next.Placements, a.jobWake = a.place(cur, nodes, a.now(), policy)
+		alloc := scheduler.Allocated(a.inForce.set.Workloads, next.Placements)
 		for name, ns := range next.Nodes {
 			ns.Allocated = quantities(alloc[name])
 			next.Nodes[name] = ns
@@ -576,7 +563,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 			// unknown spec is not possible, so skip the whole pass.
 			return
 		}
-		w, ok := set.Workload(p.Workload)
+		w, ok := workloadOf(set, p)
 		if !ok {
 			continue
 		}
@@ -584,6 +571,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 			if r.Node != a.cfg.Node {
 				continue
 			}
+			finished := p.Job != nil && jobs.Terminal(r.Status)
 			desired = append(desired, reconcile.DesiredReplica{
 				Workload:    p.Workload,
 				Index:       r.Index,
@@ -593,6 +581,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 				Annotations: w.Template.Metadata.Annotations,
 				ConfigMaps:  w.ConfigMaps,
 				Secrets:     w.Secrets,
+				Finished:    finished,
 			})
 		}
 	}

@@ -110,7 +110,17 @@ type Config struct {
 
 	// Version is the agent's version, published to other nodes.
 	Version string `json:"-"`
+	// ClockRate, above 1, makes the leader's clock for Jobs and CronJobs
+	// (schedules, deadlines, TTLs) run that many times faster than real
+	// time from the agent's start. For tests only (ClockRateEnv); never a
+	// config key.
+	ClockRate float64 `json:"-"`
 }
+
+// ClockRateEnv names the environment variable that sets ClockRate, so
+// that end-to-end tests see a CronJob run every minute without waiting
+// minutes.
+const ClockRateEnv = "DRIFTLESS_TEST_CLOCK_RATE"
 
 // Duration is a time.Duration written as "5s" in YAML.
 type Duration struct{ time.Duration }

@@ -44,6 +44,23 @@ func describe(cur, next *status.State, rej *status.Rejection) *status.Message {
 		o, had := cur.Placements[r]
 		n, has := next.Placements[r]
 		name := r.Namespace + "/" + r.Name
+		if has && n.CronJob != nil {
+			if l := cronChange(o, n, name); l != "" {
+				lines = append(lines, l)
+			}
+			continue
+		}
+		if has && n.Job != nil {
+			if l := jobChange(o, n, name); l != "" {
+				lines = append(lines, l)
+			}
+			for _, rp := range n.Replicas {
+				if ph, changed := phaseChange(o, rp); changed && rp.Node != "" {
+					lines = append(lines, fmt.Sprintf("  %s[%d] on %s: %s", name, rp.Index, rp.Node, ph))
+				}
+			}
+			continue
+		}
 		switch {
 		case !has:
 			lines = append(lines, fmt.Sprintf("remove %s", name))
@@ -81,6 +98,46 @@ func describe(cur, next *status.State, rej *status.Rejection) *status.Message {
 		m.Summary = m.Summary[:97] + "..."
 	}
 	return m
+}
+
+// jobChange describes a Job's progress: "job ns/pi: 2 active, 1 succeeded,
+// 0 failed" while it runs, "job ns/pi: Complete (3 succeeded)" or "job
+// ns/pi: Failed (BackoffLimitExceeded)" when it ends.
+func jobChange(o, n manifest.Placement, name string) string {
+	j := n.Job
+	if oj := o.Job; oj != nil && oj.Active == j.Active && oj.Succeeded == j.Succeeded && oj.Failed == j.Failed &&
+		oj.Condition == j.Condition && oj.Expired == j.Expired && placedOn(o) == placedOn(n) {
+		return ""
+	}
+	if o.Job != nil && o.Job.Finished() && j.Finished() {
+		if j.Expired && !o.Job.Expired {
+			return fmt.Sprintf("job %s: replicas removed (ttlSecondsAfterFinished)", name)
+		}
+		return ""
+	}
+	switch j.Condition {
+	case manifest.JobComplete:
+		return fmt.Sprintf("job %s: Complete (%d succeeded, %d failed)", name, j.Succeeded, j.Failed)
+	case manifest.JobFailed:
+		return fmt.Sprintf("job %s: Failed (%s; %d succeeded, %d failed)", name, j.Reason, j.Succeeded, j.Failed)
+	}
+	s := fmt.Sprintf("job %s: %d active, %d succeeded, %d failed", name, j.Active, j.Succeeded, j.Failed)
+	if p := placedOn(n); j.Active > 0 {
+		s += " (" + p + ")"
+	}
+	return s
+}
+
+// cronChange describes a CronJob's record: a run started, or first seen.
+func cronChange(o, n manifest.Placement, name string) string {
+	c := n.CronJob
+	if o.CronJob == nil {
+		return fmt.Sprintf("cronjob %s: scheduled", name)
+	}
+	if t := c.LastScheduleTime; t != nil && (o.CronJob.LastScheduleTime == nil || !t.Equal(*o.CronJob.LastScheduleTime)) {
+		return fmt.Sprintf("cronjob %s: run for %s", name, t.UTC().Format("2006-01-02T15:04Z"))
+	}
+	return ""
 }
 
 func countTop(lines []string) int {

@@ -96,6 +96,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	deps := Deps{Source: src, Status: st, Reconciler: rec}
+	if rate := cfg.ClockRate; rate > 1 {
+		start := time.Now()
+		deps.Now = func() time.Time { return start.Add(time.Duration(float64(time.Since(start)) * rate)) }
+	}
 	if cfg.TrustedKeysFile != "" {
 		if deps.Trust.KeyRing, err = git.LoadKeyRing(cfg.TrustedKeysFile); err != nil {
 			return err

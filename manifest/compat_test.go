@@ -40,6 +40,9 @@ func outcome(f File) (string, []string) {
 	for _, w := range set.Workloads {
 		lines = append(lines, fmt.Sprintf("workload %s replicas=%d perNode=%v", w.Ref, w.Replicas, w.PerNode))
 	}
+	for _, c := range set.CronJobs {
+		lines = append(lines, fmt.Sprintf("cronjob %s schedule=%q timeZone=%s concurrency=%s", c.Ref, c.Spec.Schedule, c.Location, c.Spec.ConcurrencyPolicy))
+	}
 	for _, c := range set.ConfigMaps {
 		lines = append(lines, "configmap "+c.Metadata.Namespace+"/"+c.Metadata.Name)
 	}
@@ -49,7 +52,7 @@ func outcome(f File) (string, []string) {
 	for _, s := range set.Skipped {
 		lines = append(lines, "skipped "+s.String())
 	}
-	if len(set.Workloads)+len(set.ConfigMaps)+len(set.Secrets)+len(set.Nodes) == 0 {
+	if len(set.Workloads)+len(set.CronJobs)+len(set.ConfigMaps)+len(set.Secrets)+len(set.Nodes) == 0 {
 		return "skipped", lines
 	}
 	return "accepted", lines

@@ -20,8 +20,13 @@ type Workload struct {
 	File string
 	Line int
 	// Replicas is the desired replica count (Job: min(parallelism,
-	// completions)); unused when PerNode is set.
+	// completions) before the leader's Job controller decides how many
+	// run); unused when PerNode is set.
 	Replicas int
+	// Indexes, when set, are the replica indexes to place instead of
+	// 0..Replicas-1: a Job's active replicas, whose indexes grow as
+	// failed replicas are replaced.
+	Indexes []int
 	// PerNode places one replica on every feasible node (DaemonSet).
 	PerNode bool
 	// Template is the defaulted pod template every replica runs.
@@ -44,6 +49,7 @@ type Workload struct {
 // Set is one desired commit, decoded and validated.
 type Set struct {
 	Workloads  []Workload
+	CronJobs   []CronJobDef
 	ConfigMaps []ConfigMap
 	Secrets    []Secret
 	Nodes      []Node
@@ -93,7 +99,6 @@ var notHandled = map[string]string{
 	"ResourceQuota":                  "admission policies are not handled by driftless",
 	"PriorityClass":                  "priorities are not handled by driftless",
 	"StatefulSet":                    "StatefulSets are not supported by driftless yet",
-	"CronJob":                        "CronJobs are not supported by driftless yet",
 	"CustomResourceDefinition":       "custom resources are not handled by driftless",
 	"MutatingWebhookConfiguration":   "admission webhooks are not handled by driftless",
 	"ValidatingWebhookConfiguration": "admission webhooks are not handled by driftless",
@@ -198,6 +203,7 @@ func Load(files []File) (*Set, error) {
 		return nil, Errors(problems)
 	}
 	sort.Slice(set.Workloads, func(i, j int) bool { return refLess(set.Workloads[i].Ref, set.Workloads[j].Ref) })
+	sort.Slice(set.CronJobs, func(i, j int) bool { return refLess(set.CronJobs[i].Ref, set.CronJobs[j].Ref) })
 	return set, nil
 }
 
@@ -213,9 +219,6 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 		return loc("apiVersion", "required")
 	}
 	if reason, ok := notHandled[kind]; ok {
-		if kind == "CronJob" && apiVersion != "batch/v1" {
-			reason = fmt.Sprintf("%s CronJob is not served by Kubernetes any more (use batch/v1); CronJobs are not supported by driftless yet", apiVersion)
-		}
 		s.Skipped = append(s.Skipped, Skipped{File: d.file, Line: d.line, APIVersion: apiVersion, Kind: kind, Name: name, Reason: reason})
 		return nil
 	}
@@ -224,6 +227,10 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 		return []Problem{{File: d.file, Line: d.lineOf("kind"), Field: "kind", Value: kind, HasValue: true, Message: "unknown kind"}}
 	}
 	if apiVersion != want {
+		if kind == "CronJob" && strings.HasPrefix(apiVersion, "batch/") {
+			return []Problem{{File: d.file, Line: d.lineOf("apiVersion"), Field: "apiVersion", Value: apiVersion, HasValue: true,
+				Message: "CronJob must be batch/v1 (" + apiVersion + " is not served by Kubernetes since 1.25; the fields are the same)"}}
+		}
 		return []Problem{{File: d.file, Line: d.lineOf("apiVersion"), Field: "apiVersion", Value: apiVersion, HasValue: true,
 			Message: fmt.Sprintf("%s must be %s", kind, want)}}
 	}
@@ -251,6 +258,10 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 		o := &Job{}
 		probs, ok = d.decodeInto(o, "status")
 		meta, v = &o.Metadata, func(d *document) []Problem { return s.addJob(d, o) }
+	case "CronJob":
+		o := &CronJob{}
+		probs, ok = d.decodeInto(o, "status")
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addCronJob(d, o) }
 	case "Pod":
 		o := &Pod{}
 		probs, ok = d.decodeInto(o, "status")
@@ -297,6 +308,7 @@ var kinds = map[string]string{
 	"DaemonSet":  "apps/v1",
 	"ReplicaSet": "apps/v1",
 	"Job":        "batch/v1",
+	"CronJob":    "batch/v1",
 	"Pod":        "v1",
 	"ConfigMap":  "v1",
 	"Secret":     "v1",
@@ -371,7 +383,17 @@ func (s *Set) addDaemonSet(d *document, o *DaemonSet) []Problem {
 }
 
 func (s *Set) addJob(d *document, o *Job) []Problem {
-	sp := &o.Spec
+	w, probs := s.jobWorkload(d, o.Metadata, &o.Spec, "spec")
+	if len(probs) > 0 {
+		return probs
+	}
+	s.Workloads = append(s.Workloads, w)
+	return nil
+}
+
+// jobWorkload defaults and validates a Job spec (of a Job, or the template
+// of a CronJob's runs at prefix) and returns its workload.
+func (s *Set) jobWorkload(d *document, meta ObjectMeta, sp *JobSpec, prefix string) (Workload, []Problem) {
 	if sp.Completions == nil {
 		sp.Completions = ptr[int32](1)
 	}
@@ -387,33 +409,36 @@ func (s *Set) addJob(d *document, o *Job) []Problem {
 	switch rp {
 	case "OnFailure", "Never":
 	case "":
-		probs = append(probs, problemAt(d, "spec.template.spec.restartPolicy", "required for a Job: OnFailure or Never"))
+		probs = append(probs, problemAt(d, prefix+".template.spec.restartPolicy", "required for a Job: OnFailure or Never"))
 	default:
-		probs = append(probs, valueProblem(d, "spec.template.spec.restartPolicy", rp, "must be OnFailure or Never for a Job"))
+		probs = append(probs, valueProblem(d, prefix+".template.spec.restartPolicy", rp, "must be OnFailure or Never for a Job"))
 	}
 	if sp.Selector != nil && (sp.ManualSelector == nil || !*sp.ManualSelector) {
-		probs = append(probs, problemAt(d, "spec.selector", "set by the Job itself unless spec.manualSelector is true"))
+		probs = append(probs, problemAt(d, prefix+".selector", "set by the Job itself unless spec.manualSelector is true"))
 	}
-	probs = append(probs, validateReplicas(d, sp.Parallelism, "spec.parallelism")...)
-	probs = append(probs, validateReplicas(d, sp.Completions, "spec.completions")...)
-	probs = append(probs, validateReplicas(d, sp.BackoffLimit, "spec.backoffLimit")...)
+	probs = append(probs, validateReplicas(d, sp.Parallelism, prefix+".parallelism")...)
+	probs = append(probs, validateReplicas(d, sp.Completions, prefix+".completions")...)
+	probs = append(probs, validateReplicas(d, sp.BackoffLimit, prefix+".backoffLimit")...)
 	if sp.ActiveDeadlineSeconds != nil && *sp.ActiveDeadlineSeconds <= 0 {
-		probs = append(probs, valueProblem(d, "spec.activeDeadlineSeconds", fmt.Sprint(*sp.ActiveDeadlineSeconds), "must be positive"))
+		probs = append(probs, valueProblem(d, prefix+".activeDeadlineSeconds", fmt.Sprint(*sp.ActiveDeadlineSeconds), "must be positive"))
 	}
-	probs = append(probs, validateTemplateLabels(d, sp.Template.Metadata, "spec.template.metadata")...)
-	probs = append(probs, validatePodSpec(d, &sp.Template.Spec, "spec.template.spec")...)
+	if sp.TTLSecondsAfterFinished != nil && *sp.TTLSecondsAfterFinished < 0 {
+		probs = append(probs, valueProblem(d, prefix+".ttlSecondsAfterFinished", fmt.Sprint(*sp.TTLSecondsAfterFinished), "must be >= 0"))
+	}
+	probs = append(probs, validateTemplateLabels(d, sp.Template.Metadata, prefix+".template.metadata")...)
+	probs = append(probs, validatePodSpec(d, &sp.Template.Spec, prefix+".template.spec")...)
 	if len(probs) > 0 {
-		return probs
+		return Workload{}, probs
 	}
 	n := int(*sp.Parallelism)
 	if c := int(*sp.Completions); c < n {
 		n = c
 	}
-	w := s.workload(d, "Job", o.Metadata, sp.Template, n)
+	w := s.workload(d, "Job", meta, sp.Template, n)
+	w.specField = prefix + ".template.spec"
 	js := *sp
 	w.Job = &js
-	s.Workloads = append(s.Workloads, w)
-	return nil
+	return w, nil
 }
 
 func (s *Set) addPod(d *document, o *Pod) []Problem {
@@ -536,8 +561,14 @@ func (s *Set) resolveRefs() []Problem {
 			probs = append(probs, p)
 		}
 	}
+	all := make([]*Workload, 0, len(s.Workloads)+len(s.CronJobs))
 	for i := range s.Workloads {
-		w := &s.Workloads[i]
+		all = append(all, &s.Workloads[i])
+	}
+	for i := range s.CronJobs {
+		all = append(all, &s.CronJobs[i].Template)
+	}
+	for _, w := range all {
 		d, spec := w.doc, w.Template.Spec
 		missing := func(field, kind, name string) {
 			add(valueProblem(d, field, name, fmt.Sprintf("%s not found in namespace %s of this commit (mark it optional: true if it may be absent)", kind, w.Namespace)))

@@ -1,6 +1,9 @@
 package manifest
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Ref names one workload of the desired state.
 type Ref struct {
@@ -31,6 +34,71 @@ type Placement struct {
 	DesiredCommit string             `json:"desiredCommit"`
 	SpecHash      string             `json:"specHash"`
 	Replicas      []ReplicaPlacement `json:"replicas"`
+	// Job is the progress of a Job's run (Jobs only).
+	Job *JobStatus `json:"job,omitempty"`
+	// CronJob is the schedule record of a CronJob (CronJobs only; a
+	// CronJob has no replicas of its own).
+	CronJob *CronJobStatus `json:"cronJob,omitempty"`
+}
+
+// Job conditions and reasons, as Kubernetes names them.
+const (
+	JobComplete = "Complete"
+	JobFailed   = "Failed"
+
+	ReasonBackoffLimitExceeded = "BackoffLimitExceeded"
+	ReasonDeadlineExceeded     = "DeadlineExceeded"
+)
+
+// JobStatus is the leader's record of one run of a Job: the counts it
+// decides from, and how the run ended. It is recomputed from the replicas
+// of the placement at every pass, so it never double-counts.
+type JobStatus struct {
+	// SpecHash is the template the run was started with; a different
+	// template starts a new run.
+	SpecHash string `json:"specHash"`
+	// CronJob names the CronJob that started this run, if any.
+	CronJob string `json:"cronJob,omitempty"`
+	// ScheduledTime is the CronJob schedule time of this run.
+	ScheduledTime *time.Time `json:"scheduledTime,omitempty"`
+	StartTime     time.Time  `json:"startTime"`
+	Active        int        `json:"active"`
+	Succeeded     int        `json:"succeeded"`
+	// Failed counts failed replicas (restartPolicy Never) and in-place
+	// restarts (OnFailure).
+	Failed int `json:"failed"`
+	// NextIndex is the index the next new replica gets: indexes are never
+	// reused, not even across runs, so a node's report is never mistaken
+	// for a replica's that it did not run.
+	NextIndex int `json:"nextIndex"`
+	// Condition is Complete or Failed once the run is over.
+	Condition      string     `json:"condition,omitempty"`
+	Reason         string     `json:"reason,omitempty"`
+	Message        string     `json:"message,omitempty"`
+	CompletionTime *time.Time `json:"completionTime,omitempty"`
+	// FinishedTime is when Condition was set; ttlSecondsAfterFinished
+	// counts from it.
+	FinishedTime *time.Time `json:"finishedTime,omitempty"`
+	// Expired: the TTL after finishing has passed and the replicas were
+	// removed from the nodes; this record stays.
+	Expired bool `json:"expired,omitempty"`
+}
+
+// Finished reports whether the run is over.
+func (j *JobStatus) Finished() bool { return j != nil && j.Condition != "" }
+
+// CronJobStatus is the leader's record of one CronJob.
+type CronJobStatus struct {
+	// Since is when a leader first saw the CronJob: no run is scheduled
+	// for an earlier time.
+	Since time.Time `json:"since"`
+	// LastScheduleTime is the schedule time of the newest run started.
+	LastScheduleTime   *time.Time `json:"lastScheduleTime,omitempty"`
+	LastSuccessfulTime *time.Time `json:"lastSuccessfulTime,omitempty"`
+	// Active names the runs (Jobs) not finished yet.
+	Active []string `json:"active,omitempty"`
+	// Runs names every run kept (active and history), oldest first.
+	Runs []string `json:"runs,omitempty"`
 }
 
 // ReplicaPlacement binds one replica (by index) to a node.
@@ -43,7 +111,8 @@ type ReplicaPlacement struct {
 	SpecHash string `json:"specHash"`
 	// Pending lists why no node fits, when Node is empty.
 	Pending []string `json:"pending,omitempty"`
-	// Status is the last observed state reported by the node.
+	// Status is the last observed state reported by the node. For a Job's
+	// replica, Succeeded and Failed are final.
 	Status *ReplicaStatus `json:"status,omitempty"`
 }
 

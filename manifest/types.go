@@ -130,6 +130,38 @@ type JobSpec struct {
 	Template                PodTemplateSpec `json:"template"`
 }
 
+// CronJob is batch/v1 CronJob: the leader starts a Job from JobTemplate at
+// every time of Schedule.
+type CronJob struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta  `json:"metadata"`
+	Spec     CronJobSpec `json:"spec"`
+}
+
+// CronJobSpec is the desired state of a CronJob.
+type CronJobSpec struct {
+	// Schedule is a standard 5-field cron line or a descriptor (@hourly,
+	// @daily, @every 1h30m, ...).
+	Schedule string `json:"schedule"`
+	// TimeZone is an IANA name the schedule is read in (default UTC).
+	TimeZone *string `json:"timeZone,omitempty"`
+	// StartingDeadlineSeconds: a run that cannot start within this many
+	// seconds of its scheduled time is skipped.
+	StartingDeadlineSeconds *int64 `json:"startingDeadlineSeconds,omitempty"`
+	// ConcurrencyPolicy is Allow (default), Forbid or Replace.
+	ConcurrencyPolicy          string          `json:"concurrencyPolicy,omitempty"`
+	Suspend                    *bool           `json:"suspend,omitempty"`
+	JobTemplate                JobTemplateSpec `json:"jobTemplate"`
+	SuccessfulJobsHistoryLimit *int32          `json:"successfulJobsHistoryLimit,omitempty"`
+	FailedJobsHistoryLimit     *int32          `json:"failedJobsHistoryLimit,omitempty"`
+}
+
+// JobTemplateSpec is the Job every run of a CronJob is made from.
+type JobTemplateSpec struct {
+	Metadata ObjectMeta `json:"metadata,omitempty"`
+	Spec     JobSpec    `json:"spec"`
+}
+
 // Pod is v1 Pod: one replica, placed like a Deployment of one.
 type Pod struct {
 	TypeMeta `json:",inline"`

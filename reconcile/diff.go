@@ -32,6 +32,10 @@ type DesiredReplica struct {
 	// never reach logs.
 	ConfigMaps map[string]manifest.ConfigMap
 	Secrets    map[string]manifest.Secret
+	// Finished marks a Job's replica whose end the leader recorded: its
+	// containers are kept (for their logs) but never created, started or
+	// restarted again.
+	Finished bool
 }
 
 // Key identifies the replica.
@@ -139,6 +143,9 @@ func Diff(desired []DesiredReplica, actual []Container, st BackoffState, now tim
 			id := ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)
 			wanted[id] = true
 			a, ok := byID[id]
+			if d.Finished {
+				continue
+			}
 			if !ok {
 				missing = append(missing, c.Name)
 				continue

@@ -43,6 +43,8 @@ func TestDiff(t *testing.T) {
 	job := replica("job", 0, "h1", "Never", "main")
 	onf := replica("onf", 0, "h1", "OnFailure", "main")
 	old := replica("web", 0, "h0", "Always", "main")
+	done := replica("job", 1, "h1", "Never", "main")
+	done.Finished = true
 	cases := []struct {
 		name    string
 		desired []DesiredReplica
@@ -61,6 +63,8 @@ func TestDiff(t *testing.T) {
 		{"never restarts", []DesiredReplica{job}, []Container{ctr(job, "main", StateExited, 1, 0, t0.Add(-time.Hour))}, 0, nil, nil, time.Time{}},
 		{"on failure: success stays", []DesiredReplica{onf}, []Container{ctr(onf, "main", StateExited, 0, 0, t0.Add(-time.Hour))}, 0, nil, nil, time.Time{}},
 		{"on failure: failure restarts", []DesiredReplica{onf}, []Container{ctr(onf, "main", StateExited, 2, 0, t0.Add(-time.Hour))}, 0, []string{ctr(onf, "main", "", 0, 0, time.Time{}).ID}, nil, time.Time{}},
+		{"finished job replica: kept, not recreated", []DesiredReplica{done}, nil, 0, nil, nil, time.Time{}},
+		{"finished job replica: container kept", []DesiredReplica{done}, []Container{ctr(done, "main", StateExited, 1, 0, t0.Add(-time.Hour))}, 0, nil, nil, time.Time{}},
 		{"created starts", []DesiredReplica{web}, []Container{ctr(web, "main", StateCreated, 0, 0, time.Time{})}, 0, []string{ctr(web, "main", "", 0, 0, time.Time{}).ID}, nil, time.Time{}},
 	}
 	for _, tc := range cases {

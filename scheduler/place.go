@@ -370,11 +370,12 @@ func mix(x uint64) uint64 {
 
 func (s *sched) placeReplicas(w *cworkload, kept map[int]int32) []manifest.ReplicaPlacement {
 	s.begin(w, kept)
-	out := make([]manifest.ReplicaPlacement, 0, w.w.Replicas)
+	idxs := replicaIndexes(*w.w)
+	out := make([]manifest.ReplicaPlacement, 0, len(idxs))
 	// Once a replica finds no node, the next ones of the same workload
 	// cannot either: nothing was placed in between.
 	var stuck []string
-	for idx := 0; idx < w.w.Replicas; idx++ {
+	for _, idx := range idxs {
 		if i, ok := kept[idx]; ok {
 			out = append(out, manifest.ReplicaPlacement{Index: idx, Node: s.nodes[i].Name})
 			continue

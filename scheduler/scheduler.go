@@ -146,12 +146,13 @@ func Schedule(in Input) Output {
 // replica index.
 func (s *sched) keep(w *cworkload, cur manifest.Placement) map[int]int32 {
 	kept := map[int]int32{}
+	want := wantedIndexes(*w.w)
 	var onNode map[int32]bool
 	if w.w.PerNode {
 		onNode = map[int32]bool{}
 	}
 	for _, r := range cur.Replicas {
-		if r.Node == "" || (!w.w.PerNode && r.Index >= w.w.Replicas) {
+		if r.Node == "" || (!w.w.PerNode && !want[r.Index]) {
 			continue
 		}
 		i, ok := s.byName[r.Node]
@@ -237,4 +238,28 @@ func sortReasons(seen map[string]int) []string {
 	}
 	sort.Strings(reasons)
 	return reasons
+}
+
+// replicaIndexes are the indexes of the replicas to place: w.Indexes when
+// set (a Job's active replicas), else 0..Replicas-1.
+func replicaIndexes(w manifest.Workload) []int {
+	if w.Indexes != nil {
+		return w.Indexes
+	}
+	out := make([]int, w.Replicas)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func wantedIndexes(w manifest.Workload) map[int]bool {
+	if w.PerNode {
+		return nil
+	}
+	m := map[int]bool{}
+	for _, i := range replicaIndexes(w) {
+		m[i] = true
+	}
+	return m
 }

@@ -137,6 +137,16 @@ func (s *State) Clone() *State {
 			rs[i] = r
 		}
 		p.Replicas = rs
+		if p.Job != nil {
+			j := *p.Job
+			p.Job = &j
+		}
+		if p.CronJob != nil {
+			c := *p.CronJob
+			c.Active = append([]string(nil), c.Active...)
+			c.Runs = append([]string(nil), c.Runs...)
+			p.CronJob = &c
+		}
 		out.Placements[k] = p
 	}
 	return out

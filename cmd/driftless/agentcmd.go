@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -104,6 +106,15 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if v := os.Getenv(agent.ClockRateEnv); v != "" {
+		rate, err := strconv.ParseFloat(v, 64)
+		if err != nil || rate < 1 {
+			fmt.Fprintf(stderr, "driftless agent: %s=%q: want a number >= 1\n", agent.ClockRateEnv, v)
+			return 2
+		}
+		cfg.ClockRate = rate
+		log.Warn("test clock: Jobs and CronJobs run on a clock faster than real time", "rate", rate)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := agent.Run(ctx, cfg, log); err != nil {

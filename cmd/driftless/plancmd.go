@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"driftless.dev/driftless/agent"
+	"driftless.dev/driftless/jobs"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/sources/git"
@@ -95,14 +96,16 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	for k, v := range cur.Nodes {
 		nodeFiles[k] = v
 	}
-	out := scheduler.Schedule(scheduler.Input{
+	// The Job and CronJob controllers run as the leader would run them now.
+	placements, _ := jobs.Place(jobs.Input{
+		Set:           set,
 		DesiredCommit: rev.Commit,
-		Workloads:     set.Workloads,
-		Nodes:         agent.SchedulerNodes(nodeFiles, set.Nodes, nil),
 		Current:       cur.Placements,
 		Policy:        policy,
+		Nodes:         agent.SchedulerNodes(nodeFiles, set.Nodes, nil),
+		Now:           time.Now(),
 	})
-	changes := planDiff(cur.Placements, out.Placements)
+	changes := planDiff(cur.Placements, placements)
 	if *output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -157,6 +157,48 @@ func printStatus(w io.Writer, st *status.State) {
 	}
 	tw.Flush()
 
+	var jobLines, cronLines []string
+	for _, p := range ps {
+		if j := p.Job; j != nil {
+			cond := j.Condition
+			if j.Reason != "" {
+				cond += " (" + j.Reason + ")"
+			}
+			if cond == "" {
+				cond = "Running"
+			}
+			if j.Expired {
+				cond += ", replicas removed"
+			}
+			jobLines = append(jobLines, fmt.Sprintf("%s\t%d\t%d\t%d\t%s\t%s", p.Workload, j.Active, j.Succeeded, j.Failed, j.StartTime.Format(time.RFC3339), cond))
+		}
+		if c := p.CronJob; c != nil {
+			last := "-"
+			if c.LastScheduleTime != nil {
+				last = c.LastScheduleTime.Format(time.RFC3339)
+			}
+			cronLines = append(cronLines, fmt.Sprintf("%s\t%s\t%d\t%s", p.Workload, last, len(c.Active), strings.Join(c.Runs, ",")))
+		}
+	}
+	if len(jobLines) > 0 {
+		fmt.Fprintln(w, "\nJOBS")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "JOB\tACTIVE\tSUCCEEDED\tFAILED\tSTARTED\tCONDITION")
+		for _, l := range jobLines {
+			fmt.Fprintln(tw, l)
+		}
+		tw.Flush()
+	}
+	if len(cronLines) > 0 {
+		fmt.Fprintln(w, "\nCRONJOBS")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CRONJOB\tLAST SCHEDULE\tACTIVE\tRUNS")
+		for _, l := range cronLines {
+			fmt.Fprintln(tw, l)
+		}
+		tw.Flush()
+	}
+
 	fmt.Fprintln(w, "\nREPLICAS")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKLOAD\tREPLICA\tNODE\tPHASE\tREADY\tRESTARTS\tREASON")

@@ -68,6 +68,9 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		for _, w := range set.Workloads {
 			rep.Workloads = append(rep.Workloads, w.Ref.String())
 		}
+		for _, c := range set.CronJobs {
+			rep.Workloads = append(rep.Workloads, c.Ref.String())
+		}
 	}
 	if *output == "json" {
 		enc := json.NewEncoder(stdout)

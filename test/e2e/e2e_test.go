@@ -124,6 +124,7 @@ type agentOpts struct {
 	poll                                        string
 	namespace                                   string
 	extra                                       []string
+	env                                         []string // added to the agent's environment
 }
 
 func (o agentOpts) pollOr(d string) string {
@@ -164,6 +165,9 @@ func startAgent(t testing.TB, o agentOpts) *agentProc {
 		"--images-dir", o.images, "--listen", o.api, "--poll", o.pollOr("300ms"),
 		"--status-interval", "200ms", "--resync", "1s", "--log-level", "debug"}
 	cmd := exec.Command(o.bin, append(args, o.extra...)...)
+	if len(o.env) > 0 {
+		cmd.Env = append(os.Environ(), o.env...)
+	}
 	cmd.Stdout = &logs
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,142 @@
+package jobs
+
+import (
+	"sort"
+	"time"
+
+	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/scheduler"
+)
+
+// Input is what one pass of the leader's controllers reads.
+type Input struct {
+	Set           *manifest.Set
+	DesiredCommit string
+	// Current are the committed placements with the freshest status the
+	// nodes reported for each replica.
+	Current map[manifest.Ref]manifest.Placement
+	Nodes   []scheduler.Node
+	Now     time.Time
+	// Policy is the scheduler's scoring policy.
+	Policy scheduler.Policy
+}
+
+// Place runs the Job and CronJob controllers, then the scheduler, and
+// returns the placements the leader wants (Job and CronJob records
+// included) and when time alone will change them (a deadline, a TTL, a
+// schedule time; zero for never). Like the scheduler it is pure.
+func Place(in Input) (map[manifest.Ref]manifest.Placement, time.Time) {
+	set, commit, base, nodes, now := in.Set, in.DesiredCommit, in.Current, in.Nodes, in.Now
+	var wake time.Time
+	soon := func(t time.Time) {
+		if !t.IsZero() && (wake.IsZero() || t.Before(wake)) {
+			wake = t
+		}
+	}
+	ws := make([]manifest.Workload, 0, len(set.Workloads))
+	results := map[manifest.Ref]JobResult{}
+	stepJob := func(w manifest.Workload) {
+		var prev *manifest.Placement
+		if p, ok := base[w.Ref]; ok {
+			prev = &p
+		}
+		res := Step(&w, prev, now)
+		w.Indexes, w.Replicas = res.Active, len(res.Active)
+		ws = append(ws, w)
+		results[w.Ref] = res
+		soon(res.Wake)
+	}
+	for _, w := range set.Workloads {
+		if w.Job == nil {
+			ws = append(ws, w)
+			continue
+		}
+		stepJob(w)
+	}
+
+	cronRecords := map[manifest.Ref]manifest.Placement{}
+	for i := range set.CronJobs {
+		c := &set.CronJobs[i]
+		// The runs of this CronJob on the branch, stepped first so that
+		// the CronJob sees the runs' state of this pass.
+		var runs []Run
+		for ref, p := range base {
+			if ref.Kind != "Job" || ref.Namespace != c.Namespace || p.Job == nil || p.Job.CronJob != c.Name {
+				continue
+			}
+			if _, explicit := set.Workload(ref); explicit {
+				continue
+			}
+			stepJob(c.Run(ref.Name))
+			r := results[ref].Record
+			run := Run{Name: ref.Name, Finished: r.Finished(), Failed: r.Condition == manifest.JobFailed}
+			if r.ScheduledTime != nil {
+				run.ScheduledTime = *r.ScheduledTime
+			}
+			if r.FinishedTime != nil {
+				run.FinishedTime = *r.FinishedTime
+			}
+			runs = append(runs, run)
+		}
+		var prev *manifest.CronJobStatus
+		if p, ok := base[c.Ref]; ok {
+			prev = p.CronJob
+		}
+		cres := CronStep(c, prev, runs, now)
+		soon(cres.Wake)
+		keep := map[string]bool{}
+		for _, n := range cres.Keep {
+			keep[n] = true
+		}
+		for _, r := range runs {
+			if !keep[r.Name] {
+				ref := manifest.Ref{Namespace: c.Namespace, Kind: "Job", Name: r.Name}
+				delete(results, ref)
+				ws = dropWorkload(ws, ref)
+			}
+		}
+		if cres.Start != "" {
+			w := c.Run(cres.Start)
+			stepJob(w)
+			res := results[w.Ref]
+			t := cres.StartScheduled
+			res.Record.CronJob, res.Record.ScheduledTime = c.Name, &t
+			results[w.Ref] = res
+		}
+		rec := cres.Record
+		cronRecords[c.Ref] = manifest.Placement{Workload: c.Ref, DesiredCommit: commit, SpecHash: c.Template.SpecHash, Replicas: []manifest.ReplicaPlacement{}, CronJob: &rec}
+	}
+
+	out := scheduler.Schedule(scheduler.Input{
+		Policy:        in.Policy,
+		DesiredCommit: commit,
+		Workloads:     ws,
+		Nodes:         nodes,
+		Current:       base,
+	})
+	for ref, p := range out.Placements {
+		res, isJob := results[ref]
+		if !isJob {
+			continue
+		}
+		p.Replicas = append(p.Replicas, res.Finished...)
+		sort.Slice(p.Replicas, func(i, j int) bool { return p.Replicas[i].Index < p.Replicas[j].Index })
+		rec := res.Record
+		p.Job = &rec
+		out.Placements[ref] = p
+	}
+	for ref, p := range cronRecords {
+		out.Placements[ref] = p
+	}
+	return out.Placements, wake
+}
+
+func dropWorkload(ws []manifest.Workload, ref manifest.Ref) []manifest.Workload {
+	out := ws[:0]
+	for _, w := range ws {
+		if w.Ref != ref {
+			out = append(out, w)
+		}
+	}
+	return out
+}
