@@ -91,6 +91,7 @@ type Agent struct {
 	deadSince      map[string]time.Time
 	lastReport     string
 	lastStatusRead time.Time
+	lastRemote     string
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -275,7 +276,18 @@ func (a *Agent) syncDesired(ctx context.Context) {
 		return
 	}
 	if a.srcFails > 0 {
-		a.log.Info("desired repository reachable again")
+		a.log.Info("desired repository reachable again", "remote", rev.Remote)
+	}
+	// Say which URL answered when it changes, not at every poll.
+	if rev.Remote != "" && rev.Remote != a.lastRemote {
+		if rev.Remote != a.cfg.Repo.Primary() {
+			a.log.Warn("desired repository fetched from a mirror; the URLs before it failed", "remote", rev.Remote, "primary", a.cfg.Repo.Primary())
+		} else if a.lastRemote != "" {
+			a.log.Info("desired repository fetched from the first URL again", "remote", rev.Remote)
+		}
+	}
+	if rev.Remote != "" {
+		a.lastRemote = rev.Remote
 	}
 	a.srcFails = 0
 	a.setSource(func(s *SourceStatus) {
@@ -284,6 +296,9 @@ func (a *Agent) syncDesired(ctx context.Context) {
 		s.LastAttempt = now
 		s.LastSuccess = now
 		s.Head = rev.Commit
+		if rev.Remote != "" {
+			s.Remote = rev.Remote
+		}
 	})
 	if rev.Commit == a.state.LastSeen && a.inForce != nil {
 		return

@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -24,9 +26,12 @@ type Config struct {
 	// "memory" as Kubernetes quantities); default: the host's.
 	Capacity map[string]string `json:"capacity,omitempty"`
 
-	// Repo is the URL of the desired-state repository (file://, git://,
-	// ssh://, https://).
-	Repo string `json:"repo"`
+	// Repo lists the URLs of the desired-state repository (file://,
+	// git://, ssh://, https://) in order of preference: the first is
+	// fetched, the next ones only when those before fail, and every poll
+	// starts again from the first. In YAML a list or one string
+	// (comma-separated).
+	Repo URLList `json:"repo"`
 	// Branch is followed unless Ref pins a tag or commit.
 	Branch string `json:"branch"`
 	// Ref pins a tag or a commit id instead of following Branch.
@@ -99,6 +104,53 @@ type Config struct {
 	Version string `json:"-"`
 }
 
+// URLList is an ordered list of URLs, written in YAML as a list or as
+// one comma-separated string.
+type URLList []string
+
+// ParseURLList splits a comma-separated list, dropping empty items.
+func ParseURLList(s string) URLList {
+	var out URLList
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// UnmarshalJSON reads a list of strings or one comma-separated string.
+func (l *URLList) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*l = ParseURLList(s)
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("want a URL or a list of URLs: %w", err)
+	}
+	*l = ParseURLList(strings.Join(list, ","))
+	return nil
+}
+
+// String joins the list with commas (flag.Value).
+func (l *URLList) String() string { return strings.Join(*l, ",") }
+
+// Set replaces the list from a comma-separated string (flag.Value).
+func (l *URLList) Set(s string) error {
+	*l = ParseURLList(s)
+	return nil
+}
+
+// Primary is the first URL, or "".
+func (l URLList) Primary() string {
+	if len(l) == 0 {
+		return ""
+	}
+	return l[0]
+}
+
 // Duration is a time.Duration written as "5s" in YAML.
 type Duration struct{ time.Duration }
 
@@ -157,7 +209,7 @@ func (c *Config) Validate() error {
 	if c.Node == "" {
 		errs = append(errs, errors.New("node name is required (--node)"))
 	}
-	if c.Repo == "" {
+	if len(c.Repo) == 0 {
 		errs = append(errs, errors.New("repository URL is required (--repo)"))
 	}
 	if c.DataDir == "" {
@@ -192,7 +244,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.StatusRepo == "" {
-		c.StatusRepo = c.Repo
+		c.StatusRepo = c.Repo.Primary()
 	}
 	if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs

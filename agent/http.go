@@ -28,8 +28,11 @@ type Snapshot struct {
 
 // SourceStatus says whether the desired repository answers.
 type SourceStatus struct {
-	OK          bool      `json:"ok"`
-	Head        string    `json:"head,omitempty"`
+	OK   bool   `json:"ok"`
+	Head string `json:"head,omitempty"`
+	// Remote is the URL the last successful fetch used (the first of
+	// --repo unless it failed and a mirror answered).
+	Remote      string    `json:"remote,omitempty"`
 	LastError   string    `json:"lastError,omitempty"`
 	LastAttempt time.Time `json:"lastAttempt,omitempty"`
 	LastSuccess time.Time `json:"lastSuccess,omitempty"`

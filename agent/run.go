@@ -21,11 +21,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	src, err := git.Open(ctx, git.Config{
-		URL:    cfg.Repo,
-		Branch: cfg.Branch,
-		Ref:    cfg.Ref,
-		Dir:    filepath.Join(cfg.DataDir, "git", "desired"),
-		Auth:   cfg.Auth,
+		URL:     cfg.Repo.Primary(),
+		Mirrors: cfg.Repo[1:],
+		Branch:  cfg.Branch,
+		Ref:     cfg.Ref,
+		Dir:     filepath.Join(cfg.DataDir, "git", "desired"),
+		Auth:    cfg.Auth,
 	})
 	if err != nil {
 		return fmt.Errorf("desired repository: %w", err)
@@ -83,7 +84,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Warn("cannot watch the local repository; polling only", "err", err)
 	} else if ch != nil {
 		deps.SourceChanged = ch
-		log.Info("watching the local repository for pushes", "path", git.LocalPath(cfg.Repo))
+		log.Info("watching the local repository for pushes", "repo", cfg.Repo.String())
 	}
 	if cfg.Gossip != "" {
 		var key []byte
@@ -114,7 +115,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Warn("container exit events unavailable; relying on resync", "err", err)
 		}
 	}
-	log.Info("agent starting", "node", cfg.Node, "repo", cfg.Repo, "branch", cfg.Branch, "path", cfg.Path,
+	log.Info("agent starting", "node", cfg.Node, "repo", cfg.Repo.String(), "branch", cfg.Branch, "path", cfg.Path,
 		"statusBranch", cfg.StatusBranch, "namespace", cfg.Namespace, "dataDir", cfg.DataDir)
 	return New(cfg, log.With("subsystem", "agent"), deps).Run(ctx)
 }

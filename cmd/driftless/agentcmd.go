@@ -30,7 +30,7 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.StringVar(&cfg.Node, "node", cfg.Node, "this node's name")
 	labels := fs.String("labels", "", "node labels, k=v,k=v")
 	capacity := fs.String("capacity", "", "capacity offered to the scheduler, cpu=2,memory=4Gi (default: the host's)")
-	fs.StringVar(&cfg.Repo, "repo", cfg.Repo, "desired-state repository URL (file://, git://, ssh://, https://)")
+	fs.Var(&cfg.Repo, "repo", "desired-state repository URL (file://, git://, ssh://, https://); several, comma-separated, are tried in order")
 	fs.StringVar(&cfg.Branch, "branch", cfg.Branch, "branch to follow")
 	fs.StringVar(&cfg.Ref, "ref", cfg.Ref, "tag or commit to pin instead of following --branch")
 	fs.StringVar(&cfg.Path, "path", cfg.Path, "sub-directory of the repository holding the manifests")
