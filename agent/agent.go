@@ -30,6 +30,23 @@ type Source interface {
 	// Verify checks commit signatures between the commit in force and
 	// head per mode (off, head, all) against an armored key ring.
 	Verify(from, head, mode, keyRing string) error
+	// Head is the followed revision as the local clone has it, without
+	// fetching (what the last fetch or an adopted bundle left).
+	Head() (sources.Revision, error)
+	// ImportBundle imports a git bundle's objects and returns the
+	// revision its followed ref names, without adopting it.
+	ImportBundle(ctx context.Context, path string) (sources.Revision, error)
+	// AdoptHead moves the local followed branch to commit.
+	AdoptHead(commit string) error
+}
+
+// BundleInbox is the directory bundles are dropped into.
+type BundleInbox interface {
+	// Pending lists complete bundles, oldest first, and whether others
+	// are still being written.
+	Pending() (ready []string, waiting bool, err error)
+	Done(path string) error
+	Reject(path, reason string) error
 }
 
 // StatusStore is what the agent needs of the status branch.
@@ -58,6 +75,10 @@ type Deps struct {
 	// SourceChanged, when set, signals that the desired repository's refs
 	// changed (fsnotify on a file:// mirror): fetch now, not at the poll.
 	SourceChanged <-chan struct{}
+	// Inbox, when set, is the bundle inbox; InboxChanged signals that
+	// something was dropped into it.
+	Inbox        BundleInbox
+	InboxChanged <-chan struct{}
 	// KeyRing holds the armored OpenPGP keys trusted to sign desired
 	// commits (Config.Verify), read from the agent's own config, never
 	// from the repository it guards.
@@ -92,6 +113,7 @@ type Agent struct {
 	lastReport     string
 	lastStatusRead time.Time
 	lastRemote     string
+	bundleRetry    time.Time // a bundle is being written: look again then
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -157,6 +179,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.syncDesired(ctx)
 	}
 
+	a.takeBundles(ctx)
 	poll := time.NewTimer(a.nextPoll())
 	defer poll.Stop()
 	wake := time.NewTimer(0)
@@ -178,6 +201,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			if a.isLeader() {
 				a.syncDesired(ctx)
 			}
+			a.takeBundles(ctx)
 			poll.Reset(a.nextPoll())
 		case h := <-hints:
 			if h.Kind == "status" {
@@ -189,12 +213,17 @@ func (a *Agent) Run(ctx context.Context) error {
 			if a.isLeader() {
 				a.syncDesired(ctx)
 			}
+		case <-a.deps.InboxChanged:
+			a.takeBundles(ctx)
 		case <-changes:
 		case <-a.deps.Exits:
 		case <-wake.C:
 		}
 		if ctx.Err() != nil {
 			continue
+		}
+		if !a.bundleRetry.IsZero() && !time.Now().Before(a.bundleRetry) {
+			a.takeBundles(ctx)
 		}
 		if !a.isLeader() && time.Since(a.lastStatusRead) >= a.cfg.StatusPoll.Duration {
 			a.readStatus(ctx)
@@ -253,6 +282,11 @@ func (a *Agent) nextWake() time.Duration {
 			d = w
 		}
 	}
+	if !a.bundleRetry.IsZero() {
+		if w := time.Until(a.bundleRetry); w < d {
+			d = w
+		}
+	}
 	if t := a.deps.Reconciler.NextWake(); !t.IsZero() {
 		if w := time.Until(t); w < d {
 			d = w
@@ -273,6 +307,11 @@ func (a *Agent) syncDesired(ctx context.Context) {
 		a.srcFails++
 		a.setSource(func(s *SourceStatus) { s.OK = false; s.LastError = err.Error(); s.LastAttempt = now })
 		a.log.Warn("desired repository unavailable; keeping the commit in force", "err", err, "inForce", short(a.inForceCommit()), "failures", a.srcFails)
+		// A bundle imported while this node followed may have moved the
+		// local branch: take it as any new head.
+		if local, herr := a.deps.Source.Head(); herr == nil && local.Commit != a.state.LastSeen {
+			a.consider(ctx, local, now, false)
+		}
 		return
 	}
 	if a.srcFails > 0 {
@@ -300,11 +339,15 @@ func (a *Agent) syncDesired(ctx context.Context) {
 			s.Remote = rev.Remote
 		}
 	})
-	if rev.Commit == a.state.LastSeen && a.inForce != nil {
-		return
-	}
-	if rev.Commit == a.state.LastSeen && a.state.Rejected == rev.Commit {
-		return
+	a.consider(ctx, rev, now, false)
+}
+
+// consider takes rev as the new head whole or not at all: fast-forward
+// rule, signature policy, validation. It returns the reasons it was
+// refused (nil when taken, or already seen and not forced).
+func (a *Agent) consider(ctx context.Context, rev sources.Revision, now time.Time, force bool) []string {
+	if !force && rev.Commit == a.state.LastSeen && (a.inForce != nil || a.state.Rejected == rev.Commit) {
+		return nil
 	}
 	a.state.LastSeen = rev.Commit
 	following := a.cfg.Branch
@@ -322,13 +365,13 @@ func (a *Agent) syncDesired(ctx context.Context) {
 				msg += ": " + err.Error()
 			}
 			a.reject(rev.Commit, now, []string{msg})
-			return
+			return []string{msg}
 		}
 	}
 	if a.cfg.Verify != "" && a.cfg.Verify != "off" {
 		if err := a.deps.Source.Verify(a.inForceCommit(), rev.Commit, a.cfg.Verify, a.deps.KeyRing); err != nil {
 			a.reject(rev.Commit, now, []string{err.Error()})
-			return
+			return []string{err.Error()}
 		}
 	}
 	a.state.Following = following
@@ -343,7 +386,7 @@ func (a *Agent) syncDesired(ctx context.Context) {
 			}
 		}
 		a.reject(rev.Commit, now, lines)
-		return
+		return lines
 	}
 	for _, s := range set.Skipped {
 		a.log.Info("not handled by driftless", "file", s.File, "line", s.Line, "kind", s.Kind, "name", s.Name, "reason", s.Reason)
@@ -354,8 +397,9 @@ func (a *Agent) syncDesired(ctx context.Context) {
 	a.inForce = &loaded{rev: rev, set: set}
 	a.state.InForce = rev.Commit
 	a.state.Rejected = ""
-	a.log.Info("desired commit in force", "commit", short(rev.Commit), "workloads", len(set.Workloads), "subject", rev.Subject)
+	a.log.Info("desired commit in force", "commit", short(rev.Commit), "workloads", len(set.Workloads), "subject", rev.Subject, "from", rev.Remote)
 	a.savePersisted()
+	return nil
 }
 
 // reject records a refused desired commit: logged, served by the API and

@@ -48,6 +48,11 @@ type Config struct {
 	// AllowNonFastForward accepts a new head that does not descend from
 	// the commit in force (force push, rollback to an older commit).
 	AllowNonFastForward bool `json:"allowNonFastForward,omitempty"`
+	// BundleInbox is a directory watched for git bundles (`git bundle
+	// create`), for sites Git cannot reach: each complete *.bundle is
+	// imported and its head taken like a fetched one, then moved to done/
+	// or rejected/ (with a .reason file).
+	BundleInbox string `json:"bundleInbox,omitempty"`
 	// Auth holds credential files for the desired and status repositories.
 	Auth git.Auth `json:"auth,omitempty"`
 

@@ -86,6 +86,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		deps.SourceChanged = ch
 		log.Info("watching the local repository for pushes", "repo", cfg.Repo.String())
 	}
+	if cfg.BundleInbox != "" {
+		in := git.Inbox{Dir: cfg.BundleInbox}
+		ch, err := in.Watch(ctx)
+		if err != nil {
+			return err
+		}
+		deps.Inbox, deps.InboxChanged = in, ch
+		log.Info("watching the bundle inbox", "dir", cfg.BundleInbox)
+	}
 	if cfg.Gossip != "" {
 		var key []byte
 		if cfg.GossipKeyFile != "" {

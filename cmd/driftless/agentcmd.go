@@ -37,6 +37,7 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.StringVar(&cfg.Verify, "verify", cfg.Verify, "commit signature policy: off, head or all")
 	fs.StringVar(&cfg.TrustedKeysFile, "trusted-keys", cfg.TrustedKeysFile, "armored OpenPGP public keys trusted to sign desired commits")
 	fs.BoolVar(&cfg.AllowNonFastForward, "allow-non-fast-forward", cfg.AllowNonFastForward, "accept a head that does not descend from the commit in force (force push, rollback)")
+	fs.StringVar(&cfg.BundleInbox, "bundle-inbox", cfg.BundleInbox, "directory watched for git bundles to import (air-gapped sites)")
 	authFlags(fs, &cfg.Auth)
 	fs.StringVar(&cfg.StatusRepo, "status-repo", cfg.StatusRepo, "repository of the status branch (default: --repo)")
 	fs.StringVar(&cfg.StatusBranch, "status-branch", cfg.StatusBranch, "status branch")

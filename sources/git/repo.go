@@ -247,6 +247,31 @@ func (r *Repo) Sync(ctx context.Context) (sources.Revision, error) {
 			return sources.Revision{}, errors.Join(errs...)
 		}
 	}
+	return r.resolve(remote)
+}
+
+// Head returns the followed revision as the clone has it, without
+// fetching: what the last fetch or an adopted bundle left.
+func (r *Repo) Head() (sources.Revision, error) {
+	return r.resolve("")
+}
+
+// AdoptHead moves the clone's followed branch to commit (present
+// locally), as a fetch would, so that Head reports it after a restart or
+// while every remote is down. It does nothing when a tag or commit is
+// pinned.
+func (r *Repo) AdoptHead(commit string) error {
+	if r.cfg.Ref != "" {
+		return nil
+	}
+	if _, err := r.repo.CommitObject(plumbing.NewHash(commit)); err != nil {
+		return fmt.Errorf("commit %s: %w", commit, err)
+	}
+	return r.repo.Storer.SetReference(plumbing.NewHashReference(r.trackingRef(), plumbing.NewHash(commit)))
+}
+
+// resolve reads the followed revision from the clone.
+func (r *Repo) resolve(remote string) (sources.Revision, error) {
 	var hash plumbing.Hash
 	if fullSHA.MatchString(r.cfg.Ref) {
 		hash = plumbing.NewHash(r.cfg.Ref)

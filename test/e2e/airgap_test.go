@@ -1,0 +1,171 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"driftless.dev/driftless/internal/testenv"
+)
+
+type sourceView struct {
+	Source struct {
+		OK     bool   `json:"ok"`
+		Head   string `json:"head"`
+		Remote string `json:"remote"`
+	} `json:"source"`
+	Webhook struct {
+		Accepted int `json:"accepted"`
+		Invalid  int `json:"invalid"`
+	} `json:"webhook"`
+}
+
+func (p *agentProc) source() (sourceView, error) {
+	var v sourceView
+	resp, err := http.Get("http://" + p.api + "/api/v1/status")
+	if err != nil {
+		return v, err
+	}
+	defer resp.Body.Close()
+	return v, json.NewDecoder(resp.Body).Decode(&v)
+}
+
+// deadURL is a git:// URL on a loopback port nothing listens on.
+func deadURL(t *testing.T) string {
+	return "git://" + freePort(t) + "/fleet.git"
+}
+
+// The first URL of --repo is down: the agent deploys from the next one
+// and says which it used.
+func TestMirrorFailoverAgent(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("apps/web.yaml", deployment("web", 1, "sleep 1000"))
+	c1 := e.work.Commit("web")
+	e.work.Push()
+	o := e.opts(t, "node-1")
+	o.repo = deadURL(t) + "," + e.url
+	o.extra = []string{"--status-repo", e.url}
+	ag := startAgent(t, o)
+	waitFor(t, "1 running replica from the mirror", 60*time.Second, func() (bool, string) {
+		ts := listTasks(t, e.client, "web")
+		return running(ts) == 1, fmt.Sprintf("%+v", ts)
+	})
+	waitFor(t, "status to name the mirror", 10*time.Second, func() (bool, string) {
+		v, err := ag.source()
+		return err == nil && v.Source.OK && v.Source.Remote == e.url && v.Source.Head == c1, fmt.Sprintf("%+v %v", v, err)
+	})
+	ag.kill()
+	if !strings.Contains(ag.logs.String(), "fetched from a mirror") {
+		t.Fatal("the failover is not logged")
+	}
+}
+
+// dropBundle writes a bundle into the inbox the way a careful person
+// does: under another name, then renamed in.
+func dropBundle(t *testing.T, src, inbox, name string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(inbox, "."+name+".part")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(inbox, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFile(t *testing.T, path string) string {
+	t.Helper()
+	var b []byte
+	waitFor(t, path, 30*time.Second, func() (bool, string) {
+		var err error
+		b, err = os.ReadFile(path)
+		return err == nil, fmt.Sprint(err)
+	})
+	return string(b)
+}
+
+// An agent with no reachable network remote deploys from bundles made
+// with plain `git bundle create`; a bundle with missing prerequisites and
+// one that does not fast-forward are rejected with a reason.
+func TestBundleInbox(t *testing.T) {
+	e := newEnv(t)
+	_, statusURL := testenv.NewBareRepo(t)
+	inbox := filepath.Join(t.TempDir(), "inbox")
+	if err := os.MkdirAll(inbox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	w := e.work
+
+	w.WriteFile("apps/web.yaml", deployment("web", 1, "sleep 1000"))
+	c1 := w.Commit("web: 1 replica")
+	testenv.Git(t, w.Dir, "bundle", "create", "-q", filepath.Join(out, "b1.bundle"), "main")
+
+	o := e.opts(t, "node-1")
+	o.repo = deadURL(t)
+	o.extra = []string{"--status-repo", statusURL, "--bundle-inbox", inbox}
+	ag := startAgent(t, o)
+
+	dropBundle(t, filepath.Join(out, "b1.bundle"), inbox, "b1.bundle")
+	waitFor(t, "1 running replica from the bundle", 60*time.Second, func() (bool, string) {
+		ts := listTasks(t, e.client, "web")
+		return running(ts) == 1, fmt.Sprintf("%+v", ts)
+	})
+	waitFile(t, filepath.Join(inbox, "done", "b1.bundle"))
+	if v, err := ag.source(); err != nil || v.Source.Head != c1 || v.Source.Remote != "bundle:b1.bundle" {
+		t.Fatalf("source after the bundle: %+v %v", v, err)
+	}
+
+	// Missing prerequisites: built on c2, which the agent never got.
+	w.WriteFile("apps/web.yaml", deployment("web", 2, "sleep 1000"))
+	c2 := w.Commit("web: 2 replicas")
+	w.WriteFile("apps/web.yaml", deployment("web", 2, "sleep 1001"))
+	w.Commit("web: sleep longer")
+	testenv.Git(t, w.Dir, "bundle", "create", "-q", filepath.Join(out, "b2.bundle"), c2+"..main")
+	dropBundle(t, filepath.Join(out, "b2.bundle"), inbox, "b2.bundle")
+	reason := waitFile(t, filepath.Join(inbox, "rejected", "b2.bundle.reason"))
+	if !strings.Contains(reason, "missing prerequisite") || !strings.Contains(reason, c2[:12]) {
+		t.Fatalf("reason: %q", reason)
+	}
+
+	// Not a fast-forward: an unrelated history for main.
+	_, otherURL := testenv.NewBareRepo(t)
+	other := testenv.NewWorkClone(t, otherURL)
+	other.WriteFile("apps/web.yaml", deployment("web", 3, "sleep 1000"))
+	forced := other.Commit("rewritten history")
+	testenv.Git(t, other.Dir, "bundle", "create", "-q", filepath.Join(out, "b3.bundle"), "main")
+	dropBundle(t, filepath.Join(out, "b3.bundle"), inbox, "b3.bundle")
+	reason = waitFile(t, filepath.Join(inbox, "rejected", "b3.bundle.reason"))
+	if !strings.Contains(reason, "does not descend") || !strings.Contains(reason, forced) {
+		t.Fatalf("reason: %q", reason)
+	}
+	waitFor(t, "the non-fast-forward recorded", 10*time.Second, func() (bool, string) {
+		s, err := ag.status()
+		return err == nil && s.LastRejection != nil && s.LastRejection.Commit == forced, fmt.Sprintf("%+v %v", s, err)
+	})
+
+	// An incremental bundle on what the site has is taken.
+	testenv.Git(t, w.Dir, "bundle", "create", "-q", filepath.Join(out, "b4.bundle"), c1+"..main")
+	dropBundle(t, filepath.Join(out, "b4.bundle"), inbox, "b4.bundle")
+	waitFor(t, "2 running replicas from the incremental bundle", 60*time.Second, func() (bool, string) {
+		ts := listTasks(t, e.client, "web")
+		ok := running(ts) == 2 && len(ts) == 2
+		for _, x := range ts {
+			ok = ok && strings.Contains(x.Cmd, "sleep 1001")
+		}
+		return ok, fmt.Sprintf("%+v", ts)
+	})
+	waitFile(t, filepath.Join(inbox, "done", "b4.bundle"))
+	if n := len(listTasks(t, e.client, "web")); n != 2 {
+		t.Fatalf("%d containers after the rejected bundles", n)
+	}
+}
