@@ -59,6 +59,8 @@ type StatusStore interface {
 type Reconciler interface {
 	Sync(ctx context.Context, desired []reconcile.DesiredReplica) (map[reconcile.ReplicaKey]manifest.ReplicaStatus, error)
 	NextWake() time.Time
+	// RetryImagePulls ends the image pull back-off of every replica.
+	RetryImagePulls()
 }
 
 // Deps are the parts the agent is wired from. Run builds the real ones;
@@ -75,6 +77,9 @@ type Deps struct {
 	// SourceChanged, when set, signals that the desired repository's refs
 	// changed (fsnotify on a file:// mirror): fetch now, not at the poll.
 	SourceChanged <-chan struct{}
+	// ImagesChanged, when set, signals that new image archives were
+	// imported: replicas waiting for an image are tried at once.
+	ImagesChanged <-chan struct{}
 	// Inbox, when set, is the bundle inbox; InboxChanged signals that
 	// something was dropped into it.
 	Inbox        BundleInbox
@@ -213,6 +218,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			if a.isLeader() {
 				a.syncDesired(ctx)
 			}
+		case <-a.deps.ImagesChanged:
+			a.deps.Reconciler.RetryImagePulls()
 		case <-a.deps.InboxChanged:
 			a.takeBundles(ctx)
 		case <-changes:

@@ -117,6 +117,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		deps.Cluster = cl
 		log.Info("gossip started", "addr", cl.LocalAddr(), "join", cfg.Join)
 	}
+	if ch, err := rt.WatchImages(ctx); err != nil {
+		log.Warn("cannot watch the images dir; archives are read when an image is missing", "dir", cfg.ImagesDir, "err", err)
+	} else if ch != nil {
+		deps.ImagesChanged = ch
+	}
 	if ex, ok := any(rt).(reconcile.Exiter); ok {
 		if ch, err := ex.Exits(ctx); err == nil {
 			deps.Exits = ch

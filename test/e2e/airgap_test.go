@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"driftless.dev/driftless/internal/ociimage"
 	"driftless.dev/driftless/internal/testenv"
+	"driftless.dev/driftless/reconcile"
 )
 
 type sourceView struct {
@@ -167,5 +169,38 @@ func TestBundleInbox(t *testing.T) {
 	waitFile(t, filepath.Join(inbox, "done", "b4.bundle"))
 	if n := len(listTasks(t, e.client, "web")); n != 2 {
 		t.Fatalf("%d containers after the rejected bundles", n)
+	}
+}
+
+// A replica waiting for an image starts as soon as its archive is
+// dropped into --images-dir, not at the end of its pull back-off.
+func TestImagesDirWatch(t *testing.T) {
+	e := newEnv(t)
+	images := t.TempDir()
+	const image = "example.test/airgap/late:v1"
+	e.work.WriteFile("apps/late.yaml", strings.Replace(strings.Replace(deployment("late", 1, "sleep 1000"),
+		"busybox:latest", image, 1), "IfNotPresent", "Never", 1))
+	e.work.Commit("late")
+	e.work.Push()
+	o := e.opts(t, "node-1")
+	o.images = images
+	ag := startAgent(t, o)
+	// The second failure is in ImagePullBackOff, with 20 s to wait.
+	waitFor(t, "the replica in ImagePullBackOff", 40*time.Second, func() (bool, string) {
+		s, err := ag.status()
+		return err == nil && len(s.Replicas) == 1 && s.Replicas[0].Status.Reason == "ImagePullBackOff", fmt.Sprintf("%+v %v", s, err)
+	})
+	start := time.Now()
+	if err := ociimage.BuildBusyboxFile(filepath.Join(images, "late.tar"), image); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replica running", 30*time.Second, func() (bool, string) {
+		ts := listTasks(t, e.client, "late")
+		return running(ts) == 1, fmt.Sprintf("%+v", ts)
+	})
+	took := time.Since(start)
+	t.Logf("replica running %s after the archive was dropped", took)
+	if took >= reconcile.Backoff(1)/2 {
+		t.Fatalf("took %s: the replica waited for its back-off", took)
 	}
 }
