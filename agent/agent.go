@@ -77,6 +77,9 @@ type Deps struct {
 	// SourceChanged, when set, signals that the desired repository's refs
 	// changed (fsnotify on a file:// mirror): fetch now, not at the poll.
 	SourceChanged <-chan struct{}
+	// WebhookSecret, when set, enables POST /hooks/git: calls signed
+	// with it trigger an immediate fetch.
+	WebhookSecret []byte
 	// ImagesChanged, when set, signals that new image archives were
 	// imported: replicas waiting for an image are tried at once.
 	ImagesChanged <-chan struct{}
@@ -120,6 +123,8 @@ type Agent struct {
 	lastRemote     string
 	bundleRetry    time.Time // a bundle is being written: look again then
 
+	webhook chan struct{} // a valid webhook call: fetch now
+
 	mu   sync.Mutex
 	snap Snapshot
 }
@@ -136,7 +141,8 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 		sets:      map[string]*manifest.Set{},
 		observed:  map[reconcile.ReplicaKey]manifest.ReplicaStatus{},
 		deadSince: map[string]time.Time{},
-		snap:      Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC()},
+		snap:      Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC(), Webhook: WebhookStatus{Enabled: len(deps.WebhookSecret) > 0}},
+		webhook:   make(chan struct{}, 1),
 	}
 }
 
@@ -217,6 +223,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.deps.SourceChanged:
 			if a.isLeader() {
 				a.syncDesired(ctx)
+			}
+		case <-a.webhook:
+			// Whoever the hook reached, the leader fetches: tell it.
+			if a.isLeader() {
+				a.syncDesired(ctx)
+				poll.Reset(a.nextPoll())
+			}
+			if a.deps.Cluster != nil {
+				a.deps.Cluster.Hint(cluster.Hint{Kind: "desired"})
 			}
 		case <-a.deps.ImagesChanged:
 			a.deps.Reconciler.RetryImagePulls()

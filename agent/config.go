@@ -78,6 +78,10 @@ type Config struct {
 
 	// Listen is the address of the HTTP API (health, status).
 	Listen string `json:"listen"`
+	// WebhookSecretFile holds the secret that signs calls to POST
+	// /hooks/git (GitHub, Gitea, GitLab or X-Driftless-Signature); without
+	// it the endpoint is off.
+	WebhookSecretFile string `json:"webhookSecretFile,omitempty"`
 	// Poll is the interval between fetches of the desired repository; a
 	// random jitter of up to 10% is added.
 	Poll Duration `json:"poll"`

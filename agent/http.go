@@ -21,6 +21,7 @@ type Snapshot struct {
 	IsLeader      bool              `json:"isLeader"`
 	LastRejection *status.Rejection `json:"lastRejection,omitempty"`
 	Source        SourceStatus      `json:"source"`
+	Webhook       WebhookStatus     `json:"webhook"`
 	RuntimeError  string            `json:"runtimeError,omitempty"`
 	StatusError   string            `json:"statusError,omitempty"`
 	Replicas      []ReplicaView     `json:"replicas"`
@@ -61,6 +62,9 @@ func (a *Agent) Handler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(a.Snapshot())
 	})
+	if len(a.deps.WebhookSecret) > 0 {
+		mux.HandleFunc("POST /hooks/git", a.serveWebhook)
+	}
 	return mux
 }
 

@@ -86,6 +86,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		deps.SourceChanged = ch
 		log.Info("watching the local repository for pushes", "repo", cfg.Repo.String())
 	}
+	if cfg.WebhookSecretFile != "" {
+		if deps.WebhookSecret, err = LoadWebhookSecret(cfg.WebhookSecretFile); err != nil {
+			return err
+		}
+	}
 	if cfg.BundleInbox != "" {
 		in := git.Inbox{Dir: cfg.BundleInbox}
 		ch, err := in.Watch(ctx)

@@ -47,6 +47,7 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.StringVar(&cfg.Namespace, "namespace", cfg.Namespace, "containerd namespace owned by the agent")
 	fs.StringVar(&cfg.ImagesDir, "images-dir", cfg.ImagesDir, "directory of OCI image archives to import")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTP API address (health, status)")
+	fs.StringVar(&cfg.WebhookSecretFile, "webhook-secret-file", cfg.WebhookSecretFile, "secret of POST /hooks/git (GitHub, Gitea, GitLab, X-Driftless-Signature); off without it")
 	fs.DurationVar(&cfg.Poll.Duration, "poll", cfg.Poll.Duration, "poll interval of the desired repository")
 	fs.DurationVar(&cfg.Resync.Duration, "resync", cfg.Resync.Duration, "longest time between two reconcile passes")
 	fs.StringVar(&cfg.Gossip, "gossip", cfg.Gossip, "gossip address ip:port (empty: standalone, a cluster of one)")

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -202,5 +205,77 @@ func TestImagesDirWatch(t *testing.T) {
 	t.Logf("replica running %s after the archive was dropped", took)
 	if took >= reconcile.Backoff(1)/2 {
 		t.Fatalf("took %s: the replica waited for its back-off", took)
+	}
+}
+
+func postHook(t *testing.T, api string, header map[string]string, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+api+"/hooks/git", strings.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// A signed webhook call makes an agent that polls once an hour fetch at
+// once; a badly signed one is refused and counted.
+func TestWebhookTriggersFetch(t *testing.T) {
+	e := newEnv(t)
+	d := testenv.GitDaemon(t, filepath.Dir(strings.TrimPrefix(e.url, "file://")))
+	e.work.WriteFile("apps/web.yaml", deployment("web", 1, "sleep 1000"))
+	e.work.Commit("web: 1")
+	e.work.Push()
+	secretFile := filepath.Join(t.TempDir(), "hook-secret")
+	const secret = "hook-s3cr3t-planted"
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := e.opts(t, "node-1")
+	o.repo = d.URL + "/" + filepath.Base(e.url)
+	o.poll = "1h"
+	o.extra = []string{"--webhook-secret-file", secretFile}
+	ag := startAgent(t, o)
+	waitFor(t, "1 running replica", 60*time.Second, func() (bool, string) {
+		ts := listTasks(t, e.client, "web")
+		return running(ts) == 1, fmt.Sprintf("%+v", ts)
+	})
+
+	e.work.WriteFile("apps/web.yaml", deployment("web", 2, "sleep 1000"))
+	c2 := e.work.Commit("web: 2")
+	e.work.Push()
+	body := `{"ref":"refs/heads/main","after":"` + c2 + `"}`
+	mac := hmac.New(sha256.New, []byte("not the secret"))
+	mac.Write([]byte(body))
+	if code := postHook(t, ag.api, map[string]string{"X-Hub-Signature-256": "sha256=" + hex.EncodeToString(mac.Sum(nil))}, body); code != 401 {
+		t.Fatalf("bad signature: %d", code)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if s, _ := ag.status(); s.DesiredCommit == c2 {
+		t.Fatal("a refused webhook call was acted on")
+	}
+
+	mac = hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(body))
+	start := time.Now()
+	if code := postHook(t, ag.api, map[string]string{"X-Hub-Signature-256": "sha256=" + hex.EncodeToString(mac.Sum(nil)), "X-GitHub-Event": "push"}, body); code != 202 {
+		t.Fatalf("good signature: %d", code)
+	}
+	waitFor(t, "2 running replicas after the webhook", 30*time.Second, func() (bool, string) {
+		ts := listTasks(t, e.client, "web")
+		return running(ts) == 2, fmt.Sprintf("%+v", ts)
+	})
+	t.Logf("push to 2 running replicas after the webhook: %s", time.Since(start))
+	v, err := ag.source()
+	if err != nil || v.Webhook.Accepted != 1 || v.Webhook.Invalid != 1 {
+		t.Fatalf("webhook counters: %+v %v", v, err)
+	}
+	ag.kill()
+	if strings.Contains(ag.logs.String(), secret) {
+		t.Fatal("the webhook secret reached the log")
 	}
 }
