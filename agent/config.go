@@ -94,8 +94,10 @@ type Config struct {
 	Gossip string `json:"gossip,omitempty"`
 	// Join lists seed nodes "ip:port"; joins retry in the background.
 	Join []string `json:"join,omitempty"`
-	// GossipKeyFile holds the base64 gossip encryption key (16/24/32
-	// bytes), as `consul keygen` prints it. Required with Gossip unless
+	// GossipKeyFile holds base64 gossip encryption keys (16/24/32 bytes,
+	// as `consul keygen` prints them), one per line: the first encrypts,
+	// every one decrypts. Re-read when it changes and on SIGHUP, so a key
+	// is rotated without a restart. Required with Gossip unless
 	// InsecureGossip.
 	GossipKeyFile  string `json:"gossipKeyFile,omitempty"`
 	InsecureGossip bool   `json:"insecureGossip,omitempty"`

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"driftless.dev/driftless/agent/cluster"
@@ -101,15 +104,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("watching the bundle inbox", "dir", cfg.BundleInbox)
 	}
 	if cfg.Gossip != "" {
-		var key []byte
+		var keys [][]byte
 		if cfg.GossipKeyFile != "" {
-			if key, err = cluster.LoadKeyFile(cfg.GossipKeyFile); err != nil {
+			if keys, err = cluster.LoadKeyFile(cfg.GossipKeyFile); err != nil {
 				return err
 			}
 		}
 		a := New(cfg, log, deps)
 		cl, err := cluster.Start(ctx, cluster.Config{
-			NodeName: cfg.Node, BindAddr: cfg.Gossip, Join: cfg.Join, SecretKey: key,
+			NodeName: cfg.Node, BindAddr: cfg.Gossip, Join: cfg.Join, Keys: keys,
 			Insecure: cfg.InsecureGossip, Meta: a.meta(), Logger: log.With("subsystem", "gossip"),
 		})
 		if err != nil {
@@ -120,7 +123,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			_ = cl.Shutdown()
 		}()
 		deps.Cluster = cl
-		log.Info("gossip started", "addr", cl.LocalAddr(), "join", cfg.Join)
+		log.Info("gossip started", "addr", cl.LocalAddr(), "join", cfg.Join, "keys", cl.KeyIDs())
+		if cfg.GossipKeyFile != "" {
+			// SIGHUP reloads the key file (as does any change to it)
+			// instead of ending the process.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go reloadKeys(ctx, cfg.GossipKeyFile, cl, hup, log.With("subsystem", "gossip"))
+		}
 	}
 	if ch, err := rt.WatchImages(ctx); err != nil {
 		log.Warn("cannot watch the images dir; archives are read when an image is missing", "dir", cfg.ImagesDir, "err", err)
