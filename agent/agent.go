@@ -36,6 +36,23 @@ type Source interface {
 	// Verify checks commit signatures between the commit in force and
 	// head per mode (off, head, all) against trusted keys.
 	Verify(from, head, mode string, trust git.Trust) error
+	// Head is the followed revision as the local clone has it, without
+	// fetching (what the last fetch or an adopted bundle left).
+	Head() (sources.Revision, error)
+	// ImportBundle imports a git bundle's objects and returns the
+	// revision its followed ref names, without adopting it.
+	ImportBundle(ctx context.Context, path string) (sources.Revision, error)
+	// AdoptHead moves the local followed branch to commit.
+	AdoptHead(commit string) error
+}
+
+// BundleInbox is the directory bundles are dropped into.
+type BundleInbox interface {
+	// Pending lists complete bundles, oldest first, and whether others
+	// are still being written.
+	Pending() (ready []string, waiting bool, err error)
+	Done(path string) error
+	Reject(path, reason string) error
 }
 
 // StatusStore is what the agent needs of the status branch.
@@ -48,6 +65,8 @@ type StatusStore interface {
 type Reconciler interface {
 	Sync(ctx context.Context, desired []reconcile.DesiredReplica) (map[reconcile.ReplicaKey]manifest.ReplicaStatus, error)
 	NextWake() time.Time
+	// RetryImagePulls ends the image pull back-off of every replica.
+	RetryImagePulls()
 }
 
 // Deps are the parts the agent is wired from. Run builds the real ones;
@@ -75,6 +94,16 @@ type Deps struct {
 	// Now is the leader's clock for Jobs and CronJobs (deadlines, TTLs,
 	// schedules); nil is time.Now. Tests run hours of schedule with it.
 	Now func() time.Time
+	// WebhookSecret, when set, enables POST /hooks/git: calls signed
+	// with it trigger an immediate fetch.
+	WebhookSecret []byte
+	// ImagesChanged, when set, signals that new image archives were
+	// imported: replicas waiting for an image are tried at once.
+	ImagesChanged <-chan struct{}
+	// Inbox, when set, is the bundle inbox; InboxChanged signals that
+	// something was dropped into it.
+	Inbox        BundleInbox
+	InboxChanged <-chan struct{}
 }
 
 // loaded is a desired commit decoded and validated.
@@ -106,6 +135,10 @@ type Agent struct {
 	lastStatusRead time.Time
 	// jobWake is when time alone changes a Job or CronJob (leader only).
 	jobWake time.Time
+	lastRemote     string
+	bundleRetry    time.Time // a bundle is being written: look again then
+
+	webhook chan struct{} // a valid webhook call: fetch now
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -123,7 +156,8 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 		sets:      map[string]*manifest.Set{},
 		observed:  map[reconcile.ReplicaKey]manifest.ReplicaStatus{},
 		deadSince: map[string]time.Time{},
-		snap:      Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC()},
+		snap:      Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC(), Webhook: WebhookStatus{Enabled: len(deps.WebhookSecret) > 0}},
+		webhook:   make(chan struct{}, 1),
 	}
 }
 
@@ -171,6 +205,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.syncDesired(ctx)
 	}
 
+	a.takeBundles(ctx)
 	poll := time.NewTimer(a.nextPoll())
 	defer poll.Stop()
 	wake := time.NewTimer(0)
@@ -192,6 +227,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			if a.isLeader() {
 				a.syncDesired(ctx)
 			}
+			a.takeBundles(ctx)
 			poll.Reset(a.nextPoll())
 		case h := <-hints:
 			if h.Kind == "status" {
@@ -203,12 +239,28 @@ func (a *Agent) Run(ctx context.Context) error {
 			if a.isLeader() {
 				a.syncDesired(ctx)
 			}
+		case <-a.webhook:
+			// Whoever the hook reached, the leader fetches: tell it.
+			if a.isLeader() {
+				a.syncDesired(ctx)
+				poll.Reset(a.nextPoll())
+			}
+			if a.deps.Cluster != nil {
+				a.deps.Cluster.Hint(cluster.Hint{Kind: "desired"})
+			}
+		case <-a.deps.ImagesChanged:
+			a.deps.Reconciler.RetryImagePulls()
+		case <-a.deps.InboxChanged:
+			a.takeBundles(ctx)
 		case <-changes:
 		case <-a.deps.Exits:
 		case <-wake.C:
 		}
 		if ctx.Err() != nil {
 			continue
+		}
+		if !a.bundleRetry.IsZero() && !time.Now().Before(a.bundleRetry) {
+			a.takeBundles(ctx)
 		}
 		if !a.isLeader() && time.Since(a.lastStatusRead) >= a.cfg.StatusPoll.Duration {
 			a.readStatus(ctx)
@@ -277,6 +329,11 @@ func (a *Agent) nextWake() time.Duration {
 			d = w
 		}
 	}
+	if !a.bundleRetry.IsZero() {
+		if w := time.Until(a.bundleRetry); w < d {
+			d = w
+		}
+	}
 	if t := a.deps.Reconciler.NextWake(); !t.IsZero() {
 		if w := time.Until(t); w < d {
 			d = w
@@ -297,10 +354,26 @@ func (a *Agent) syncDesired(ctx context.Context) {
 		a.srcFails++
 		a.setSource(func(s *SourceStatus) { s.OK = false; s.LastError = err.Error(); s.LastAttempt = now })
 		a.log.Warn("desired repository unavailable; keeping the commit in force", "err", err, "inForce", short(a.inForceCommit()), "failures", a.srcFails)
+		// A bundle imported while this node followed may have moved the
+		// local branch: take it as any new head.
+		if local, herr := a.deps.Source.Head(); herr == nil && local.Commit != a.state.LastSeen {
+			a.consider(ctx, local, now, false)
+		}
 		return
 	}
 	if a.srcFails > 0 {
-		a.log.Info("desired repository reachable again")
+		a.log.Info("desired repository reachable again", "remote", rev.Remote)
+	}
+	// Say which URL answered when it changes, not at every poll.
+	if rev.Remote != "" && rev.Remote != a.lastRemote {
+		if rev.Remote != a.cfg.Repo.Primary() {
+			a.log.Warn("desired repository fetched from a mirror; the URLs before it failed", "remote", rev.Remote, "primary", a.cfg.Repo.Primary())
+		} else if a.lastRemote != "" {
+			a.log.Info("desired repository fetched from the first URL again", "remote", rev.Remote)
+		}
+	}
+	if rev.Remote != "" {
+		a.lastRemote = rev.Remote
 	}
 	a.srcFails = 0
 	a.setSource(func(s *SourceStatus) {
@@ -309,12 +382,19 @@ func (a *Agent) syncDesired(ctx context.Context) {
 		s.LastAttempt = now
 		s.LastSuccess = now
 		s.Head = rev.Commit
+		if rev.Remote != "" {
+			s.Remote = rev.Remote
+		}
 	})
-	if rev.Commit == a.state.LastSeen && a.inForce != nil {
-		return
-	}
-	if rev.Commit == a.state.LastSeen && a.state.Rejected == rev.Commit {
-		return
+	a.consider(ctx, rev, now, false)
+}
+
+// consider takes rev as the new head whole or not at all: fast-forward
+// rule, signature policy, validation. It returns the reasons it was
+// refused (nil when taken, or already seen and not forced).
+func (a *Agent) consider(ctx context.Context, rev sources.Revision, now time.Time, force bool) []string {
+	if !force && rev.Commit == a.state.LastSeen && (a.inForce != nil || a.state.Rejected == rev.Commit) {
+		return nil
 	}
 	a.state.LastSeen = rev.Commit
 	following := a.cfg.Branch
@@ -332,13 +412,13 @@ func (a *Agent) syncDesired(ctx context.Context) {
 				msg += ": " + err.Error()
 			}
 			a.reject(rev.Commit, now, []string{msg})
-			return
+			return []string{msg}
 		}
 	}
 	if a.cfg.Verify != "" && a.cfg.Verify != "off" {
 		if err := a.deps.Source.Verify(a.inForceCommit(), rev.Commit, a.cfg.Verify, a.deps.Trust); err != nil {
 			a.reject(rev.Commit, now, []string{err.Error()})
-			return
+			return []string{err.Error()}
 		}
 	}
 	a.state.Following = following
@@ -353,7 +433,7 @@ func (a *Agent) syncDesired(ctx context.Context) {
 			}
 		}
 		a.reject(rev.Commit, now, lines)
-		return
+		return lines
 	}
 	for _, s := range set.Skipped {
 		a.log.Info("not handled by driftless", "file", s.File, "line", s.Line, "kind", s.Kind, "name", s.Name, "reason", s.Reason)
@@ -364,8 +444,9 @@ func (a *Agent) syncDesired(ctx context.Context) {
 	a.inForce = &loaded{rev: rev, set: set}
 	a.state.InForce = rev.Commit
 	a.state.Rejected = ""
-	a.log.Info("desired commit in force", "commit", short(rev.Commit), "workloads", len(set.Workloads), "subject", rev.Subject)
+	a.log.Info("desired commit in force", "commit", short(rev.Commit), "workloads", len(set.Workloads), "subject", rev.Subject, "from", rev.Remote)
 	a.savePersisted()
+	return nil
 }
 
 // reject records a refused desired commit: logged, served by the API and

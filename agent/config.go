@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -25,9 +27,12 @@ type Config struct {
 	// "memory" as Kubernetes quantities); default: the host's.
 	Capacity map[string]string `json:"capacity,omitempty"`
 
-	// Repo is the URL of the desired-state repository (file://, git://,
-	// ssh://, https://).
-	Repo string `json:"repo"`
+	// Repo lists the URLs of the desired-state repository (file://,
+	// git://, ssh://, https://) in order of preference: the first is
+	// fetched, the next ones only when those before fail, and every poll
+	// starts again from the first. In YAML a list or one string
+	// (comma-separated).
+	Repo URLList `json:"repo"`
 	// Branch is followed unless Ref pins a tag or commit.
 	Branch string `json:"branch"`
 	// Ref pins a tag or a commit id instead of following Branch.
@@ -52,6 +57,11 @@ type Config struct {
 	// AllowNonFastForward accepts a new head that does not descend from
 	// the commit in force (force push, rollback to an older commit).
 	AllowNonFastForward bool `json:"allowNonFastForward,omitempty"`
+	// BundleInbox is a directory watched for git bundles (`git bundle
+	// create`), for sites Git cannot reach: each complete *.bundle is
+	// imported and its head taken like a fetched one, then moved to done/
+	// or rejected/ (with a .reason file).
+	BundleInbox string `json:"bundleInbox,omitempty"`
 	// Auth holds credential files for the desired and status repositories.
 	Auth git.Auth `json:"auth,omitempty"`
 
@@ -77,6 +87,10 @@ type Config struct {
 
 	// Listen is the address of the HTTP API (health, status).
 	Listen string `json:"listen"`
+	// WebhookSecretFile holds the secret that signs calls to POST
+	// /hooks/git (GitHub, Gitea, GitLab or X-Driftless-Signature); without
+	// it the endpoint is off.
+	WebhookSecretFile string `json:"webhookSecretFile,omitempty"`
 	// Poll is the interval between fetches of the desired repository; a
 	// random jitter of up to 10% is added.
 	Poll Duration `json:"poll"`
@@ -89,8 +103,10 @@ type Config struct {
 	Gossip string `json:"gossip,omitempty"`
 	// Join lists seed nodes "ip:port"; joins retry in the background.
 	Join []string `json:"join,omitempty"`
-	// GossipKeyFile holds the base64 gossip encryption key (16/24/32
-	// bytes), as `consul keygen` prints it. Required with Gossip unless
+	// GossipKeyFile holds base64 gossip encryption keys (16/24/32 bytes,
+	// as `consul keygen` prints them), one per line: the first encrypts,
+	// every one decrypts. Re-read when it changes and on SIGHUP, so a key
+	// is rotated without a restart. Required with Gossip unless
 	// InsecureGossip.
 	GossipKeyFile  string `json:"gossipKeyFile,omitempty"`
 	InsecureGossip bool   `json:"insecureGossip,omitempty"`
@@ -121,6 +137,52 @@ type Config struct {
 // that end-to-end tests see a CronJob run every minute without waiting
 // minutes.
 const ClockRateEnv = "DRIFTLESS_TEST_CLOCK_RATE"
+// URLList is an ordered list of URLs, written in YAML as a list or as
+// one comma-separated string.
+type URLList []string
+
+// ParseURLList splits a comma-separated list, dropping empty items.
+func ParseURLList(s string) URLList {
+	var out URLList
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// UnmarshalJSON reads a list of strings or one comma-separated string.
+func (l *URLList) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*l = ParseURLList(s)
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("want a URL or a list of URLs: %w", err)
+	}
+	*l = ParseURLList(strings.Join(list, ","))
+	return nil
+}
+
+// String joins the list with commas (flag.Value).
+func (l *URLList) String() string { return strings.Join(*l, ",") }
+
+// Set replaces the list from a comma-separated string (flag.Value).
+func (l *URLList) Set(s string) error {
+	*l = ParseURLList(s)
+	return nil
+}
+
+// Primary is the first URL, or "".
+func (l URLList) Primary() string {
+	if len(l) == 0 {
+		return ""
+	}
+	return l[0]
+}
 
 // Duration is a time.Duration written as "5s" in YAML.
 type Duration struct{ time.Duration }
@@ -184,7 +246,7 @@ func (c *Config) Validate() error {
 	if _, err := scheduler.ParsePolicy(c.SchedulerPolicy); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Repo == "" {
+	if len(c.Repo) == 0 {
 		errs = append(errs, errors.New("repository URL is required (--repo)"))
 	}
 	if c.DataDir == "" {
@@ -219,7 +281,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.StatusRepo == "" {
-		c.StatusRepo = c.Repo
+		c.StatusRepo = c.Repo.Primary()
 	}
 	if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs

@@ -7,7 +7,7 @@ import (
 
 func TestConfigSchedulerPolicy(t *testing.T) {
 	c := DefaultConfig()
-	c.Node, c.Repo = "n1", "file:///tmp/x"
+	c.Node, c.Repo = "n1", URLList{"file:///tmp/x"}
 	if c.SchedulerPolicy != "least-allocated" {
 		t.Fatalf("default policy %q", c.SchedulerPolicy)
 	}

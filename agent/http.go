@@ -21,6 +21,7 @@ type Snapshot struct {
 	IsLeader      bool              `json:"isLeader"`
 	LastRejection *status.Rejection `json:"lastRejection,omitempty"`
 	Source        SourceStatus      `json:"source"`
+	Webhook       WebhookStatus     `json:"webhook"`
 	RuntimeError  string            `json:"runtimeError,omitempty"`
 	StatusError   string            `json:"statusError,omitempty"`
 	Replicas      []ReplicaView     `json:"replicas"`
@@ -28,8 +29,11 @@ type Snapshot struct {
 
 // SourceStatus says whether the desired repository answers.
 type SourceStatus struct {
-	OK          bool      `json:"ok"`
-	Head        string    `json:"head,omitempty"`
+	OK   bool   `json:"ok"`
+	Head string `json:"head,omitempty"`
+	// Remote is the URL the last successful fetch used (the first of
+	// --repo unless it failed and a mirror answered).
+	Remote      string    `json:"remote,omitempty"`
 	LastError   string    `json:"lastError,omitempty"`
 	LastAttempt time.Time `json:"lastAttempt,omitempty"`
 	LastSuccess time.Time `json:"lastSuccess,omitempty"`
@@ -58,6 +62,9 @@ func (a *Agent) Handler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(a.Snapshot())
 	})
+	if len(a.deps.WebhookSecret) > 0 {
+		mux.HandleFunc("POST /hooks/git", a.serveWebhook)
+	}
 	return mux
 }
 

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -28,11 +31,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	src, err := git.Open(ctx, git.Config{
-		URL:    cfg.Repo,
-		Branch: cfg.Branch,
-		Ref:    cfg.Ref,
-		Dir:    filepath.Join(cfg.DataDir, "git", "desired"),
-		Auth:   cfg.Auth,
+		URL:     cfg.Repo.Primary(),
+		Mirrors: cfg.Repo[1:],
+		Branch:  cfg.Branch,
+		Ref:     cfg.Ref,
+		Dir:     filepath.Join(cfg.DataDir, "git", "desired"),
+		Auth:    cfg.Auth,
 	})
 	if err != nil {
 		return fmt.Errorf("desired repository: %w", err)
@@ -115,18 +119,32 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Warn("cannot watch the local repository; polling only", "err", err)
 	} else if ch != nil {
 		deps.SourceChanged = ch
-		log.Info("watching the local repository for pushes", "path", git.LocalPath(cfg.Repo))
+		log.Info("watching the local repository for pushes", "repo", cfg.Repo.String())
+	}
+	if cfg.WebhookSecretFile != "" {
+		if deps.WebhookSecret, err = LoadWebhookSecret(cfg.WebhookSecretFile); err != nil {
+			return err
+		}
+	}
+	if cfg.BundleInbox != "" {
+		in := git.Inbox{Dir: cfg.BundleInbox}
+		ch, err := in.Watch(ctx)
+		if err != nil {
+			return err
+		}
+		deps.Inbox, deps.InboxChanged = in, ch
+		log.Info("watching the bundle inbox", "dir", cfg.BundleInbox)
 	}
 	if cfg.Gossip != "" {
-		var key []byte
+		var keys [][]byte
 		if cfg.GossipKeyFile != "" {
-			if key, err = cluster.LoadKeyFile(cfg.GossipKeyFile); err != nil {
+			if keys, err = cluster.LoadKeyFile(cfg.GossipKeyFile); err != nil {
 				return err
 			}
 		}
 		a := New(cfg, log, deps)
 		cl, err := cluster.Start(ctx, cluster.Config{
-			NodeName: cfg.Node, BindAddr: cfg.Gossip, Join: cfg.Join, SecretKey: key,
+			NodeName: cfg.Node, BindAddr: cfg.Gossip, Join: cfg.Join, Keys: keys,
 			Insecure: cfg.InsecureGossip, Meta: a.meta(), Logger: log.With("subsystem", "gossip"),
 		})
 		if err != nil {
@@ -150,7 +168,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			_ = cl.Shutdown()
 		}()
 		deps.Cluster = cl
-		log.Info("gossip started", "addr", cl.LocalAddr(), "join", cfg.Join)
+		log.Info("gossip started", "addr", cl.LocalAddr(), "join", cfg.Join, "keys", cl.KeyIDs())
+		if cfg.GossipKeyFile != "" {
+			// SIGHUP reloads the key file (as does any change to it)
+			// instead of ending the process.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go reloadKeys(ctx, cfg.GossipKeyFile, cl, hup, log.With("subsystem", "gossip"))
+		}
+	}
+	if ch, err := rt.WatchImages(ctx); err != nil {
+		log.Warn("cannot watch the images dir; archives are read when an image is missing", "dir", cfg.ImagesDir, "err", err)
+	} else if ch != nil {
+		deps.ImagesChanged = ch
 	}
 	if ex, ok := any(rt).(reconcile.Exiter); ok {
 		if ch, err := ex.Exits(ctx); err == nil {
@@ -159,7 +190,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Warn("container exit events unavailable; relying on resync", "err", err)
 		}
 	}
-	log.Info("agent starting", "node", cfg.Node, "repo", cfg.Repo, "branch", cfg.Branch, "path", cfg.Path,
+	log.Info("agent starting", "node", cfg.Node, "repo", cfg.Repo.String(), "branch", cfg.Branch, "path", cfg.Path,
 		"statusBranch", cfg.StatusBranch, "namespace", cfg.Namespace, "dataDir", cfg.DataDir)
 	err = New(cfg, log.With("subsystem", "agent"), deps).Run(ctx)
 	if cause := context.Cause(ctx); errors.Is(cause, cluster.ErrNameInUse) {

@@ -74,6 +74,17 @@ func New(cfg Config) (*Reconciler, error) {
 	}, nil
 }
 
+// RetryImagePulls ends the image back-off of every replica, so that the
+// next Sync tries their images at once: an image just appeared (an
+// archive was dropped into the images dir). The failure count is kept.
+func (r *Reconciler) RetryImagePulls() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.imageRetry {
+		delete(r.imageRetry, k)
+	}
+}
+
 // NextWake is when a back-off expires (zero: nothing pending).
 func (r *Reconciler) NextWake() time.Time { return r.wake }
 

@@ -10,6 +10,7 @@ run -bench 'BenchmarkLoad2000' -benchmem -benchtime 5x ./manifest
 run -bench 'BenchmarkDiff' -benchmem ./reconcile
 run -bench 'BenchmarkStart50' -benchtime 3x ./reconcile/containerd
 run -bench 'BenchmarkPushToRunning' -benchtime 5x ./test/e2e
+run -bench 'BenchmarkImportBundle' -benchtime 20x ./sources/git
 run -bench 'BenchmarkStatusGrowth' -benchtime 300x ./status
 run -bench 'BenchmarkSchedule5k|BenchmarkReschedule5kNodeLoss' -benchtime 3x ./scheduler
 run -bench 'BenchmarkLogAndAudit' -benchtime 5x ./status

@@ -19,6 +19,9 @@ type Revision struct {
 	Author    string
 	Committer string
 	Subject   string
+	// Remote is the URL the revision was fetched from ("" when nothing
+	// was fetched, e.g. a pinned commit already present).
+	Remote string
 }
 
 // Errors a Source returns, wrapped with context; callers use errors.Is.

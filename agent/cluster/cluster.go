@@ -10,7 +10,9 @@ package cluster
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,38 +79,68 @@ type Config struct {
 	// seed that is not up yet is never fatal.
 	Join []string
 	// SecretKey encrypts gossip (16, 24 or 32 bytes); required unless
-	// Insecure.
+	// Insecure or Keys is set.
 	SecretKey []byte
-	Insecure  bool
-	Meta      NodeMeta
-	Logger    *slog.Logger
+	// Keys is the keyring: the first key encrypts, every key decrypts
+	// (SecretKey, when set, is used only if Keys is empty). Several keys
+	// let a cluster rotate its key without a restart: see SetKeys.
+	Keys     [][]byte
+	Insecure bool
+	Meta     NodeMeta
+	Logger   *slog.Logger
 	// ProbeInterval and SuspicionMult tune failure detection (defaults
 	// from memberlist's LAN profile); tests shorten them.
 	ProbeInterval time.Duration
 	SuspicionMult int
 }
 
-// LoadKeyFile reads a gossip key: base64, 16/24/32 bytes once decoded.
-func LoadKeyFile(path string) ([]byte, error) {
+// LoadKeyFile reads gossip keys: one base64 key (16/24/32 bytes once
+// decoded, as `consul keygen` prints it) per line, the first one primary;
+// blank lines and lines starting with # are ignored.
+func LoadKeyFile(path string) ([][]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("gossip key: %w", err)
 	}
-	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("gossip key %s: not base64: %w", path, err)
+	var keys [][]byte
+	seen := map[string]bool{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, err := base64.StdEncoding.DecodeString(line)
+		if err != nil {
+			return nil, fmt.Errorf("gossip key %s:%d: not base64", path, i+1)
+		}
+		switch len(k) {
+		case 16, 24, 32:
+		default:
+			return nil, fmt.Errorf("gossip key %s:%d: %d bytes, want 16, 24 or 32", path, i+1, len(k))
+		}
+		if !seen[string(k)] {
+			seen[string(k)] = true
+			keys = append(keys, k)
+		}
 	}
-	switch len(k) {
-	case 16, 24, 32:
-		return k, nil
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("gossip key %s: no key", path)
 	}
-	return nil, fmt.Errorf("gossip key %s: %d bytes, want 16, 24 or 32", path, len(k))
+	return keys, nil
+}
+
+// KeyID names a key in logs without revealing it: the first 8 hex
+// digits of its SHA-256.
+func KeyID(k []byte) string {
+	h := sha256.Sum256(k)
+	return hex.EncodeToString(h[:4])
 }
 
 // Cluster is a running membership. Methods are safe for concurrent use.
 type Cluster struct {
 	cfg   Config
 	ml    *memberlist.Memberlist
+	kr    *memberlist.Keyring // nil without encryption
 	queue *memberlist.TransmitLimitedQueue
 	log   *slog.Logger
 
@@ -134,7 +166,10 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if len(cfg.SecretKey) == 0 && !cfg.Insecure {
+	if len(cfg.Keys) == 0 && len(cfg.SecretKey) > 0 {
+		cfg.Keys = [][]byte{cfg.SecretKey}
+	}
+	if len(cfg.Keys) == 0 && !cfg.Insecure {
 		return nil, errors.New("gossip needs an encryption key (--gossip-key-file) or --insecure-gossip")
 	}
 	host, portStr, err := net.SplitHostPort(cfg.BindAddr)
@@ -158,7 +193,14 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	mc.Name = cfg.NodeName
 	mc.BindAddr, mc.BindPort = host, port
 	mc.AdvertisePort = port
-	mc.SecretKey = cfg.SecretKey
+	if len(cfg.Keys) > 0 {
+		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("gossip keys: %w", err)
+		}
+		mc.Keyring = kr
+		c.kr = kr
+	}
 	mc.Delegate = (*delegate)(c)
 	mc.Events = (*events)(c)
 	mc.Conflict = (*conflicts)(c)
@@ -265,6 +307,60 @@ func keyMismatch(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "could decrypt") || strings.Contains(s, "encryption is not configured") ||
 		strings.Contains(s, "encryption is configured but remote state is not encrypted")
+}
+
+// SetKeys replaces the keyring while gossip runs: every key of keys is
+// installed, keys[0] becomes the one that encrypts, and the keys not in
+// keys are removed. Rotating a cluster's key is three rounds, each done on
+// every node before the next starts: add the new key after the old one
+// (all nodes then read both), move it first (all nodes then write with
+// it), remove the old one. Safe for concurrent use.
+func (c *Cluster) SetKeys(keys [][]byte) error {
+	kr := c.kr
+	if kr == nil {
+		return errors.New("gossip runs without encryption (--insecure-gossip): no keys to set")
+	}
+	if len(keys) == 0 {
+		return errors.New("gossip keys: none given")
+	}
+	for _, k := range keys {
+		if err := kr.AddKey(k); err != nil {
+			return fmt.Errorf("install gossip key %s: %w", KeyID(k), err)
+		}
+	}
+	if err := kr.UseKey(keys[0]); err != nil {
+		return fmt.Errorf("use gossip key %s: %w", KeyID(keys[0]), err)
+	}
+	keep := map[string]bool{}
+	for _, k := range keys {
+		keep[string(k)] = true
+	}
+	// Copy first: the keyring's slice is rewritten by RemoveKey.
+	var drop [][]byte
+	for _, k := range kr.GetKeys() {
+		if !keep[string(k)] {
+			drop = append(drop, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range drop {
+		if err := kr.RemoveKey(k); err != nil {
+			return fmt.Errorf("remove gossip key %s: %w", KeyID(k), err)
+		}
+	}
+	return nil
+}
+
+// KeyIDs lists the installed keys by KeyID, the primary first.
+func (c *Cluster) KeyIDs() []string {
+	kr := c.kr
+	if kr == nil {
+		return nil
+	}
+	var out []string
+	for _, k := range kr.GetKeys() {
+		out = append(out, KeyID(k))
+	}
+	return out
 }
 
 // LocalAddr is the address gossip listens on.

@@ -202,12 +202,18 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref, pullPolicy string) error
 		r.importMu.Lock()
 		img, err = r.client.GetImage(ctx, name)
 		if errdefs.IsNotFound(err) {
-			if ierr := r.importArchives(ctx); ierr != nil {
+			if _, ierr := r.importArchives(ctx); ierr != nil {
 				r.log.Warn("import image archives", "dir", r.cfg.ImagesDir, "err", ierr)
 			}
 			img, err = r.client.GetImage(ctx, name)
+			if errdefs.IsNotFound(err) {
+				img, err = r.byDigest(ctx, name)
+			}
 		}
 		r.importMu.Unlock()
+		if errors.Is(err, errDigestMismatch) {
+			return fmt.Errorf("%w: %v", reconcile.ErrImageNotFound, err)
+		}
 	}
 	if errdefs.IsNotFound(err) && pullPolicy == "IfNotPresent" {
 		if _, perr := r.client.Pull(ctx, name, containerd.WithPullUnpack, containerd.WithPullSnapshotter(r.cfg.Snapshotter)); perr != nil {
@@ -250,18 +256,20 @@ func (r *Runtime) inArchives(ctx context.Context, name string) bool {
 }
 
 // importArchives imports every archive of ImagesDir not imported yet (by
-// path, size and modification time).
-func (r *Runtime) importArchives(ctx context.Context) error {
+// path, size and modification time) and returns how many it imported.
+// Callers hold importMu.
+func (r *Runtime) importArchives(ctx context.Context) (int, error) {
 	if r.cfg.ImagesDir == "" {
-		return nil
+		return 0, nil
 	}
 	entries, err := os.ReadDir(r.cfg.ImagesDir)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var errs []error
+	n := 0
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".tar") {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !strings.HasSuffix(e.Name(), ".tar") {
 			continue
 		}
 		p := filepath.Join(r.cfg.ImagesDir, e.Name())
@@ -283,8 +291,9 @@ func (r *Runtime) importArchives(ctx context.Context) error {
 		r.mu.Lock()
 		r.imported[p] = stamp
 		r.mu.Unlock()
+		n++
 	}
-	return errors.Join(errs...)
+	return n, errors.Join(errs...)
 }
 
 func (r *Runtime) importArchive(ctx context.Context, path string) error {

@@ -100,7 +100,12 @@ func readSecret(path string) (string, error) {
 
 // Config says what to follow and where to keep the clone.
 type Config struct {
+	// URL is the remote fetched first.
 	URL string
+	// Mirrors are fetched in order when URL (and the mirrors before) fail;
+	// every Sync starts again from URL, so the primary is used as soon as
+	// it answers again.
+	Mirrors []string
 	// Branch is followed unless Ref is set (default main).
 	Branch string
 	// Ref pins a tag or a full commit id.
@@ -114,7 +119,8 @@ type Config struct {
 type Repo struct {
 	cfg  Config
 	repo *gogit.Repository
-	auth transport.AuthMethod
+	urls []string
+	auth []transport.AuthMethod
 }
 
 var _ sources.Source = (*Repo)(nil)
@@ -126,15 +132,19 @@ func Open(ctx context.Context, cfg Config) (*Repo, error) {
 	if cfg.Branch == "" {
 		cfg.Branch = "main"
 	}
-	auth, err := cfg.Auth.Method(cfg.URL)
-	if err != nil {
-		return nil, err
+	r := &Repo{cfg: cfg, urls: append([]string{cfg.URL}, cfg.Mirrors...)}
+	for _, u := range r.urls {
+		auth, err := cfg.Auth.Method(u)
+		if err != nil {
+			return nil, fmt.Errorf("remote %s: %w", u, err)
+		}
+		r.auth = append(r.auth, auth)
 	}
 	repo, err := OpenBare(cfg.Dir, cfg.URL)
 	if err != nil {
 		return nil, err
 	}
-	r := &Repo{cfg: cfg, repo: repo, auth: auth}
+	r.repo = repo
 	// A clone whose followed ref points at an unreadable commit is
 	// half-written: start over (the remote has everything again).
 	if ref, err := repo.Reference(r.trackingRef(), true); err == nil {
@@ -203,7 +213,10 @@ func (r *Repo) trackingRef() plumbing.ReferenceName {
 	return plumbing.NewRemoteReferenceName("origin", r.cfg.Branch)
 }
 
-// Sync fetches and resolves the followed revision.
+// Sync fetches and resolves the followed revision. It tries URL, then
+// each mirror in order, and stops at the first that answers; the
+// revision names the remote it came from. When every remote fails, the
+// error joins theirs (ErrUnreachable or ErrRefNotFound each).
 func (r *Repo) Sync(ctx context.Context) (sources.Revision, error) {
 	var specs []config.RefSpec
 	switch {
@@ -216,11 +229,49 @@ func (r *Repo) Sync(ctx context.Context) (sources.Revision, error) {
 	default:
 		specs = []config.RefSpec{config.RefSpec(fmt.Sprintf("+refs/tags/%s:refs/tags/%s", r.cfg.Ref, r.cfg.Ref))}
 	}
+	remote := ""
 	if len(specs) > 0 {
-		if err := Fetch(ctx, r.repo, r.cfg.URL, r.auth, specs); err != nil {
-			return sources.Revision{}, err
+		var errs []error
+		for i, u := range r.urls {
+			err := Fetch(ctx, r.repo, u, r.auth[i], specs)
+			if err == nil {
+				remote = u
+				break
+			}
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		if remote == "" {
+			return sources.Revision{}, errors.Join(errs...)
 		}
 	}
+	return r.resolve(remote)
+}
+
+// Head returns the followed revision as the clone has it, without
+// fetching: what the last fetch or an adopted bundle left.
+func (r *Repo) Head() (sources.Revision, error) {
+	return r.resolve("")
+}
+
+// AdoptHead moves the clone's followed branch to commit (present
+// locally), as a fetch would, so that Head reports it after a restart or
+// while every remote is down. It does nothing when a tag or commit is
+// pinned.
+func (r *Repo) AdoptHead(commit string) error {
+	if r.cfg.Ref != "" {
+		return nil
+	}
+	if _, err := r.repo.CommitObject(plumbing.NewHash(commit)); err != nil {
+		return fmt.Errorf("commit %s: %w", commit, err)
+	}
+	return r.repo.Storer.SetReference(plumbing.NewHashReference(r.trackingRef(), plumbing.NewHash(commit)))
+}
+
+// resolve reads the followed revision from the clone.
+func (r *Repo) resolve(remote string) (sources.Revision, error) {
 	var hash plumbing.Hash
 	if fullSHA.MatchString(r.cfg.Ref) {
 		hash = plumbing.NewHash(r.cfg.Ref)
@@ -252,14 +303,18 @@ func (r *Repo) Sync(ctx context.Context) (sources.Revision, error) {
 		Author:    fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email),
 		Committer: fmt.Sprintf("%s <%s>", c.Committer.Name, c.Committer.Email),
 		Subject:   strings.SplitN(c.Message, "\n", 2)[0],
+		Remote:    remote,
 	}, nil
 }
+
+// URLs returns the remotes in the order Sync tries them.
+func (r *Repo) URLs() []string { return append([]string(nil), r.urls...) }
 
 // Fetch fetches specs from url, classifying errors: already up to date is
 // success, a missing ref is ErrRefNotFound, anything else
 // ErrUnreachable.
 func Fetch(ctx context.Context, repo *gogit.Repository, url string, auth transport.AuthMethod, specs []config.RefSpec) error {
-	err := repo.FetchContext(ctx, &gogit.FetchOptions{RemoteName: "origin", RefSpecs: specs, Auth: auth, Tags: gogit.NoTags, Force: true})
+	err := repo.FetchContext(ctx, &gogit.FetchOptions{RemoteName: "origin", RemoteURL: url, RefSpecs: specs, Auth: auth, Tags: gogit.NoTags, Force: true})
 	switch {
 	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
 		return nil

@@ -2,6 +2,7 @@ package git
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,9 +32,37 @@ func LocalPath(url string) string {
 // a synced mirror is picked up at once instead of at the next poll. It
 // watches the refs directories (adding new subdirectories as they appear)
 // and packed-refs, ignores lock files, and debounces bursts by 100 ms.
-// For other URLs it returns a nil channel: polling alone applies.
+// Every file:// remote of the list (URL and mirrors) is watched. For
+// other URLs it returns a nil channel: polling alone applies.
 func (r *Repo) Watch(ctx context.Context) (<-chan struct{}, error) {
-	return WatchRefs(ctx, LocalPath(r.cfg.URL))
+	var chans []<-chan struct{}
+	for _, u := range append([]string{r.cfg.URL}, r.cfg.Mirrors...) {
+		ch, err := WatchRefs(ctx, LocalPath(u))
+		if err != nil {
+			return nil, fmt.Errorf("watch %s: %w", u, err)
+		}
+		if ch != nil {
+			chans = append(chans, ch)
+		}
+	}
+	switch len(chans) {
+	case 0:
+		return nil, nil
+	case 1:
+		return chans[0], nil
+	}
+	out := make(chan struct{}, 1)
+	for _, ch := range chans {
+		go func() {
+			for range ch {
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	return out, nil
 }
 
 // WatchRefs watches the refs of the repository in dir ("" = nothing).

@@ -1,0 +1,70 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"driftless.dev/driftless/agent/cluster"
+)
+
+// keySetter is the part of the cluster that takes a new keyring.
+type keySetter interface {
+	SetKeys(keys [][]byte) error
+	KeyIDs() []string
+}
+
+// reloadKeys re-reads the gossip key file when it changes (written in
+// place or replaced by rename, as editors and config tools do; debounced)
+// or when reload fires (SIGHUP), and installs its keys: the first one
+// encrypts, all decrypt. A file that does not parse is logged and the
+// keys in use are kept. Runs until ctx ends.
+func reloadKeys(ctx context.Context, path string, cl keySetter, reload <-chan os.Signal, log *slog.Logger) {
+	var events <-chan fsnotify.Event
+	if w, err := fsnotify.NewWatcher(); err != nil {
+		log.Warn("cannot watch the gossip key file; reload with SIGHUP", "err", err)
+	} else if err := w.Add(filepath.Dir(path)); err != nil {
+		w.Close()
+		log.Warn("cannot watch the gossip key file; reload with SIGHUP", "err", err)
+	} else {
+		defer w.Close()
+		events = w.Events
+	}
+	base := filepath.Base(path)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	apply := func(why string) {
+		keys, err := cluster.LoadKeyFile(path)
+		if err != nil {
+			log.Error("gossip keys not reloaded; keeping the keys in use", "why", why, "err", err)
+			return
+		}
+		if err := cl.SetKeys(keys); err != nil {
+			log.Error("gossip keys not reloaded", "why", why, "err", err)
+			return
+		}
+		log.Info("gossip keys reloaded", "why", why, "keys", cl.KeyIDs())
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if filepath.Base(ev.Name) == base {
+				timer.Reset(200 * time.Millisecond)
+			}
+		case <-timer.C:
+			apply("file changed")
+		case <-reload:
+			apply("SIGHUP")
+		}
+	}
+}
