@@ -134,9 +134,9 @@ type Agent struct {
 	lastReport     string
 	lastStatusRead time.Time
 	// jobWake is when time alone changes a Job or CronJob (leader only).
-	jobWake time.Time
-	lastRemote     string
-	bundleRetry    time.Time // a bundle is being written: look again then
+	jobWake     time.Time
+	lastRemote  string
+	bundleRetry time.Time // a bundle is being written: look again then
 
 	webhook chan struct{} // a valid webhook call: fetch now
 

@@ -137,6 +137,7 @@ type Config struct {
 // that end-to-end tests see a CronJob run every minute without waiting
 // minutes.
 const ClockRateEnv = "DRIFTLESS_TEST_CLOCK_RATE"
+
 // URLList is an ordered list of URLs, written in YAML as a list or as
 // one comma-separated string.
 type URLList []string
