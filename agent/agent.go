@@ -132,6 +132,7 @@ type Agent struct {
 	schemaStop     error
 	deadSince      map[string]time.Time
 	lastReport     string
+	reached        string // desired commit whose placements here all run
 	lastStatusRead time.Time
 	// jobWake is when time alone changes a Job or CronJob (leader only).
 	jobWake     time.Time
@@ -682,7 +683,26 @@ func (a *Agent) reconcile(ctx context.Context) {
 		a.setRuntimeError("")
 	}
 	a.observed = obs
+	if err == nil && converged(desired, obs) {
+		a.reached = a.committed.Cluster.DesiredCommit
+	}
 	a.report()
+}
+
+// converged reports whether every desired replica runs and is ready, or
+// has finished (a Job's).
+func converged(desired []reconcile.DesiredReplica, obs map[reconcile.ReplicaKey]manifest.ReplicaStatus) bool {
+	for _, d := range desired {
+		o, ok := obs[reconcile.ReplicaKey{Workload: d.Workload, Index: d.Index}]
+		switch {
+		case !ok:
+			return false
+		case o.Phase == manifest.PhaseSucceeded || (d.Finished && o.Phase == manifest.PhaseFailed):
+		case o.Phase != manifest.PhaseRunning || !o.Ready:
+			return false
+		}
+	}
+	return true
 }
 
 // report publishes this node's observed replicas to the leader by gossip
@@ -696,11 +716,12 @@ func (a *Agent) report() {
 		r[reportKey(k.Workload, k.Index)] = v
 	}
 	b, _ := json.Marshal(r)
-	if string(b) == a.lastReport {
+	key := string(b) + a.reached
+	if key == a.lastReport {
 		return
 	}
-	a.lastReport = string(b)
-	a.deps.Cluster.SetReport(r)
+	a.lastReport = key
+	a.deps.Cluster.SetReport(r, a.reached)
 }
 
 func sortedNodes(m map[string]status.NodeStatus) []status.NodeStatus {

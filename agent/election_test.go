@@ -19,12 +19,12 @@ import (
 // view is a fixed gossip view: which nodes this agent believes alive.
 type view struct{ members []cluster.Member }
 
-func (v view) Members() []cluster.Member                   { return v.members }
-func (v view) SetReport(map[string]manifest.ReplicaStatus) {}
-func (v view) Reports() map[string]cluster.Report          { return nil }
-func (v view) Hint(cluster.Hint)                           {}
-func (v view) Hints() <-chan cluster.Hint                  { return nil }
-func (v view) Changes() <-chan struct{}                    { return nil }
+func (v view) Members() []cluster.Member                           { return v.members }
+func (v view) SetReport(map[string]manifest.ReplicaStatus, string) {}
+func (v view) Reports() map[string]cluster.Report                  { return nil }
+func (v view) Hint(cluster.Hint)                                   {}
+func (v view) Hints() <-chan cluster.Hint                          { return nil }
+func (v view) Changes() <-chan struct{}                            { return nil }
 func aliveView(all []string, alive ...string) view {
 	var ms []cluster.Member
 	for _, n := range all {

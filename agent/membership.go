@@ -18,7 +18,7 @@ import (
 // cluster of one, where this node always leads.
 type Membership interface {
 	Members() []cluster.Member
-	SetReport(map[string]manifest.ReplicaStatus)
+	SetReport(replicas map[string]manifest.ReplicaStatus, reached string)
 	Reports() map[string]cluster.Report
 	Hint(cluster.Hint)
 	Hints() <-chan cluster.Hint
@@ -100,6 +100,13 @@ func (a *Agent) isLeader() bool {
 	return cluster.HasMajority(alive, len(known))
 }
 
+func (a *Agent) reports() map[string]cluster.Report {
+	if a.deps.Cluster == nil {
+		return nil
+	}
+	return a.deps.Cluster.Reports()
+}
+
 func aliveIn(ms []cluster.Member, name string) bool {
 	for _, m := range ms {
 		if m.Name == name {
@@ -118,6 +125,7 @@ func (a *Agent) inventory(cur *status.State, now time.Time) ([]scheduler.Node, m
 		files[name] = ns
 	}
 	seen := map[string]bool{}
+	reps := a.reports()
 	for _, m := range a.members() {
 		seen[m.Name] = true
 		ns := files[m.Name]
@@ -136,6 +144,11 @@ func (a *Agent) inventory(cur *status.State, now time.Time) ([]scheduler.Node, m
 		}
 		if len(ns.Capacity) == 0 {
 			ns.Capacity = nil
+		}
+		if m.Name == a.cfg.Node {
+			ns.DesiredCommitReached = a.reached
+		} else if r, ok := reps[m.Name]; ok {
+			ns.DesiredCommitReached = r.Reached
 		}
 		if m.Alive {
 			ns.State = "alive"

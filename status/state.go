@@ -61,6 +61,10 @@ type NodeStatus struct {
 	// Allocated is the sum of the resource requests of the replicas
 	// placed on the node, as quantities (cpu: 500m, memory: 256Mi).
 	Allocated map[string]string `json:"allocated,omitempty"`
+	// DesiredCommitReached is the newest desired commit whose placements
+	// for this node all ran (ready, or finished for Jobs), as the node
+	// reported it.
+	DesiredCommitReached string `json:"desiredCommitReached,omitempty"`
 	// SigningKey is the node's public SSH key ("ssh-ed25519 AAAA...") that
 	// signs the status commits it makes as leader. Published for
 	// operators building an allowed_signers file; trust comes from that

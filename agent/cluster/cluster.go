@@ -60,6 +60,9 @@ type Report struct {
 	Node     string                            `json:"node"`
 	Seq      uint64                            `json:"seq"`
 	Replicas map[string]manifest.ReplicaStatus `json:"replicas"`
+	// Reached is the desired commit whose placements for this node all
+	// run (and are ready, or finished for Jobs); empty until then.
+	Reached string `json:"reached,omitempty"`
 }
 
 // Hint tells other nodes that something moved in Git, so that they look
@@ -420,10 +423,10 @@ func HasMajority(alive, known int) bool {
 
 // SetReport publishes this node's observed state: sent reliably to every
 // alive member now, and exchanged in push/pull syncs later.
-func (c *Cluster) SetReport(replicas map[string]manifest.ReplicaStatus) {
+func (c *Cluster) SetReport(replicas map[string]manifest.ReplicaStatus, reached string) {
 	c.mu.Lock()
 	c.seq++
-	r := Report{Node: c.cfg.NodeName, Seq: c.seq, Replicas: replicas}
+	r := Report{Node: c.cfg.NodeName, Seq: c.seq, Replicas: replicas, Reached: reached}
 	c.reports[r.Node] = r
 	c.mu.Unlock()
 	b, err := json.Marshal(r)

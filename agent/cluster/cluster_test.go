@@ -97,7 +97,7 @@ func TestConvergeReportsHintsAndDeath(t *testing.T) {
 	for i := 0; i < 60; i++ {
 		big[fmt.Sprintf("default/Deployment/web/%d", i)] = manifest.ReplicaStatus{Phase: "Running", Ready: true, Message: strings.Repeat("x", 40)}
 	}
-	b.SetReport(big)
+	b.SetReport(big, "")
 	for _, n := range []*Cluster{a, c, late} {
 		n := n
 		eventually(t, "report", 10*time.Second, func() bool { return len(n.Reports()["node-b"].Replicas) == 60 })

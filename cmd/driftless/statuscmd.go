@@ -102,7 +102,7 @@ func printStatus(w io.Writer, st *status.State) {
 			}
 		}
 	}
-	fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tREPLICAS\tALLOCATED/CAPACITY\tLABELS")
+	fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tREPLICAS\tREACHED\tALLOCATED/CAPACITY\tLABELS")
 	names := make([]string, 0, len(st.Nodes))
 	for n := range st.Nodes {
 		names = append(names, n)
@@ -132,7 +132,7 @@ func printStatus(w io.Writer, st *status.State) {
 				capacity = append(capacity, k+"="+a)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", n, ns.State, lead, placed[n], strings.Join(capacity, ","), strings.Join(labels, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", n, ns.State, lead, placed[n], abbrev(ns.DesiredCommitReached), strings.Join(capacity, ","), strings.Join(labels, ","))
 	}
 	tw.Flush()
 

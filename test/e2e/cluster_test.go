@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,6 +85,27 @@ spec:
 	if !strings.Contains(out, "node-1 (term ") {
 		t.Fatalf("node-1 should lead:\n%s", out)
 	}
+	// Every node reports that it reached the desired commit in force.
+	waitFor(t, "every node reached the desired commit", 30*time.Second, func() (bool, string) {
+		js, _ := execOut(bin, "status", "--repo", url, "-o", "json")
+		var st struct {
+			Cluster struct {
+				DesiredCommit string `json:"desiredCommit"`
+			} `json:"cluster"`
+			Nodes map[string]struct {
+				Reached string `json:"desiredCommitReached"`
+			} `json:"nodes"`
+		}
+		if json.Unmarshal([]byte(js), &st) != nil || st.Cluster.DesiredCommit == "" {
+			return false, js
+		}
+		for _, n := range names {
+			if st.Nodes[n].Reached != st.Cluster.DesiredCommit {
+				return false, js
+			}
+		}
+		return true, ""
+	})
 	firstTerm := termOf(out)
 
 	// Kill the leader: node-2 takes over with a higher term, node-1's web
