@@ -30,6 +30,9 @@ type Config struct {
 	Parallelism int
 	// Now is the clock (default time.Now); tests set it.
 	Now func() time.Time
+	// Network wires each replica's network namespace beyond loopback
+	// (default LoopbackNetwork).
+	Network Network
 }
 
 // Reconciler drives one node's containers toward its desired replicas.
@@ -64,6 +67,9 @@ func New(cfg Config) (*Reconciler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Network == nil {
+		cfg.Network = LoopbackNetwork{}
+	}
 	return &Reconciler{
 		cfg:             cfg,
 		log:             cfg.Logger,
@@ -97,7 +103,7 @@ func (r *Reconciler) Sync(ctx context.Context, desired []DesiredReplica) (map[Re
 		plan = Diff(desired, actual, BackoffState{FirstSeenExited: r.firstSeenExited, ImageRetry: r.imageRetry}, r.cfg.Now())
 	}
 	r.wake = plan.Wake
-	r.cleanupPods(desired, actual)
+	r.cleanupPods(ctx, desired, actual)
 	return r.observe(desired, actual, plan), nil
 }
 
@@ -202,6 +208,10 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 	if err != nil {
 		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
 	}
+	netns, err := r.ensureNetNS(ctx, d)
+	if err != nil {
+		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreatePodSandboxError", Message: err.Error()}, err
+	}
 	for _, name := range op.Containers {
 		var c manifest.Container
 		for _, x := range d.Pod.Containers {
@@ -210,6 +220,7 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 			}
 		}
 		spec, err := r.containerSpec(d, c, vols)
+		spec.NetNSPath = netns
 		if err != nil {
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
 		}
@@ -410,9 +421,38 @@ func isMountPoint(dir string) bool {
 	return false
 }
 
-// cleanupPods removes the volume directories of replicas that are neither
-// desired nor have containers left.
-func (r *Reconciler) cleanupPods(desired []DesiredReplica, actual []Container) {
+// ensureNetNS returns the replica's network namespace, creating it (and
+// running the Network's Setup) when missing; "" with hostNetwork. An
+// existing namespace, from this agent or an earlier one, is adopted.
+func (r *Reconciler) ensureNetNS(ctx context.Context, d DesiredReplica) (string, error) {
+	if d.Pod.HostNetwork {
+		return "", nil
+	}
+	name := filepath.Base(r.podDir(d.Workload, d.Index))
+	path := filepath.Join(r.netnsDir(), name)
+	if IsNetNS(path) {
+		return path, nil
+	}
+	if err := CreateNetNS(path); err != nil {
+		return "", err
+	}
+	if err := r.cfg.Network.Setup(ctx, name, path); err != nil {
+		_ = RemoveNetNS(path)
+		return "", fmt.Errorf("network setup of %s: %w", name, err)
+	}
+	r.log.Info("created network namespace", "replica", name, "path", path)
+	return path, nil
+}
+
+// NetNSPath is where the network namespace of a replica is mounted.
+func (r *Reconciler) NetNSPath(ref manifest.Ref, index int) string {
+	return filepath.Join(r.netnsDir(), filepath.Base(r.podDir(ref, index)))
+}
+
+// cleanupPods removes the volume directories and network namespaces of
+// replicas that are neither desired nor have containers left, including
+// those an earlier agent left behind.
+func (r *Reconciler) cleanupPods(ctx context.Context, desired []DesiredReplica, actual []Container) {
 	keep := map[string]bool{}
 	for _, d := range desired {
 		keep[filepath.Base(r.podDir(d.Workload, d.Index))] = true
@@ -421,6 +461,23 @@ func (r *Reconciler) cleanupPods(desired []DesiredReplica, actual []Container) {
 		idx, _ := strconv.Atoi(c.Labels[LabelReplica])
 		ref := manifest.Ref{Namespace: c.Labels[LabelNamespace], Kind: c.Labels[LabelKind], Name: c.Labels[LabelWorkload]}
 		keep[filepath.Base(r.podDir(ref, idx))] = true
+	}
+	if nss, err := os.ReadDir(r.netnsDir()); err == nil {
+		for _, e := range nss {
+			if keep[e.Name()] {
+				continue
+			}
+			p := filepath.Join(r.netnsDir(), e.Name())
+			if err := r.cfg.Network.Teardown(ctx, e.Name(), p); err != nil {
+				r.log.Warn("network teardown", "replica", e.Name(), "err", err)
+				continue
+			}
+			if err := RemoveNetNS(p); err != nil {
+				r.log.Warn("remove network namespace", "replica", e.Name(), "err", err)
+				continue
+			}
+			r.log.Info("removed network namespace", "replica", e.Name())
+		}
 	}
 	root := filepath.Join(r.cfg.DataDir, "pods")
 	entries, err := os.ReadDir(root)
@@ -539,3 +596,7 @@ func hostnameFor(name string, index int) string {
 	}
 	return strings.Trim(h, "-.")
 }
+
+// Close stops the reconciler's background work (probes). Containers keep
+// running. Safe to call twice.
+func (r *Reconciler) Close() {}

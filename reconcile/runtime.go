@@ -69,9 +69,11 @@ type ContainerSpec struct {
 	Env        []string // KEY=value, appended to the image's env
 	WorkingDir string
 	Mounts     []Mount
-	// HostNetwork shares the host's network namespace; otherwise the
-	// container gets a network namespace of its own.
+	// HostNetwork shares the host's network namespace. Otherwise the
+	// container joins the namespace mounted at NetNSPath (shared by the
+	// containers of one replica), or gets one of its own when it is empty.
 	HostNetwork bool
+	NetNSPath   string
 	Hostname    string
 	// Limits; zero means none.
 	MemoryLimitBytes int64

@@ -358,8 +358,13 @@ func (r *Runtime) Create(ctx context.Context, spec reconcile.ContainerSpec) erro
 	}
 	if spec.HostNetwork {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
-	} else if spec.Hostname != "" {
-		opts = append(opts, oci.WithHostname(spec.Hostname))
+	} else {
+		if spec.NetNSPath != "" {
+			opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: spec.NetNSPath}))
+		}
+		if spec.Hostname != "" {
+			opts = append(opts, oci.WithHostname(spec.Hostname))
+		}
 	}
 	var mounts []specs.Mount
 	for _, m := range spec.Mounts {
