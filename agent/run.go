@@ -73,6 +73,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	defer rec.Close()
 	deps := Deps{Source: src, Status: st, Reconciler: rec}
 	if cfg.TrustedKeysFile != "" {
 		if deps.KeyRing, err = git.LoadKeyRing(cfg.TrustedKeysFile); err != nil {
@@ -107,14 +108,43 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		deps.Cluster = cl
 		log.Info("gossip started", "addr", cl.LocalAddr(), "join", cfg.Join)
 	}
+	var exits <-chan string
 	if ex, ok := any(rt).(reconcile.Exiter); ok {
 		if ch, err := ex.Exits(ctx); err == nil {
-			deps.Exits = ch
+			exits = ch
 		} else {
 			log.Warn("container exit events unavailable; relying on resync", "err", err)
 		}
 	}
+	deps.Exits = mergeWakes(ctx, exits, rec.Changes())
 	log.Info("agent starting", "node", cfg.Node, "repo", cfg.Repo, "branch", cfg.Branch, "path", cfg.Path,
 		"statusBranch", cfg.StatusBranch, "namespace", cfg.Namespace, "dataDir", cfg.DataDir)
 	return New(cfg, log.With("subsystem", "agent"), deps).Run(ctx)
+}
+
+// mergeWakes forwards container exits and probe changes (readiness, a
+// liveness kill) into one channel that makes the loop run a pass.
+func mergeWakes(ctx context.Context, exits <-chan string, changes <-chan struct{}) <-chan string {
+	out := make(chan string, 64)
+	go func() {
+		for {
+			var id string
+			select {
+			case <-ctx.Done():
+				return
+			case x, ok := <-exits:
+				if !ok {
+					exits = nil
+					continue
+				}
+				id = x
+			case <-changes:
+			}
+			select {
+			case out <- id:
+			default:
+			}
+		}
+	}()
+	return out
 }

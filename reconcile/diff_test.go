@@ -201,7 +201,14 @@ func (f *fake) exit(id string, code int, at time.Time) {
 }
 
 func newRec(t *testing.T, f *fake, now *time.Time) *Reconciler {
-	r, err := New(Config{Node: "n1", DataDir: t.TempDir(), Runtime: f, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return *now }})
+	dir := t.TempDir()
+	t.Cleanup(func() {
+		nss, _ := os.ReadDir(filepath.Join(dir, "netns"))
+		for _, e := range nss {
+			_ = RemoveNetNS(filepath.Join(dir, "netns", e.Name()))
+		}
+	})
+	r, err := New(Config{Node: "n1", DataDir: dir, Runtime: f, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return *now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,7 @@ type Runtime struct {
 var (
 	_ reconcile.Runtime = (*Runtime)(nil)
 	_ reconcile.Exiter  = (*Runtime)(nil)
+	_ reconcile.Execer  = (*Runtime)(nil)
 )
 
 // New connects to containerd.
@@ -381,6 +382,11 @@ func (r *Runtime) Create(ctx context.Context, spec reconcile.ContainerSpec) erro
 	if len(mounts) > 0 {
 		opts = append(opts, oci.WithMounts(mounts))
 	}
+	sec, err := securityOpts(spec.Security, ic)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", spec.ID, err)
+	}
+	opts = append(opts, sec...)
 	if spec.MemoryLimitBytes > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(spec.MemoryLimitBytes)))
 	}
