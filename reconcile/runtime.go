@@ -95,7 +95,7 @@ type Security struct {
 	// uid 0 (the image's user when RunAsUser is not set).
 	RunAsNonRoot bool
 	// SupplementalGroups are added to the process's groups (fsGroup).
-	SupplementalGroups []int64
+	SupplementalGroups     []int64
 	ReadOnlyRootFilesystem bool
 	// AllowPrivilegeEscalation unset means allowed, as in Kubernetes.
 	AllowPrivilegeEscalation *bool
