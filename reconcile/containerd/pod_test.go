@@ -272,3 +272,149 @@ func TestLivenessProbeRestarts(t *testing.T) {
 	})
 	waitLogCount(t, filepath.Join(dataDir, "logs", "default", "live", "0", "app.log"), "started", 2)
 }
+
+func i64(v int64) *int64 { return &v }
+func yes() *bool        { b := true; return &b }
+
+func TestInitContainersAndSidecar(t *testing.T) {
+	rt, _ := newRuntime(t)
+	dataDir := t.TempDir()
+	t.Cleanup(func() { unmountAll(filepath.Join(dataDir, "netns")) })
+	rec := newReconciler(t, rt, dataDir)
+	mount := []manifest.VolumeMount{{Name: "work", MountPath: "/work"}}
+
+	first := bb("prepare", "sleep 1; echo from-init > /work/msg")
+	first.VolumeMounts = mount
+	side := bb("side", "echo sidecar-up; exec httpd -f -p 7070")
+	side.RestartPolicy = "Always"
+	side.StartupProbe = fastProbe(manifest.ProbeHandler{TCPSocket: &manifest.TCPSocketAction{Port: port(7070)}})
+	second := bb("check", "test -e /work/msg && nc -w 1 127.0.0.1 7070 </dev/null && echo second-init-ok")
+	second.VolumeMounts = mount
+	app := bb("app", "cat /work/msg; sleep 1000")
+	app.VolumeMounts = mount
+	d := pod("init", app)
+	d.Pod.InitContainers = []manifest.Container{first, side, second}
+	d.Pod.Volumes = []manifest.Volume{{Name: "work", EmptyDir: &manifest.EmptyDirVolumeSource{}}}
+
+	// An init container that fails under restartPolicy Never fails the
+	// replica; its app container never runs.
+	bad := bb("fail", "exit 3")
+	never := pod("never", bb("app", "echo must-not-run; sleep 1000"))
+	never.Pod.RestartPolicy = "Never"
+	never.Pod.InitContainers = []manifest.Container{bad}
+	desired := []reconcile.DesiredReplica{d, never}
+
+	st := statusOf(t, rec, desired, d.Key())
+	if st.Phase != manifest.PhasePending || !strings.HasPrefix(st.Reason, "Init:0/3") {
+		t.Fatalf("first pass: %+v", st)
+	}
+	waitStatus(t, rec, desired, d.Key(), 30*time.Second, "running after init", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning && s.Ready })
+	waitLog(t, filepath.Join(dataDir, "logs", "default", "init", "0", "app.log"), "from-init")
+	if !strings.Contains(logOf(dataDir, d, "check"), "second-init-ok") {
+		t.Fatalf("second init container did not see the first one's file and the sidecar: %q", logOf(dataDir, d, "check"))
+	}
+	// Completed init containers stay completed; the sidecar keeps running.
+	for name, want := range map[string]reconcile.State{"prepare": reconcile.StateExited, "check": reconcile.StateExited, "side": reconcile.StateRunning, "app": reconcile.StateRunning} {
+		c := state(t, rt, reconcile.ContainerID(d.Workload, 0, name, d.SpecHash))
+		if c.State != want {
+			t.Fatalf("%s: %s, want %s", name, c.State, want)
+		}
+	}
+	time.Sleep(time.Second)
+	if st := statusOf(t, rec, desired, d.Key()); st.Restarts != 0 || !st.Ready {
+		t.Fatalf("after init: %+v", st)
+	}
+
+	st = waitStatus(t, rec, desired, never.Key(), 10*time.Second, "failed init", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseFailed })
+	if st.Reason != "Init:Error" {
+		t.Fatalf("failed init: %+v", st)
+	}
+	if c := state(t, rt, reconcile.ContainerID(never.Workload, 0, "app", never.SpecHash)); c.State != "absent" {
+		t.Fatalf("app container of a failed init: %+v", c)
+	}
+}
+
+func TestSecurityContext(t *testing.T) {
+	rt, _ := newRuntime(t)
+	dataDir := t.TempDir()
+	t.Cleanup(func() { unmountAll(filepath.Join(dataDir, "netns")) })
+	rec := newReconciler(t, rt, dataDir)
+
+	user := bb("user", "echo uid=$(id -u) gid=$(id -g) groups=$(id -G); touch /tmp/x && echo rootfs-writable; sleep 1000")
+	user.SecurityContext = &manifest.SecurityContext{RunAsGroup: i64(2000), ReadOnlyRootFilesystem: yes()}
+	du := pod("user", user)
+	du.Pod.SecurityContext = &manifest.PodSecurityContext{RunAsUser: i64(1000), FSGroup: i64(3000), RunAsNonRoot: yes()}
+
+	caps := bb("caps", "grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; sleep 1000")
+	no := false
+	caps.SecurityContext = &manifest.SecurityContext{Capabilities: &manifest.Capabilities{Drop: []string{"ALL"}, Add: []string{"NET_BIND_SERVICE"}},
+		SeccompProfile: &manifest.SeccompProfile{Type: "RuntimeDefault"}, AllowPrivilegeEscalation: &no}
+	dc := pod("caps", caps)
+
+	root := bb("root", "sleep 1000")
+	root.SecurityContext = &manifest.SecurityContext{RunAsNonRoot: yes()}
+	dr := pod("root", root)
+	desired := []reconcile.DesiredReplica{du, dc, dr}
+
+	waitStatus(t, rec, desired, du.Key(), 20*time.Second, "user running", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning })
+	waitStatus(t, rec, desired, dc.Key(), 20*time.Second, "caps running", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning })
+	ul := filepath.Join(dataDir, "logs", "default", "user", "0", "user.log")
+	waitLog(t, ul, "uid=1000 gid=2000")
+	waitLog(t, ul, "3000")
+	if b, _ := os.ReadFile(ul); strings.Contains(string(b), "rootfs-writable") {
+		t.Fatalf("readOnlyRootFilesystem: a write to / succeeded:\n%s", b)
+	}
+	cl := filepath.Join(dataDir, "logs", "default", "caps", "0", "caps.log")
+	waitLog(t, cl, "CapEff:\t0000000000000400") // NET_BIND_SERVICE only
+	waitLog(t, cl, "Seccomp:\t2")
+	waitLog(t, cl, "NoNewPrivs:\t1")
+
+	st := statusOf(t, rec, desired, dr.Key())
+	if st.Phase != manifest.PhasePending || st.Reason != "CreateContainerConfigError" || !strings.Contains(st.Message, "runAsNonRoot") {
+		t.Fatalf("runAsNonRoot with a root image: %+v", st)
+	}
+}
+
+func TestLifecycleHooks(t *testing.T) {
+	rt, _ := newRuntime(t)
+	dataDir := t.TempDir()
+	t.Cleanup(func() { unmountAll(filepath.Join(dataDir, "netns")) })
+	rec := newReconciler(t, rt, dataDir)
+	out := t.TempDir()
+
+	c := bb("app", "trap 'echo sigterm >> /out/events; exit 0' TERM; echo main >> /out/events; while true; do sleep 0.1; done")
+	c.VolumeMounts = []manifest.VolumeMount{{Name: "out", MountPath: "/out"}}
+	c.Lifecycle = &manifest.Lifecycle{
+		PostStart: &manifest.LifecycleHandler{Exec: &manifest.ExecAction{Command: []string{"sh", "-c", "echo postStart >> /out/events"}}},
+		PreStop:   &manifest.LifecycleHandler{Exec: &manifest.ExecAction{Command: []string{"sh", "-c", "sleep 1; echo preStop >> /out/events"}}},
+	}
+	d := pod("hooks", c)
+	grace := int64(10)
+	d.Pod.TerminationGracePeriodSeconds = &grace
+	d.Pod.Volumes = []manifest.Volume{{Name: "out", HostPath: &manifest.HostPathVolumeSource{Path: out}}}
+	desired := []reconcile.DesiredReplica{d}
+	waitStatus(t, rec, desired, d.Key(), 20*time.Second, "running", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning })
+	waitLog(t, filepath.Join(out, "events"), "postStart")
+
+	start := time.Now()
+	if _, err := rec.Sync(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	b, _ := os.ReadFile(filepath.Join(out, "events"))
+	lines := strings.Fields(string(b))
+	// postStart runs alongside the main process: its place is not fixed.
+	var rest []string
+	for _, l := range lines {
+		if l != "postStart" {
+			rest = append(rest, l)
+		}
+	}
+	if strings.Join(rest, " ") != "main preStop sigterm" {
+		t.Fatalf("events %q, want main, preStop, then sigterm", lines)
+	}
+	if took > 8*time.Second {
+		t.Fatalf("stop took %s: SIGTERM was not sent after preStop", took)
+	}
+	t.Logf("preStop (1 s) + SIGTERM stop: %s", took.Round(10*time.Millisecond))
+}
