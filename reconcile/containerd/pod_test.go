@@ -274,7 +274,7 @@ func TestLivenessProbeRestarts(t *testing.T) {
 }
 
 func i64(v int64) *int64 { return &v }
-func yes() *bool        { b := true; return &b }
+func yes() *bool         { b := true; return &b }
 
 func TestInitContainersAndSidecar(t *testing.T) {
 	rt, _ := newRuntime(t)
