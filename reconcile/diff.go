@@ -97,6 +97,9 @@ type Plan struct {
 	Create []CreateOp
 	// Restart: exited containers whose restart is due.
 	Restart []string
+	// Stop: sidecars of replicas whose app containers have all finished
+	// for good (a Job's), as Kubernetes stops them.
+	Stop []RemoveOp
 	// Wake is the earliest time a back-off expires (zero: none).
 	Wake time.Time
 }
@@ -114,7 +117,9 @@ type CreateOp struct {
 }
 
 // Empty reports whether the plan does nothing.
-func (p Plan) Empty() bool { return len(p.Remove) == 0 && len(p.Create) == 0 && len(p.Restart) == 0 }
+func (p Plan) Empty() bool {
+	return len(p.Remove) == 0 && len(p.Create) == 0 && len(p.Restart) == 0 && len(p.Stop) == 0
+}
 
 // BackoffState is what Diff needs to know of past failures: when an
 // exited container was first seen exited (if the runtime does not say),
@@ -176,6 +181,12 @@ func Diff(desired []DesiredReplica, actual []Container, st BackoffState, now tim
 				c := d.Pod.InitContainers[prog.Next]
 				if !consider(c, initPolicy(c, d.Pod.RestartPolicy)) {
 					missing = append(missing, c.Name)
+				}
+			}
+		} else if appsFinished(d, byID) {
+			for _, c := range d.Pod.InitContainers {
+				if a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]; ok && c.IsSidecar() && a.State == StateRunning {
+					plan.Stop = append(plan.Stop, RemoveOp{ID: a.ID, Grace: graceOf(a)})
 				}
 			}
 		} else {
@@ -246,6 +257,25 @@ func initProgress(d DesiredReplica, byID map[string]Container, unstarted map[str
 		return InitProgress{Next: i, Completed: i}
 	}
 	return InitProgress{Done: true, Next: -1, Completed: len(d.Pod.InitContainers)}
+}
+
+// appsFinished reports whether every app container of a replica that has
+// sidecars exited for good under the pod's restart policy.
+func appsFinished(d DesiredReplica, byID map[string]Container) bool {
+	hasSidecar := false
+	for _, c := range d.Pod.InitContainers {
+		hasSidecar = hasSidecar || c.IsSidecar()
+	}
+	if !hasSidecar {
+		return false
+	}
+	for _, c := range d.Pod.Containers {
+		a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]
+		if !ok || a.State != StateExited || shouldRestart(d.Pod.RestartPolicy, a.ExitCode) {
+			return false
+		}
+	}
+	return true
 }
 
 // initPolicy is the restart policy of an init container: sidecars always

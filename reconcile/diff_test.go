@@ -434,6 +434,9 @@ func TestDiffInitContainers(t *testing.T) {
 	id := func(c string) string { return ContainerID(d.Workload, d.Index, c, d.SpecHash) }
 	never := d
 	never.Pod.RestartPolicy = "Never"
+	job := d
+	job.Workload.Kind = "Job"
+	job.Pod.RestartPolicy = "OnFailure"
 	cases := []struct {
 		name      string
 		d         DesiredReplica
@@ -450,6 +453,7 @@ func TestDiffInitContainers(t *testing.T) {
 		{"failed init retried after back-off", d, []Container{ctr(d, "init", StateExited, 1, 0, t0.Add(-11*time.Second))}, nil, nil, []string{id("init")}},
 		{"failed init under Never: nothing", never, []Container{ctr(never, "init", StateExited, 1, 0, t0.Add(-time.Hour))}, nil, nil, nil},
 		{"completed init not restarted under Always", d, []Container{ctr(d, "init", StateExited, 0, 0, t0.Add(-time.Hour)), ctr(d, "side", StateRunning, 0, 0, time.Time{}), ctr(d, "app", StateRunning, 0, 0, time.Time{})}, nil, nil, nil},
+		{"job done: sidecar stopped, not restarted", job, []Container{ctr(job, "init", StateExited, 0, 0, t0.Add(-time.Hour)), ctr(job, "side", StateRunning, 0, 0, time.Time{}), ctr(job, "app", StateExited, 0, 0, t0)}, nil, nil, nil},
 		{"exited sidecar restarted", d, []Container{ctr(d, "init", StateExited, 0, 0, t0.Add(-time.Hour)), ctr(d, "side", StateExited, 0, 0, t0.Add(-time.Hour)), ctr(d, "app", StateRunning, 0, 0, time.Time{})}, nil, nil, []string{id("side")}},
 	}
 	for _, tc := range cases {
@@ -458,6 +462,9 @@ func TestDiffInitContainers(t *testing.T) {
 			var create []string
 			for _, op := range plan.Create {
 				create = append(create, op.Containers...)
+			}
+			if tc.d.Workload.Kind == "Job" && (len(plan.Stop) != 1 || plan.Stop[0].ID != ContainerID(job.Workload, 0, "side", "h1")) {
+				t.Fatalf("stop %v, want the sidecar", plan.Stop)
 			}
 			if strings.Join(create, ",") != strings.Join(tc.create, ",") || strings.Join(plan.Restart, ",") != strings.Join(tc.restart, ",") || len(plan.Remove) != 0 {
 				t.Fatalf("create %v restart %v remove %v; want create %v restart %v", create, plan.Restart, plan.Remove, tc.create, tc.restart)

@@ -211,6 +211,15 @@ func (r *Reconciler) apply(ctx context.Context, plan Plan, actual []Container) {
 			}
 		})
 	}
+	for _, op := range plan.Stop {
+		op := op
+		run(func() {
+			r.log.Info("stopping sidecar: app containers finished", "id", op.ID)
+			if err := r.stopContainer(ctx, byID[op.ID], op.Grace); err != nil && !errors.Is(err, ErrNotFound) {
+				r.log.Warn("stop container", "id", op.ID, "err", err)
+			}
+		})
+	}
 	wg.Wait()
 
 	for _, id := range plan.Restart {
@@ -333,7 +342,8 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 			st.Reason = fmt.Sprintf("Init:%d/%d", prog.Completed, n)
 			if prog.Failed {
 				st.Phase, st.Reason = manifest.PhaseFailed, "Init:Error"
-			} else if c := d.Pod.InitContainers[prog.Next]; true {
+			} else {
+				c := d.Pod.InitContainers[prog.Next]
 				a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]
 				if ok && a.State == StateExited && a.ExitCode != 0 {
 					st.Reason = "Init:CrashLoopBackOff"
