@@ -190,6 +190,9 @@ func (p *prober) run(ctx context.Context, w probeWork, pw *probeWorker) {
 			return
 		case <-timer.C:
 		}
+		if ctx.Err() != nil {
+			return
+		}
 		pctx, cancel := context.WithTimeout(ctx, time.Duration(s.probe.TimeoutSeconds)*time.Second)
 		ok, msg := runHandler(pctx, w.target, s.probe.ProbeHandler)
 		cancel()
