@@ -62,24 +62,20 @@ func CreateNetNS(path string) error {
 	f.Close()
 	errc := make(chan error, 1)
 	go func() {
-		// The thread is never unlocked: it ends with this goroutine, so
-		// no other goroutine ever runs inside the new namespace.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare: %w", err)
-			return
-		}
-		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind mount netns: %w", err)
-			return
-		}
-		var host, made unix.Stat_t
-		if err := unix.Stat("/proc/1/ns/net", &host); err == nil && unix.Stat(path, &made) == nil && host.Ino == made.Ino && host.Dev == made.Dev {
-			errc <- errors.New("new namespace is the host's")
-			return
-		}
-		errc <- loopbackUp()
+		errc <- onThread(func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				return fmt.Errorf("unshare: %w", err)
+			}
+			src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+			if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("bind mount netns: %w", err)
+			}
+			var host, made unix.Stat_t
+			if err := unix.Stat("/proc/1/ns/net", &host); err == nil && unix.Stat(path, &made) == nil && host.Ino == made.Ino && host.Dev == made.Dev {
+				return errors.New("new namespace is the host's")
+			}
+			return loopbackUp()
+		})
 	}()
 	if err := <-errc; err != nil {
 		_ = RemoveNetNS(path)
@@ -131,21 +127,40 @@ func InNetNS(path string, f func() error) error {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", path, err)
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", path, err)
-			return
-		}
-		errc <- f()
+		errc <- onThread(func() error {
+			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("open netns %s: %w", path, err)
+			}
+			err = unix.Setns(fd, unix.CLONE_NEWNET)
+			unix.Close(fd)
+			if err != nil {
+				return fmt.Errorf("enter netns %s: %w", path, err)
+			}
+			return f()
+		})
 	}()
 	return <-errc
+}
+
+// onThread runs f locked to the current OS thread and then puts the
+// thread back into the network namespace it had. If that fails the
+// thread stays locked, so that the runtime discards it (or, for the main
+// thread, never schedules on it again): no goroutine ever runs in a
+// namespace it did not ask for.
+func onThread(f func() error) error {
+	runtime.LockOSThread()
+	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open own netns: %w", err)
+	}
+	defer unix.Close(orig)
+	ferr := f()
+	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+		return errors.Join(ferr, fmt.Errorf("return to own netns: %w", err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
 }
 
 // DialInNetNS dials addr from inside the network namespace at path.
