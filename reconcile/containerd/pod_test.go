@@ -392,9 +392,16 @@ func TestLifecycleHooks(t *testing.T) {
 	grace := int64(10)
 	d.Pod.TerminationGracePeriodSeconds = &grace
 	d.Pod.Volumes = []manifest.Volume{{Name: "out", HostPath: &manifest.HostPathVolumeSource{Path: out}}}
-	desired := []reconcile.DesiredReplica{d}
+	// preStop by httpGet on a named port, inside the replica's namespace.
+	web := bb("web", "mkdir -p /www; echo ok > /www/prestop; exec httpd -f -vv -p 8080 -h /www")
+	web.Ports = []manifest.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: "TCP"}}
+	web.Lifecycle = &manifest.Lifecycle{PreStop: &manifest.LifecycleHandler{HTTPGet: &manifest.HTTPGetAction{Path: "/prestop", Port: manifest.IntOrString{IsString: true, StrVal: "http"}, Scheme: "HTTP"}}}
+	dw := pod("webhook", web)
+	desired := []reconcile.DesiredReplica{d, dw}
 	waitStatus(t, rec, desired, d.Key(), 20*time.Second, "running", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning })
+	waitStatus(t, rec, desired, dw.Key(), 20*time.Second, "web running", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning })
 	waitLog(t, filepath.Join(out, "events"), "postStart")
+	time.Sleep(500 * time.Millisecond) // httpd listening
 
 	start := time.Now()
 	if _, err := rec.Sync(context.Background(), nil); err != nil {
@@ -417,4 +424,7 @@ func TestLifecycleHooks(t *testing.T) {
 		t.Fatalf("stop took %s: SIGTERM was not sent after preStop", took)
 	}
 	t.Logf("preStop (1 s) + SIGTERM stop: %s", took.Round(10*time.Millisecond))
+	if l := logOf(dataDir, dw, "web"); !strings.Contains(l, "url:/prestop") || !strings.Contains(l, "response:200") {
+		t.Fatalf("preStop httpGet did not reach the container:\n%s", l)
+	}
 }
