@@ -97,7 +97,9 @@ func TestReplicaSharesNetworkNamespace(t *testing.T) {
 		bb("server", "nc -l -p 9000"),
 		bb("client", "until echo hello-over-localhost | nc 127.0.0.1 9000; do sleep 0.2; done; readlink /proc/self/ns/net; sleep 1000"),
 	)
-	desired := []reconcile.DesiredReplica{d}
+	host := pod("host", bb("main", "readlink /proc/self/ns/net; sleep 1000"))
+	host.Pod.HostNetwork = true
+	desired := []reconcile.DesiredReplica{d, host}
 	syncUntil(t, rec, desired, 20*time.Second, "running", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning })
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(logOf(dataDir, d, "server"), "hello-over-localhost") {
@@ -117,6 +119,10 @@ func TestReplicaSharesNetworkNamespace(t *testing.T) {
 		t.Fatalf("leaked namespace file left: %v", err)
 	}
 	self, _ := os.Readlink("/proc/self/ns/net")
+	waitLog(t, filepath.Join(dataDir, "logs", "default", "host", "0", "main.log"), self)
+	if _, err := os.Stat(rec.NetNSPath(host.Workload, 0)); !os.IsNotExist(err) {
+		t.Fatalf("hostNetwork replica got a namespace: %v", err)
+	}
 	if strings.Contains(logOf(dataDir, d, "client"), self) {
 		t.Fatalf("replica runs in the host network namespace %s: %s", self, logOf(dataDir, d, "client"))
 	}
