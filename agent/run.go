@@ -99,6 +99,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	defer rec.Close()
 	deps := Deps{Source: src, Status: st, Reconciler: rec}
 	if rate := cfg.ClockRate; rate > 1 {
 		start := time.Now()
@@ -183,13 +184,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	} else if ch != nil {
 		deps.ImagesChanged = ch
 	}
+	var exits <-chan string
 	if ex, ok := any(rt).(reconcile.Exiter); ok {
 		if ch, err := ex.Exits(ctx); err == nil {
-			deps.Exits = ch
+			exits = ch
 		} else {
 			log.Warn("container exit events unavailable; relying on resync", "err", err)
 		}
 	}
+	deps.Exits = mergeWakes(ctx, exits, rec.Changes())
 	log.Info("agent starting", "node", cfg.Node, "repo", cfg.Repo.String(), "branch", cfg.Branch, "path", cfg.Path,
 		"statusBranch", cfg.StatusBranch, "namespace", cfg.Namespace, "dataDir", cfg.DataDir)
 	err = New(cfg, log.With("subsystem", "agent"), deps).Run(ctx)
@@ -197,4 +200,31 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return cause
 	}
 	return err
+}
+
+// mergeWakes forwards container exits and probe changes (readiness, a
+// liveness kill) into one channel that makes the loop run a pass.
+func mergeWakes(ctx context.Context, exits <-chan string, changes <-chan struct{}) <-chan string {
+	out := make(chan string, 64)
+	go func() {
+		for {
+			var id string
+			select {
+			case <-ctx.Done():
+				return
+			case x, ok := <-exits:
+				if !ok {
+					exits = nil
+					continue
+				}
+				id = x
+			case <-changes:
+			}
+			select {
+			case out <- id:
+			default:
+			}
+		}
+	}()
+	return out
 }

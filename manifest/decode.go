@@ -78,11 +78,16 @@ func yamlErrText(err error) string {
 // implement yet, per Go type. Using one is an error that says so, rather
 // than "unknown field" (a typo) or silent ignorance.
 var unsupported = map[reflect.Type]map[string]bool{
-	reflect.TypeOf(Container{}): set("livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
-		"securityContext", "stdin", "stdinOnce", "tty", "volumeDevices", "resizePolicy",
-		"restartPolicy", "restartPolicyRules"),
-	reflect.TypeOf(PodSpec{}): set("initContainers", "ephemeralContainers",
-		"securityContext", "serviceAccountName", "serviceAccount", "automountServiceAccountToken",
+	reflect.TypeOf(Container{}): set("stdin", "stdinOnce", "tty", "volumeDevices", "resizePolicy",
+		"restartPolicyRules"),
+	reflect.TypeOf(SecurityContext{}): set("seLinuxOptions", "windowsOptions", "procMount", "appArmorProfile"),
+	reflect.TypeOf(PodSecurityContext{}): set("seLinuxOptions", "windowsOptions", "supplementalGroups",
+		"supplementalGroupsPolicy", "fsGroupChangePolicy", "sysctls", "appArmorProfile", "seLinuxChangePolicy"),
+	reflect.TypeOf(SeccompProfile{}):   set("localhostProfile"),
+	reflect.TypeOf(LifecycleHandler{}): set("tcpSocket", "sleep"),
+	reflect.TypeOf(Lifecycle{}):        set("stopSignal"),
+	reflect.TypeOf(PodSpec{}): set("ephemeralContainers",
+		"serviceAccountName", "serviceAccount", "automountServiceAccountToken",
 		"imagePullSecrets", "dnsPolicy", "dnsConfig", "hostPID", "hostIPC", "shareProcessNamespace",
 		"priorityClassName", "priority", "schedulerName", "runtimeClassName",
 		"readinessGates", "enableServiceLinks", "hostAliases", "subdomain", "nodeName", "overhead",

@@ -609,8 +609,13 @@ func (s *Set) resolveRefs() []Problem {
 			}
 			w.Secrets[name] = c
 		}
-		for ci, c := range spec.Containers {
-			cp := fmt.Sprintf("%s.containers[%d]", w.specField, ci)
+		all := make([]Container, 0, len(spec.InitContainers)+len(spec.Containers))
+		all = append(append(all, spec.InitContainers...), spec.Containers...)
+		for ci, c := range all {
+			cp := fmt.Sprintf("%s.containers[%d]", w.specField, ci-len(spec.InitContainers))
+			if ci < len(spec.InitContainers) {
+				cp = fmt.Sprintf("%s.initContainers[%d]", w.specField, ci)
+			}
 			for ei, e := range c.Env {
 				if e.ValueFrom == nil {
 					continue

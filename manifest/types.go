@@ -220,13 +220,18 @@ type PodTemplateSpec struct {
 
 // PodSpec is what one replica runs.
 type PodSpec struct {
-	Containers                    []Container       `json:"containers"`
-	Volumes                       []Volume          `json:"volumes,omitempty"`
-	RestartPolicy                 string            `json:"restartPolicy,omitempty"` // Always, OnFailure, Never
-	TerminationGracePeriodSeconds *int64            `json:"terminationGracePeriodSeconds,omitempty"`
-	NodeSelector                  map[string]string `json:"nodeSelector,omitempty"`
-	HostNetwork                   bool              `json:"hostNetwork,omitempty"`
-	Hostname                      string            `json:"hostname,omitempty"`
+	// InitContainers run in order to completion before Containers start;
+	// one with restartPolicy Always is a sidecar: started in order and
+	// kept running.
+	InitContainers                []Container         `json:"initContainers,omitempty"`
+	Containers                    []Container         `json:"containers"`
+	SecurityContext               *PodSecurityContext `json:"securityContext,omitempty"`
+	Volumes                       []Volume            `json:"volumes,omitempty"`
+	RestartPolicy                 string              `json:"restartPolicy,omitempty"` // Always, OnFailure, Never
+	TerminationGracePeriodSeconds *int64              `json:"terminationGracePeriodSeconds,omitempty"`
+	NodeSelector                  map[string]string   `json:"nodeSelector,omitempty"`
+	HostNetwork                   bool                `json:"hostNetwork,omitempty"`
+	Hostname                      string              `json:"hostname,omitempty"`
 	// Tolerations let replicas land on (and stay on) tainted nodes.
 	Tolerations []Toleration `json:"tolerations,omitempty"`
 	// Affinity constrains and ranks nodes by their labels and by the
@@ -349,6 +354,112 @@ type Container struct {
 	Resources       ResourceRequirements `json:"resources,omitempty"`
 	VolumeMounts    []VolumeMount        `json:"volumeMounts,omitempty"`
 	ImagePullPolicy string               `json:"imagePullPolicy,omitempty"` // Always, IfNotPresent, Never
+	LivenessProbe   *Probe               `json:"livenessProbe,omitempty"`
+	ReadinessProbe  *Probe               `json:"readinessProbe,omitempty"`
+	StartupProbe    *Probe               `json:"startupProbe,omitempty"`
+	Lifecycle       *Lifecycle           `json:"lifecycle,omitempty"`
+	SecurityContext *SecurityContext     `json:"securityContext,omitempty"`
+	// RestartPolicy is only for init containers: Always makes a sidecar.
+	RestartPolicy string `json:"restartPolicy,omitempty"`
+}
+
+// Probe checks a container: liveness (restart it when failing), readiness
+// (the replica is ready only when passing), startup (gates the other two).
+type Probe struct {
+	ProbeHandler                  `json:",inline"`
+	InitialDelaySeconds           int32  `json:"initialDelaySeconds,omitempty"`
+	TimeoutSeconds                int32  `json:"timeoutSeconds,omitempty"`   // default 1
+	PeriodSeconds                 int32  `json:"periodSeconds,omitempty"`    // default 10
+	SuccessThreshold              int32  `json:"successThreshold,omitempty"` // default 1
+	FailureThreshold              int32  `json:"failureThreshold,omitempty"` // default 3
+	TerminationGracePeriodSeconds *int64 `json:"terminationGracePeriodSeconds,omitempty"`
+}
+
+// ProbeHandler is one way of checking: exactly one field is set.
+type ProbeHandler struct {
+	Exec      *ExecAction      `json:"exec,omitempty"`
+	HTTPGet   *HTTPGetAction   `json:"httpGet,omitempty"`
+	TCPSocket *TCPSocketAction `json:"tcpSocket,omitempty"`
+	GRPC      *GRPCAction      `json:"grpc,omitempty"`
+}
+
+// ExecAction runs a command in the container; exit 0 is success.
+type ExecAction struct {
+	Command []string `json:"command,omitempty"`
+}
+
+// HTTPGetAction is an HTTP GET; a status in [200, 400) is success.
+type HTTPGetAction struct {
+	Path        string       `json:"path,omitempty"`
+	Port        IntOrString  `json:"port"`
+	Host        string       `json:"host,omitempty"`
+	Scheme      string       `json:"scheme,omitempty"` // HTTP (default) or HTTPS, certificate not checked
+	HTTPHeaders []HTTPHeader `json:"httpHeaders,omitempty"`
+}
+
+// HTTPHeader is one header of an HTTP probe.
+type HTTPHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// TCPSocketAction succeeds when a TCP connection opens.
+type TCPSocketAction struct {
+	Port IntOrString `json:"port"`
+	Host string      `json:"host,omitempty"`
+}
+
+// GRPCAction calls grpc.health.v1.Health/Check; SERVING is success.
+type GRPCAction struct {
+	Port    int32   `json:"port"`
+	Service *string `json:"service,omitempty"`
+}
+
+// Lifecycle hooks run after a container starts and before it is stopped.
+type Lifecycle struct {
+	PostStart *LifecycleHandler `json:"postStart,omitempty"`
+	PreStop   *LifecycleHandler `json:"preStop,omitempty"`
+}
+
+// LifecycleHandler is a hook: exactly one of exec and httpGet.
+type LifecycleHandler struct {
+	Exec    *ExecAction    `json:"exec,omitempty"`
+	HTTPGet *HTTPGetAction `json:"httpGet,omitempty"`
+}
+
+// SecurityContext is a container's security settings; set fields win over
+// the pod's.
+type SecurityContext struct {
+	RunAsUser                *int64          `json:"runAsUser,omitempty"`
+	RunAsGroup               *int64          `json:"runAsGroup,omitempty"`
+	RunAsNonRoot             *bool           `json:"runAsNonRoot,omitempty"`
+	ReadOnlyRootFilesystem   *bool           `json:"readOnlyRootFilesystem,omitempty"`
+	AllowPrivilegeEscalation *bool           `json:"allowPrivilegeEscalation,omitempty"`
+	Privileged               *bool           `json:"privileged,omitempty"`
+	Capabilities             *Capabilities   `json:"capabilities,omitempty"`
+	SeccompProfile           *SeccompProfile `json:"seccompProfile,omitempty"`
+}
+
+// PodSecurityContext is the security settings of every container of a
+// replica.
+type PodSecurityContext struct {
+	RunAsUser      *int64          `json:"runAsUser,omitempty"`
+	RunAsGroup     *int64          `json:"runAsGroup,omitempty"`
+	RunAsNonRoot   *bool           `json:"runAsNonRoot,omitempty"`
+	FSGroup        *int64          `json:"fsGroup,omitempty"`
+	SeccompProfile *SeccompProfile `json:"seccompProfile,omitempty"`
+}
+
+// Capabilities added to and dropped from the default set (names without
+// the CAP_ prefix; ALL drops every one).
+type Capabilities struct {
+	Add  []string `json:"add,omitempty"`
+	Drop []string `json:"drop,omitempty"`
+}
+
+// SeccompProfile is RuntimeDefault or Unconfined.
+type SeccompProfile struct {
+	Type string `json:"type"`
 }
 
 // EnvVar is one environment variable: a plain value or one taken from a

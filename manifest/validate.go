@@ -217,25 +217,11 @@ func defaultPodSpec(s *PodSpec, def string) {
 	if s.TerminationGracePeriodSeconds == nil {
 		s.TerminationGracePeriodSeconds = ptr[int64](30)
 	}
+	for i := range s.InitContainers {
+		defaultContainer(&s.InitContainers[i])
+	}
 	for i := range s.Containers {
-		c := &s.Containers[i]
-		if c.ImagePullPolicy == "" {
-			c.ImagePullPolicy = defaultPullPolicy(c.Image)
-		}
-		for j := range c.Ports {
-			if c.Ports[j].Protocol == "" {
-				c.Ports[j].Protocol = "TCP"
-			}
-		}
-		// Requests default to limits, as the API server does.
-		for k, q := range c.Resources.Limits {
-			if _, ok := c.Resources.Requests[k]; !ok {
-				if c.Resources.Requests == nil {
-					c.Resources.Requests = ResourceList{}
-				}
-				c.Resources.Requests[k] = q
-			}
-		}
+		defaultContainer(&s.Containers[i])
 	}
 }
 
@@ -326,95 +312,108 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 	}
 	names := map[string]bool{}
 	hostPorts := map[string]bool{}
+	for i := range s.InitContainers {
+		p := fmt.Sprintf("%s.initContainers[%d]", field, i)
+		probs = append(probs, validateContainer(d, s, &s.InitContainers[i], p, true, names, hostPorts, volumes)...)
+	}
 	for i := range s.Containers {
-		c := &s.Containers[i]
 		p := fmt.Sprintf("%s.containers[%d]", field, i)
-		switch {
-		case c.Name == "":
-			probs = append(probs, problemAt(d, p+".name", "required"))
-		case len(c.Name) > 63 || !dns1123Label.MatchString(c.Name):
-			probs = append(probs, valueProblem(d, p+".name", c.Name, "must be a lowercase DNS-1123 label"))
-		case names[c.Name]:
-			probs = append(probs, valueProblem(d, p+".name", c.Name, "duplicate container name"))
+		probs = append(probs, validateContainer(d, s, &s.Containers[i], p, false, names, hostPorts, volumes)...)
+	}
+	probs = append(probs, validatePodSecurity(d, s.SecurityContext, field+".securityContext")...)
+	return probs
+}
+
+// validateContainer checks one container (init is set for init
+// containers); names, hostPorts and volumes are shared across the pod.
+func validateContainer(d *document, s *PodSpec, c *Container, p string, init bool, names, hostPorts, volumes map[string]bool) []Problem {
+	var probs []Problem
+	switch {
+	case c.Name == "":
+		probs = append(probs, problemAt(d, p+".name", "required"))
+	case len(c.Name) > 63 || !dns1123Label.MatchString(c.Name):
+		probs = append(probs, valueProblem(d, p+".name", c.Name, "must be a lowercase DNS-1123 label"))
+	case names[c.Name]:
+		probs = append(probs, valueProblem(d, p+".name", c.Name, "duplicate container name"))
+	}
+	names[c.Name] = true
+	if strings.TrimSpace(c.Image) == "" {
+		probs = append(probs, problemAt(d, p+".image", "required"))
+	}
+	switch c.ImagePullPolicy {
+	case "Always", "IfNotPresent", "Never":
+	default:
+		probs = append(probs, valueProblem(d, p+".imagePullPolicy", c.ImagePullPolicy, "must be Always, IfNotPresent or Never"))
+	}
+	if c.WorkingDir != "" && !path.IsAbs(c.WorkingDir) {
+		probs = append(probs, valueProblem(d, p+".workingDir", c.WorkingDir, "must be an absolute path"))
+	}
+	for j, e := range c.Env {
+		ep := fmt.Sprintf("%s.env[%d]", p, j)
+		if e.Name == "" || !envVarName.MatchString(e.Name) {
+			probs = append(probs, valueProblem(d, ep+".name", e.Name, "must be a valid environment variable name"))
 		}
-		names[c.Name] = true
-		if strings.TrimSpace(c.Image) == "" {
-			probs = append(probs, problemAt(d, p+".image", "required"))
-		}
-		switch c.ImagePullPolicy {
-		case "Always", "IfNotPresent", "Never":
-		default:
-			probs = append(probs, valueProblem(d, p+".imagePullPolicy", c.ImagePullPolicy, "must be Always, IfNotPresent or Never"))
-		}
-		if c.WorkingDir != "" && !path.IsAbs(c.WorkingDir) {
-			probs = append(probs, valueProblem(d, p+".workingDir", c.WorkingDir, "must be an absolute path"))
-		}
-		for j, e := range c.Env {
-			ep := fmt.Sprintf("%s.env[%d]", p, j)
-			if e.Name == "" || !envVarName.MatchString(e.Name) {
-				probs = append(probs, valueProblem(d, ep+".name", e.Name, "must be a valid environment variable name"))
-			}
-			if e.ValueFrom != nil {
-				probs = append(probs, validateEnvSource(d, s, e, ep)...)
-			}
-		}
-		for j, e := range c.EnvFrom {
-			ep := fmt.Sprintf("%s.envFrom[%d]", p, j)
-			if (e.ConfigMapRef == nil) == (e.SecretRef == nil) {
-				probs = append(probs, problemAt(d, ep, "must name exactly one of configMapRef and secretRef"))
-			}
-			if e.Prefix != "" && !envVarName.MatchString(e.Prefix) {
-				probs = append(probs, valueProblem(d, ep+".prefix", e.Prefix, "must be a valid environment variable name prefix"))
-			}
-		}
-		portNames := map[string]bool{}
-		for j, port := range c.Ports {
-			pp := fmt.Sprintf("%s.ports[%d]", p, j)
-			if port.ContainerPort < 1 || port.ContainerPort > 65535 {
-				probs = append(probs, valueProblem(d, pp+".containerPort", fmt.Sprint(port.ContainerPort), "must be between 1 and 65535"))
-			}
-			if port.HostPort < 0 || port.HostPort > 65535 {
-				probs = append(probs, valueProblem(d, pp+".hostPort", fmt.Sprint(port.HostPort), "must be between 1 and 65535"))
-			}
-			switch port.Protocol {
-			case "TCP", "UDP", "SCTP":
-			default:
-				probs = append(probs, valueProblem(d, pp+".protocol", port.Protocol, "must be TCP, UDP or SCTP"))
-			}
-			if port.Name != "" {
-				if len(port.Name) > 15 || !ianaSvcName.MatchString(port.Name) || !strings.ContainsAny(port.Name, "abcdefghijklmnopqrstuvwxyz") || strings.Contains(port.Name, "--") {
-					probs = append(probs, valueProblem(d, pp+".name", port.Name, "must be an IANA service name (at most 15 lowercase letters, digits and '-', with a letter)"))
-				} else if portNames[port.Name] {
-					probs = append(probs, valueProblem(d, pp+".name", port.Name, "duplicate port name"))
-				}
-				portNames[port.Name] = true
-			}
-			if port.HostPort > 0 {
-				key := fmt.Sprintf("%s/%s:%d", port.Protocol, port.HostIP, port.HostPort)
-				if hostPorts[key] {
-					probs = append(probs, valueProblem(d, pp+".hostPort", fmt.Sprint(port.HostPort), "duplicate host port"))
-				}
-				hostPorts[key] = true
-			}
-		}
-		probs = append(probs, validateResources(d, c.Resources, p+".resources")...)
-		mounts := map[string]bool{}
-		for j, m := range c.VolumeMounts {
-			mp := fmt.Sprintf("%s.volumeMounts[%d]", p, j)
-			if !volumes[m.Name] {
-				probs = append(probs, valueProblem(d, mp+".name", m.Name, "no volume of that name in the pod"))
-			}
-			if !path.IsAbs(m.MountPath) {
-				probs = append(probs, valueProblem(d, mp+".mountPath", m.MountPath, "must be an absolute path"))
-			} else if mounts[path.Clean(m.MountPath)] {
-				probs = append(probs, valueProblem(d, mp+".mountPath", m.MountPath, "mounted twice"))
-			}
-			mounts[path.Clean(m.MountPath)] = true
-			if m.SubPath != "" && (path.IsAbs(m.SubPath) || strings.HasPrefix(path.Clean(m.SubPath), "..")) {
-				probs = append(probs, valueProblem(d, mp+".subPath", m.SubPath, "must be a relative path inside the volume"))
-			}
+		if e.ValueFrom != nil {
+			probs = append(probs, validateEnvSource(d, s, e, ep)...)
 		}
 	}
+	for j, e := range c.EnvFrom {
+		ep := fmt.Sprintf("%s.envFrom[%d]", p, j)
+		if (e.ConfigMapRef == nil) == (e.SecretRef == nil) {
+			probs = append(probs, problemAt(d, ep, "must name exactly one of configMapRef and secretRef"))
+		}
+		if e.Prefix != "" && !envVarName.MatchString(e.Prefix) {
+			probs = append(probs, valueProblem(d, ep+".prefix", e.Prefix, "must be a valid environment variable name prefix"))
+		}
+	}
+	portNames := map[string]bool{}
+	for j, port := range c.Ports {
+		pp := fmt.Sprintf("%s.ports[%d]", p, j)
+		if port.ContainerPort < 1 || port.ContainerPort > 65535 {
+			probs = append(probs, valueProblem(d, pp+".containerPort", fmt.Sprint(port.ContainerPort), "must be between 1 and 65535"))
+		}
+		if port.HostPort < 0 || port.HostPort > 65535 {
+			probs = append(probs, valueProblem(d, pp+".hostPort", fmt.Sprint(port.HostPort), "must be between 1 and 65535"))
+		}
+		switch port.Protocol {
+		case "TCP", "UDP", "SCTP":
+		default:
+			probs = append(probs, valueProblem(d, pp+".protocol", port.Protocol, "must be TCP, UDP or SCTP"))
+		}
+		if port.Name != "" {
+			if len(port.Name) > 15 || !ianaSvcName.MatchString(port.Name) || !strings.ContainsAny(port.Name, "abcdefghijklmnopqrstuvwxyz") || strings.Contains(port.Name, "--") {
+				probs = append(probs, valueProblem(d, pp+".name", port.Name, "must be an IANA service name (at most 15 lowercase letters, digits and '-', with a letter)"))
+			} else if portNames[port.Name] {
+				probs = append(probs, valueProblem(d, pp+".name", port.Name, "duplicate port name"))
+			}
+			portNames[port.Name] = true
+		}
+		if port.HostPort > 0 {
+			key := fmt.Sprintf("%s/%s:%d", port.Protocol, port.HostIP, port.HostPort)
+			if hostPorts[key] {
+				probs = append(probs, valueProblem(d, pp+".hostPort", fmt.Sprint(port.HostPort), "duplicate host port"))
+			}
+			hostPorts[key] = true
+		}
+	}
+	probs = append(probs, validateResources(d, c.Resources, p+".resources")...)
+	mounts := map[string]bool{}
+	for j, m := range c.VolumeMounts {
+		mp := fmt.Sprintf("%s.volumeMounts[%d]", p, j)
+		if !volumes[m.Name] {
+			probs = append(probs, valueProblem(d, mp+".name", m.Name, "no volume of that name in the pod"))
+		}
+		if !path.IsAbs(m.MountPath) {
+			probs = append(probs, valueProblem(d, mp+".mountPath", m.MountPath, "must be an absolute path"))
+		} else if mounts[path.Clean(m.MountPath)] {
+			probs = append(probs, valueProblem(d, mp+".mountPath", m.MountPath, "mounted twice"))
+		}
+		mounts[path.Clean(m.MountPath)] = true
+		if m.SubPath != "" && (path.IsAbs(m.SubPath) || strings.HasPrefix(path.Clean(m.SubPath), "..")) {
+			probs = append(probs, valueProblem(d, mp+".subPath", m.SubPath, "must be a relative path inside the volume"))
+		}
+	}
+	probs = append(probs, validateContainerExtras(d, c, p, init)...)
 	return probs
 }
 

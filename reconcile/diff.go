@@ -101,6 +101,9 @@ type Plan struct {
 	Create []CreateOp
 	// Restart: exited containers whose restart is due.
 	Restart []string
+	// Stop: sidecars of replicas whose app containers have all finished
+	// for good (a Job's), as Kubernetes stops them.
+	Stop []RemoveOp
 	// Wake is the earliest time a back-off expires (zero: none).
 	Wake time.Time
 }
@@ -118,7 +121,9 @@ type CreateOp struct {
 }
 
 // Empty reports whether the plan does nothing.
-func (p Plan) Empty() bool { return len(p.Remove) == 0 && len(p.Create) == 0 && len(p.Restart) == 0 }
+func (p Plan) Empty() bool {
+	return len(p.Remove) == 0 && len(p.Create) == 0 && len(p.Restart) == 0 && len(p.Stop) == 0
+}
 
 // BackoffState is what Diff needs to know of past failures: when an
 // exited container was first seen exited (if the runtime does not say),
@@ -126,6 +131,9 @@ func (p Plan) Empty() bool { return len(p.Remove) == 0 && len(p.Create) == 0 && 
 type BackoffState struct {
 	FirstSeenExited map[string]time.Time
 	ImageRetry      map[ReplicaKey]time.Time
+	// Unstarted holds running sidecars whose startup probe has not
+	// passed yet: the next init container waits for them.
+	Unstarted map[string]bool
 }
 
 // Diff compares desired replicas with actual containers and returns the
@@ -138,30 +146,67 @@ func Diff(desired []DesiredReplica, actual []Container, st BackoffState, now tim
 	}
 	wanted := map[string]bool{}
 	for _, d := range desired {
-		var missing []string
+		for _, c := range d.Pod.InitContainers {
+			wanted[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)] = true
+		}
 		for _, c := range d.Pod.Containers {
+			wanted[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)] = true
+		}
+		if d.Finished {
+			// A Job replica whose end is recorded: its containers stay
+			// (for their logs) and are never created or restarted.
+			continue
+		}
+		// consider plans the restart of an exited container (or its
+		// wake-up) under policy; it reports whether the container is
+		// present.
+		consider := func(c manifest.Container, policy string) (present bool) {
 			id := ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)
-			wanted[id] = true
 			a, ok := byID[id]
-			if d.Finished {
-				continue
-			}
 			if !ok {
-				missing = append(missing, c.Name)
-				continue
+				return false
 			}
 			switch a.State {
 			case StateCreated:
 				plan.Restart = append(plan.Restart, id)
 			case StateExited:
-				if !shouldRestart(d.Pod.RestartPolicy, a.ExitCode) {
-					continue
+				if !shouldRestart(policy, a.ExitCode) {
+					return true
 				}
 				due := RestartDue(a, st.FirstSeenExited[id])
 				if !due.After(now) {
 					plan.Restart = append(plan.Restart, id)
 				} else if plan.Wake.IsZero() || due.Before(plan.Wake) {
 					plan.Wake = due
+				}
+			}
+			return true
+		}
+		var missing []string
+		prog := initProgress(d, byID, st.Unstarted)
+		if !prog.Done {
+			// One init container at a time, in order.
+			if prog.Next >= 0 {
+				c := d.Pod.InitContainers[prog.Next]
+				if !consider(c, initPolicy(c, d.Pod.RestartPolicy)) {
+					missing = append(missing, c.Name)
+				}
+			}
+		} else if appsFinished(d, byID) {
+			for _, c := range d.Pod.InitContainers {
+				if a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]; ok && c.IsSidecar() && a.State == StateRunning {
+					plan.Stop = append(plan.Stop, RemoveOp{ID: a.ID, Grace: graceOf(a)})
+				}
+			}
+		} else {
+			for _, c := range d.Pod.InitContainers {
+				if c.IsSidecar() && !consider(c, "Always") {
+					missing = append(missing, c.Name)
+				}
+			}
+			for _, c := range d.Pod.Containers {
+				if !consider(c, d.Pod.RestartPolicy) {
+					missing = append(missing, c.Name)
 				}
 			}
 		}
@@ -184,6 +229,74 @@ func Diff(desired []DesiredReplica, actual []Container, st BackoffState, now tim
 	sort.Slice(plan.Remove, func(i, j int) bool { return plan.Remove[i].ID < plan.Remove[j].ID })
 	sort.Strings(plan.Restart)
 	return plan
+}
+
+// InitProgress is where a replica is in running its init containers.
+type InitProgress struct {
+	// Done: every init container completed (sidecars started), or an app
+	// container already exists; app containers may run.
+	Done bool
+	// Next is the index of the init container to run or wait for; -1
+	// when Done or Failed.
+	Next int
+	// Completed counts the init containers done.
+	Completed int
+	// Failed: an init container failed and the pod's policy is Never.
+	Failed bool
+}
+
+// initProgress walks the init containers in order, as the kubelet does.
+func initProgress(d DesiredReplica, byID map[string]Container, unstarted map[string]bool) InitProgress {
+	for _, c := range d.Pod.Containers {
+		if _, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]; ok {
+			return InitProgress{Done: true, Next: -1, Completed: len(d.Pod.InitContainers)}
+		}
+	}
+	for i, c := range d.Pod.InitContainers {
+		id := ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)
+		a, ok := byID[id]
+		switch {
+		case ok && c.IsSidecar() && a.State == StateRunning && !unstarted[id]:
+			continue
+		case ok && !c.IsSidecar() && a.State == StateExited && a.ExitCode == 0:
+			continue
+		case ok && !c.IsSidecar() && a.State == StateExited && !shouldRestart(initPolicy(c, d.Pod.RestartPolicy), a.ExitCode):
+			return InitProgress{Next: -1, Completed: i, Failed: true}
+		}
+		return InitProgress{Next: i, Completed: i}
+	}
+	return InitProgress{Done: true, Next: -1, Completed: len(d.Pod.InitContainers)}
+}
+
+// appsFinished reports whether every app container of a replica that has
+// sidecars exited for good under the pod's restart policy.
+func appsFinished(d DesiredReplica, byID map[string]Container) bool {
+	hasSidecar := false
+	for _, c := range d.Pod.InitContainers {
+		hasSidecar = hasSidecar || c.IsSidecar()
+	}
+	if !hasSidecar {
+		return false
+	}
+	for _, c := range d.Pod.Containers {
+		a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]
+		if !ok || a.State != StateExited || shouldRestart(d.Pod.RestartPolicy, a.ExitCode) {
+			return false
+		}
+	}
+	return true
+}
+
+// initPolicy is the restart policy of an init container: sidecars always
+// restart; others restart on failure unless the pod says Never.
+func initPolicy(c manifest.Container, pod string) string {
+	switch {
+	case c.IsSidecar():
+		return "Always"
+	case pod == "Never":
+		return "Never"
+	}
+	return "OnFailure"
 }
 
 func shouldRestart(policy string, exit int) bool {

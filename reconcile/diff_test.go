@@ -205,7 +205,14 @@ func (f *fake) exit(id string, code int, at time.Time) {
 }
 
 func newRec(t *testing.T, f *fake, now *time.Time) *Reconciler {
-	r, err := New(Config{Node: "n1", DataDir: t.TempDir(), Runtime: f, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return *now }})
+	dir := t.TempDir()
+	t.Cleanup(func() {
+		nss, _ := os.ReadDir(filepath.Join(dir, "netns"))
+		for _, e := range nss {
+			_ = RemoveNetNS(filepath.Join(dir, "netns", e.Name()))
+		}
+	})
+	r, err := New(Config{Node: "n1", DataDir: dir, Runtime: f, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return *now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,5 +429,50 @@ func BenchmarkDiff1000(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		Diff(desired, actual, BackoffState{}, t0)
+	}
+}
+
+func TestDiffInitContainers(t *testing.T) {
+	d := replica("web", 0, "h1", "Always", "app")
+	d.Pod.InitContainers = []manifest.Container{{Name: "init", Image: "busybox:1"}, {Name: "side", Image: "busybox:1", RestartPolicy: "Always"}}
+	id := func(c string) string { return ContainerID(d.Workload, d.Index, c, d.SpecHash) }
+	never := d
+	never.Pod.RestartPolicy = "Never"
+	job := d
+	job.Workload.Kind = "Job"
+	job.Pod.RestartPolicy = "OnFailure"
+	cases := []struct {
+		name      string
+		d         DesiredReplica
+		actual    []Container
+		unstarted map[string]bool
+		create    []string
+		restart   []string
+	}{
+		{"first init alone", d, nil, nil, []string{"init"}, nil},
+		{"init running: wait", d, []Container{ctr(d, "init", StateRunning, 0, 0, time.Time{})}, nil, nil, nil},
+		{"init done: sidecar next", d, []Container{ctr(d, "init", StateExited, 0, 0, t0)}, nil, []string{"side"}, nil},
+		{"sidecar not started: wait", d, []Container{ctr(d, "init", StateExited, 0, 0, t0), ctr(d, "side", StateRunning, 0, 0, time.Time{})}, map[string]bool{id("side"): true}, nil, nil},
+		{"sidecar started: app", d, []Container{ctr(d, "init", StateExited, 0, 0, t0), ctr(d, "side", StateRunning, 0, 0, time.Time{})}, nil, []string{"app"}, nil},
+		{"failed init retried after back-off", d, []Container{ctr(d, "init", StateExited, 1, 0, t0.Add(-11*time.Second))}, nil, nil, []string{id("init")}},
+		{"failed init under Never: nothing", never, []Container{ctr(never, "init", StateExited, 1, 0, t0.Add(-time.Hour))}, nil, nil, nil},
+		{"completed init not restarted under Always", d, []Container{ctr(d, "init", StateExited, 0, 0, t0.Add(-time.Hour)), ctr(d, "side", StateRunning, 0, 0, time.Time{}), ctr(d, "app", StateRunning, 0, 0, time.Time{})}, nil, nil, nil},
+		{"job done: sidecar stopped, not restarted", job, []Container{ctr(job, "init", StateExited, 0, 0, t0.Add(-time.Hour)), ctr(job, "side", StateRunning, 0, 0, time.Time{}), ctr(job, "app", StateExited, 0, 0, t0)}, nil, nil, nil},
+		{"exited sidecar restarted", d, []Container{ctr(d, "init", StateExited, 0, 0, t0.Add(-time.Hour)), ctr(d, "side", StateExited, 0, 0, t0.Add(-time.Hour)), ctr(d, "app", StateRunning, 0, 0, time.Time{})}, nil, nil, []string{id("side")}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := Diff([]DesiredReplica{tc.d}, tc.actual, BackoffState{Unstarted: tc.unstarted}, t0)
+			var create []string
+			for _, op := range plan.Create {
+				create = append(create, op.Containers...)
+			}
+			if tc.d.Workload.Kind == "Job" && (len(plan.Stop) != 1 || plan.Stop[0].ID != ContainerID(job.Workload, 0, "side", "h1")) {
+				t.Fatalf("stop %v, want the sidecar", plan.Stop)
+			}
+			if strings.Join(create, ",") != strings.Join(tc.create, ",") || strings.Join(plan.Restart, ",") != strings.Join(tc.restart, ",") || len(plan.Remove) != 0 {
+				t.Fatalf("create %v restart %v remove %v; want create %v restart %v", create, plan.Restart, plan.Remove, tc.create, tc.restart)
+			}
+		})
 	}
 }

@@ -6,7 +6,14 @@
 //	Runtime.List ─────┘   remove stale, create missing, restart exited (back-off)
 //
 // Every pass lists the actual containers again; events only make a pass
-// come sooner. Containers are identified by id (workload, replica,
+// come sooner.
+//
+// A replica is like a pod: the agent creates one network namespace per
+// replica (a bind-mounted file under DataDir/netns, loopback up; Network is
+// the seam for CNI) that every container of the replica joins; init
+// containers run before the app containers; a prober goroutine per running
+// probed container feeds readiness into observe and kills containers whose
+// liveness probe fails, leaving the restart to Diff and its back-off. Containers are identified by id (workload, replica,
 // container and spec hash) and labels; a running container with the right
 // id is never touched, so an agent restart adopts what runs.
 //

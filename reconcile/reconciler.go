@@ -30,6 +30,9 @@ type Config struct {
 	Parallelism int
 	// Now is the clock (default time.Now); tests set it.
 	Now func() time.Time
+	// Network wires each replica's network namespace beyond loopback
+	// (default LoopbackNetwork).
+	Network Network
 }
 
 // Reconciler drives one node's containers toward its desired replicas.
@@ -43,6 +46,7 @@ type Reconciler struct {
 	imageFails      map[ReplicaKey]int
 	lastErr         map[ReplicaKey]manifest.ReplicaStatus
 	wake            time.Time
+	probes          *prober
 	// mu guards the maps above while apply's goroutines run.
 	mu sync.Mutex
 }
@@ -64,14 +68,20 @@ func New(cfg Config) (*Reconciler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Reconciler{
+	if cfg.Network == nil {
+		cfg.Network = LoopbackNetwork{}
+	}
+	r := &Reconciler{
 		cfg:             cfg,
 		log:             cfg.Logger,
 		firstSeenExited: map[string]time.Time{},
 		imageRetry:      map[ReplicaKey]time.Time{},
 		imageFails:      map[ReplicaKey]int{},
 		lastErr:         map[ReplicaKey]manifest.ReplicaStatus{},
-	}, nil
+		probes:          newProber(cfg.Logger),
+	}
+	r.probes.kill = r.killForProbe
+	return r, nil
 }
 
 // RetryImagePulls ends the image back-off of every replica, so that the
@@ -84,6 +94,10 @@ func (r *Reconciler) RetryImagePulls() {
 		delete(r.imageRetry, k)
 	}
 }
+
+// Changes signals that a probe result changed (readiness, or a container
+// killed by its liveness probe): run a pass soon to report it.
+func (r *Reconciler) Changes() <-chan struct{} { return r.probes.changed }
 
 // NextWake is when a back-off expires (zero: nothing pending).
 func (r *Reconciler) NextWake() time.Time { return r.wake }
@@ -98,18 +112,64 @@ func (r *Reconciler) Sync(ctx context.Context, desired []DesiredReplica) (map[Re
 	}
 	now := r.cfg.Now()
 	r.noteExits(actual, now)
-	plan := Diff(desired, actual, BackoffState{FirstSeenExited: r.firstSeenExited, ImageRetry: r.imageRetry}, now)
+	plan := Diff(desired, actual, r.backoffState(desired), now)
 	if !plan.Empty() {
 		r.apply(ctx, plan, actual)
 		if actual, err = r.cfg.Runtime.List(ctx); err != nil {
 			return nil, fmt.Errorf("list containers: %w", err)
 		}
 		r.noteExits(actual, r.cfg.Now())
-		plan = Diff(desired, actual, BackoffState{FirstSeenExited: r.firstSeenExited, ImageRetry: r.imageRetry}, r.cfg.Now())
+		plan = Diff(desired, actual, r.backoffState(desired), r.cfg.Now())
 	}
 	r.wake = plan.Wake
-	r.cleanupPods(desired, actual)
+	r.cleanupPods(ctx, desired, actual)
+	r.probes.sync(r.probeWork(desired, actual))
 	return r.observe(desired, actual, plan), nil
+}
+
+func (r *Reconciler) backoffState(desired []DesiredReplica) BackoffState {
+	st := BackoffState{FirstSeenExited: r.firstSeenExited, ImageRetry: r.imageRetry, Unstarted: map[string]bool{}}
+	for _, d := range desired {
+		for _, c := range d.Pod.InitContainers {
+			id := ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)
+			if c.IsSidecar() && !r.probes.started(id, c) {
+				st.Unstarted[id] = true
+			}
+		}
+	}
+	return st
+}
+
+// probeWork lists the running containers that have probes.
+func (r *Reconciler) probeWork(desired []DesiredReplica, actual []Container) []probeWork {
+	byID := map[string]Container{}
+	for _, c := range actual {
+		byID[c.ID] = c
+	}
+	var out []probeWork
+	for _, d := range desired {
+		for _, c := range append(append([]manifest.Container{}, d.Pod.InitContainers...), d.Pod.Containers...) {
+			if c.LivenessProbe == nil && c.ReadinessProbe == nil && c.StartupProbe == nil {
+				continue
+			}
+			id := ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)
+			a, ok := byID[id]
+			if !ok || a.State != StateRunning {
+				continue
+			}
+			w := probeWork{
+				target:    target{ID: id, NetNS: a.Labels[LabelNetNS], Container: c, Exec: r.execer()},
+				Gen:       a.Labels[LabelRestarts] + "/" + a.Labels[LabelStartedAt],
+				StartedAt: a.StartedAt,
+				Grace:     time.Duration(graceSeconds(d)) * time.Second,
+			}
+			if c.Lifecycle != nil {
+				w.PreStop = c.Lifecycle.PreStop
+			}
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 func (r *Reconciler) noteExits(actual []Container, now time.Time) {
@@ -146,11 +206,15 @@ func (r *Reconciler) apply(ctx context.Context, plan Plan, actual []Container) {
 			f()
 		}()
 	}
+	byID := map[string]Container{}
+	for _, c := range actual {
+		byID[c.ID] = c
+	}
 	for _, op := range plan.Remove {
 		op := op
 		run(func() {
 			r.log.Info("removing container", "id", op.ID, "grace", op.Grace)
-			if err := r.cfg.Runtime.Stop(ctx, op.ID, op.Grace); err != nil && !errors.Is(err, ErrNotFound) {
+			if err := r.stopContainer(ctx, byID[op.ID], op.Grace); err != nil && !errors.Is(err, ErrNotFound) {
 				r.log.Warn("stop container", "id", op.ID, "err", err)
 			}
 			if err := r.cfg.Runtime.Remove(ctx, op.ID); err != nil {
@@ -158,12 +222,17 @@ func (r *Reconciler) apply(ctx context.Context, plan Plan, actual []Container) {
 			}
 		})
 	}
+	for _, op := range plan.Stop {
+		op := op
+		run(func() {
+			r.log.Info("stopping sidecar: app containers finished", "id", op.ID)
+			if err := r.stopContainer(ctx, byID[op.ID], op.Grace); err != nil && !errors.Is(err, ErrNotFound) {
+				r.log.Warn("stop container", "id", op.ID, "err", err)
+			}
+		})
+	}
 	wg.Wait()
 
-	byID := map[string]Container{}
-	for _, c := range actual {
-		byID[c.ID] = c
-	}
 	for _, id := range plan.Restart {
 		id := id
 		run(func() {
@@ -181,7 +250,9 @@ func (r *Reconciler) apply(ctx context.Context, plan Plan, actual []Container) {
 			}
 			if err := r.cfg.Runtime.Start(ctx, id); err != nil {
 				r.log.Warn("start container", "id", id, "err", err)
+				return
 			}
+			r.postStart(ctx, id, c.Labels)
 		})
 	}
 	for _, op := range plan.Create {
@@ -213,14 +284,22 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 	if err != nil {
 		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
 	}
+	netns, err := r.ensureNetNS(ctx, d)
+	if err != nil {
+		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreatePodSandboxError", Message: err.Error()}, err
+	}
 	for _, name := range op.Containers {
 		var c manifest.Container
-		for _, x := range d.Pod.Containers {
+		for _, x := range append(append([]manifest.Container{}, d.Pod.InitContainers...), d.Pod.Containers...) {
 			if x.Name == name {
 				c = x
 			}
 		}
 		spec, err := r.containerSpec(d, c, vols)
+		spec.NetNSPath = netns
+		if netns != "" {
+			spec.Labels[LabelNetNS] = netns
+		}
 		if err != nil {
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
 		}
@@ -236,17 +315,23 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: reason, Message: err.Error()}, err
 		}
 		if err := r.cfg.Runtime.Create(ctx, spec); err != nil {
-			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerError", Message: err.Error()}, err
+			reason := "CreateContainerError"
+			if errors.Is(err, ErrInvalidSpec) {
+				reason = "CreateContainerConfigError"
+			}
+			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: reason, Message: err.Error()}, err
 		}
 		r.log.Info("starting container", "id", spec.ID, "workload", d.Workload.String(), "replica", d.Index)
 		if err := r.cfg.Runtime.Start(ctx, spec.ID); err != nil {
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "RunContainerError", Message: err.Error()}, err
 		}
+		r.postStart(ctx, spec.ID, spec.Labels)
 	}
 	return manifest.ReplicaStatus{}, nil
 }
 
-// observe computes each desired replica's status from the containers.
+// observe computes each desired replica's status from the containers
+// and the probe results.
 func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan Plan) map[ReplicaKey]manifest.ReplicaStatus {
 	byID := map[string]Container{}
 	for _, c := range actual {
@@ -257,10 +342,44 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 	for _, d := range desired {
 		key := d.Key()
 		st := manifest.ReplicaStatus{}
+		for _, c := range d.Pod.InitContainers {
+			if a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]; ok {
+				st.Restarts += restartsOf(a)
+			}
+		}
+		if prog := initProgress(d, byID, r.backoffState([]DesiredReplica{d}).Unstarted); !prog.Done {
+			st.Phase = manifest.PhasePending
+			n := len(d.Pod.InitContainers)
+			st.Reason = fmt.Sprintf("Init:%d/%d", prog.Completed, n)
+			if prog.Failed {
+				st.Phase, st.Reason = manifest.PhaseFailed, "Init:Error"
+			} else {
+				c := d.Pod.InitContainers[prog.Next]
+				a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]
+				if ok && a.State == StateExited && a.ExitCode != 0 {
+					st.Reason = "Init:CrashLoopBackOff"
+					st.Message = fmt.Sprintf("init container %s: last exit code %d", c.Name, a.ExitCode)
+				} else if !ok {
+					if e, ok := r.lastErr[key]; ok {
+						st.Reason, st.Message = e.Reason, e.Message
+					}
+				}
+			}
+			out[key] = st
+			continue
+		}
 		running, succeeded, failed, missing, waiting := 0, 0, 0, 0, 0
 		var lastExit int
+		var unready []string
+		for _, c := range d.Pod.InitContainers {
+			id := ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)
+			if a, ok := byID[id]; c.IsSidecar() && (!ok || a.State != StateRunning || !r.probes.ready(id, c)) {
+				unready = append(unready, c.Name)
+			}
+		}
 		for _, c := range d.Pod.Containers {
-			a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]
+			id := ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)
+			a, ok := byID[id]
 			if !ok {
 				missing++
 				continue
@@ -269,6 +388,9 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 			switch a.State {
 			case StateRunning:
 				running++
+				if !r.probes.ready(id, c) {
+					unready = append(unready, c.Name)
+				}
 			case StateExited:
 				lastExit = a.ExitCode
 				if shouldRestart(d.Pod.RestartPolicy, a.ExitCode) {
@@ -290,8 +412,11 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 			if e, ok := r.lastErr[key]; ok {
 				st.Reason, st.Message = e.Reason, e.Message
 			}
-		case running == n:
+		case running == n && len(unready) == 0:
 			st.Phase, st.Ready = manifest.PhaseRunning, true
+		case running == n:
+			st.Phase, st.Reason = manifest.PhaseRunning, "ContainersNotReady"
+			st.Message = "containers with unready status: " + strings.Join(unready, ", ")
 		case succeeded == n:
 			st.Phase, st.Reason = manifest.PhaseSucceeded, "Completed"
 		case failed > 0 && running == 0 && waiting == 0:
@@ -332,6 +457,14 @@ func (r *Reconciler) prepareVolumes(d DesiredReplica) (map[string]string, error)
 				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
 			}
 			_ = os.Chmod(dir, 0o777)
+			if sc := d.Pod.SecurityContext; sc != nil && sc.FSGroup != nil {
+				// As the kubelet: the group owns the volume, and new files
+				// inherit it.
+				if err := os.Chown(dir, -1, int(*sc.FSGroup)); err != nil {
+					return nil, fmt.Errorf("volume %s: fsGroup: %w", v.Name, err)
+				}
+				_ = os.Chmod(dir, 0o777|os.ModeSetgid)
+			}
 			if v.EmptyDir.Medium == "Memory" && !isMountPoint(dir) {
 				opts := "mode=1777"
 				if v.EmptyDir.SizeLimit != nil {
@@ -421,9 +554,38 @@ func isMountPoint(dir string) bool {
 	return false
 }
 
-// cleanupPods removes the volume directories of replicas that are neither
-// desired nor have containers left.
-func (r *Reconciler) cleanupPods(desired []DesiredReplica, actual []Container) {
+// ensureNetNS returns the replica's network namespace, creating it (and
+// running the Network's Setup) when missing; "" with hostNetwork. An
+// existing namespace, from this agent or an earlier one, is adopted.
+func (r *Reconciler) ensureNetNS(ctx context.Context, d DesiredReplica) (string, error) {
+	if d.Pod.HostNetwork {
+		return "", nil
+	}
+	name := filepath.Base(r.podDir(d.Workload, d.Index))
+	path := filepath.Join(r.netnsDir(), name)
+	if IsNetNS(path) {
+		return path, nil
+	}
+	if err := CreateNetNS(path); err != nil {
+		return "", err
+	}
+	if err := r.cfg.Network.Setup(ctx, name, path); err != nil {
+		_ = RemoveNetNS(path)
+		return "", fmt.Errorf("network setup of %s: %w", name, err)
+	}
+	r.log.Info("created network namespace", "replica", name, "path", path)
+	return path, nil
+}
+
+// NetNSPath is where the network namespace of a replica is mounted.
+func (r *Reconciler) NetNSPath(ref manifest.Ref, index int) string {
+	return filepath.Join(r.netnsDir(), filepath.Base(r.podDir(ref, index)))
+}
+
+// cleanupPods removes the volume directories and network namespaces of
+// replicas that are neither desired nor have containers left, including
+// those an earlier agent left behind.
+func (r *Reconciler) cleanupPods(ctx context.Context, desired []DesiredReplica, actual []Container) {
 	keep := map[string]bool{}
 	for _, d := range desired {
 		keep[filepath.Base(r.podDir(d.Workload, d.Index))] = true
@@ -432,6 +594,23 @@ func (r *Reconciler) cleanupPods(desired []DesiredReplica, actual []Container) {
 		idx, _ := strconv.Atoi(c.Labels[LabelReplica])
 		ref := manifest.Ref{Namespace: c.Labels[LabelNamespace], Kind: c.Labels[LabelKind], Name: c.Labels[LabelWorkload]}
 		keep[filepath.Base(r.podDir(ref, idx))] = true
+	}
+	if nss, err := os.ReadDir(r.netnsDir()); err == nil {
+		for _, e := range nss {
+			if keep[e.Name()] {
+				continue
+			}
+			p := filepath.Join(r.netnsDir(), e.Name())
+			if err := r.cfg.Network.Teardown(ctx, e.Name(), p); err != nil {
+				r.log.Warn("network teardown", "replica", e.Name(), "err", err)
+				continue
+			}
+			if err := RemoveNetNS(p); err != nil {
+				r.log.Warn("remove network namespace", "replica", e.Name(), "err", err)
+				continue
+			}
+			r.log.Info("removed network namespace", "replica", e.Name())
+		}
 	}
 	root := filepath.Join(r.cfg.DataDir, "pods")
 	entries, err := os.ReadDir(root)
@@ -540,7 +719,57 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 		spec.Mounts = append(spec.Mounts, Mount{Source: src, Destination: m.MountPath, ReadOnly: ro})
 	}
 	sort.SliceStable(spec.Mounts, func(i, j int) bool { return spec.Mounts[i].Destination < spec.Mounts[j].Destination })
+	if l := c.Lifecycle; l != nil {
+		for key, h := range map[string]*manifest.LifecycleHandler{LabelPostStart: l.PostStart, LabelPreStop: l.PreStop} {
+			v, err := hookLabel(c, h)
+			if err != nil {
+				return spec, err
+			}
+			if v != "" {
+				spec.Labels[key] = v
+			}
+		}
+	}
+	spec.Security = security(d.Pod.SecurityContext, c.SecurityContext)
 	return spec, nil
+}
+
+// security merges the pod's and the container's securityContext; the
+// container's fields win.
+func security(pod *manifest.PodSecurityContext, c *manifest.SecurityContext) Security {
+	var s Security
+	if pod != nil {
+		s.RunAsUser, s.RunAsGroup = pod.RunAsUser, pod.RunAsGroup
+		s.RunAsNonRoot = pod.RunAsNonRoot != nil && *pod.RunAsNonRoot
+		if pod.FSGroup != nil {
+			s.SupplementalGroups = []int64{*pod.FSGroup}
+		}
+		if pod.SeccompProfile != nil {
+			s.Seccomp = pod.SeccompProfile.Type
+		}
+	}
+	if c == nil {
+		return s
+	}
+	if c.RunAsUser != nil {
+		s.RunAsUser = c.RunAsUser
+	}
+	if c.RunAsGroup != nil {
+		s.RunAsGroup = c.RunAsGroup
+	}
+	if c.RunAsNonRoot != nil {
+		s.RunAsNonRoot = *c.RunAsNonRoot
+	}
+	if c.SeccompProfile != nil {
+		s.Seccomp = c.SeccompProfile.Type
+	}
+	s.ReadOnlyRootFilesystem = c.ReadOnlyRootFilesystem != nil && *c.ReadOnlyRootFilesystem
+	s.AllowPrivilegeEscalation = c.AllowPrivilegeEscalation
+	s.Privileged = c.Privileged != nil && *c.Privileged
+	if c.Capabilities != nil {
+		s.CapAdd, s.CapDrop = c.Capabilities.Add, c.Capabilities.Drop
+	}
+	return s
 }
 
 func hostnameFor(name string, index int) string {
@@ -550,3 +779,7 @@ func hostnameFor(name string, index int) string {
 	}
 	return strings.Trim(h, "-.")
 }
+
+// Close stops the reconciler's background work (probes). Containers keep
+// running. Safe to call twice.
+func (r *Reconciler) Close() { r.probes.close() }

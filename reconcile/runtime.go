@@ -35,6 +35,9 @@ var (
 	ErrNotFound      = errors.New("not found")
 	ErrImageNotFound = errors.New("image not found")
 	ErrUnavailable   = errors.New("runtime unavailable")
+	// ErrInvalidSpec: the container cannot be created as specified (for
+	// example runAsNonRoot with an image that runs as root).
+	ErrInvalidSpec = errors.New("invalid container spec")
 )
 
 // Container is one owned container as the runtime sees it.
@@ -69,9 +72,11 @@ type ContainerSpec struct {
 	Env        []string // KEY=value, appended to the image's env
 	WorkingDir string
 	Mounts     []Mount
-	// HostNetwork shares the host's network namespace; otherwise the
-	// container gets a network namespace of its own.
+	// HostNetwork shares the host's network namespace. Otherwise the
+	// container joins the namespace mounted at NetNSPath (shared by the
+	// containers of one replica), or gets one of its own when it is empty.
 	HostNetwork bool
+	NetNSPath   string
 	Hostname    string
 	// Limits; zero means none.
 	MemoryLimitBytes int64
@@ -79,6 +84,38 @@ type ContainerSpec struct {
 	CPUSharesMilli   int64 // request in millicores (cpu.shares)
 	// LogPath receives the container's stdout and stderr.
 	LogPath string
+	// Security is the container's securityContext merged with the pod's.
+	Security Security
+}
+
+// Security is what a container runs as and may do.
+type Security struct {
+	RunAsUser, RunAsGroup *int64
+	// RunAsNonRoot refuses to create the container when it would run as
+	// uid 0 (the image's user when RunAsUser is not set).
+	RunAsNonRoot bool
+	// SupplementalGroups are added to the process's groups (fsGroup).
+	SupplementalGroups     []int64
+	ReadOnlyRootFilesystem bool
+	// AllowPrivilegeEscalation unset means allowed, as in Kubernetes.
+	AllowPrivilegeEscalation *bool
+	Privileged               bool
+	// CapAdd and CapDrop are capability names without CAP_; "ALL" in
+	// CapDrop drops every capability before CapAdd is applied.
+	CapAdd, CapDrop []string
+	// Seccomp is "", RuntimeDefault or Unconfined ("" is Unconfined, as
+	// the kubelet's default).
+	Seccomp string
+}
+
+// Execer runs a command inside a running container: exec probes and
+// lifecycle hooks. Safe for concurrent use.
+type Execer interface {
+	// Exec runs cmd in the container's namespaces with its process
+	// settings and returns the exit code and the first few KiB of its
+	// combined output. When ctx ends first, the process is killed and
+	// ctx's error returned.
+	Exec(ctx context.Context, id string, cmd []string) (exitCode int, output []byte, err error)
 }
 
 // Runtime runs containers. Implementations must be safe for concurrent use

@@ -65,6 +65,7 @@ type Runtime struct {
 var (
 	_ reconcile.Runtime = (*Runtime)(nil)
 	_ reconcile.Exiter  = (*Runtime)(nil)
+	_ reconcile.Execer  = (*Runtime)(nil)
 )
 
 // New connects to containerd.
@@ -367,8 +368,13 @@ func (r *Runtime) Create(ctx context.Context, spec reconcile.ContainerSpec) erro
 	}
 	if spec.HostNetwork {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
-	} else if spec.Hostname != "" {
-		opts = append(opts, oci.WithHostname(spec.Hostname))
+	} else {
+		if spec.NetNSPath != "" {
+			opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: spec.NetNSPath}))
+		}
+		if spec.Hostname != "" {
+			opts = append(opts, oci.WithHostname(spec.Hostname))
+		}
 	}
 	var mounts []specs.Mount
 	for _, m := range spec.Mounts {
@@ -385,6 +391,11 @@ func (r *Runtime) Create(ctx context.Context, spec reconcile.ContainerSpec) erro
 	if len(mounts) > 0 {
 		opts = append(opts, oci.WithMounts(mounts))
 	}
+	sec, err := securityOpts(spec.Security, ic)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", spec.ID, err)
+	}
+	opts = append(opts, sec...)
 	if spec.MemoryLimitBytes > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(spec.MemoryLimitBytes)))
 	}

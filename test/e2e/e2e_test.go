@@ -96,8 +96,9 @@ func newEnv(t testing.TB) *env {
 // opts returns agent options for one node of this environment.
 func (e *env) opts(t testing.TB, node string) agentOpts {
 	dataDir := t.TempDir()
-	// Runs before the temp dir is removed: tmpfs volumes stay mounted
-	// after the agent is killed, as they would on a real node.
+	// Runs before the temp dir is removed: tmpfs volumes and network
+	// namespaces stay mounted after the agent is killed, as they would on
+	// a real node.
 	t.Cleanup(func() { testenv.UnmountBelow(dataDir) })
 	return agentOpts{bin: e.bin, node: node, repo: e.url, dataDir: dataDir, sock: e.cd.Address, images: e.images, api: freePort(t)}
 }

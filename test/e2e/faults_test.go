@@ -32,7 +32,11 @@ func TestGitUnreachableKeepsRunning(t *testing.T) {
 	work.Commit("keep: 2")
 	work.Push()
 
-	opts := agentOpts{bin: bin, node: "node-1", repo: url, dataDir: t.TempDir(), sock: cd.Address, images: images, api: freePort(t)}
+	dataDir := t.TempDir()
+	// The replicas' network namespaces stay mounted after the agent is
+	// killed, as on a real node.
+	t.Cleanup(func() { testenv.UnmountBelow(dataDir) })
+	opts := agentOpts{bin: bin, node: "node-1", repo: url, dataDir: dataDir, sock: cd.Address, images: images, api: freePort(t)}
 	ag := startAgent(t, opts)
 	waitFor(t, "2 replicas", 60*time.Second, func() (bool, string) {
 		ts := listTasks(t, client, "keep")
