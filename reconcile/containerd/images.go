@@ -15,6 +15,8 @@ import (
 	"github.com/containerd/containerd/images"
 	"github.com/distribution/reference"
 	"github.com/fsnotify/fsnotify"
+
+	"driftless.dev/driftless/internal/fswatch"
 )
 
 // errDigestMismatch: an image is referenced by digest and the archives
@@ -89,54 +91,39 @@ func (r *Runtime) WatchImages(ctx context.Context) (<-chan struct{}, error) {
 	if dir == "" {
 		return nil, nil
 	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, err
+	archive := func(ev fsnotify.Event) bool {
+		base := filepath.Base(ev.Name)
+		if strings.HasPrefix(base, ".") || !strings.HasSuffix(base, ".tar") || ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Rename) == 0 {
+			return false
+		}
+		if ev.Op&fsnotify.Rename != 0 {
+			if _, err := os.Stat(ev.Name); err != nil {
+				return false // renamed away
+			}
+		}
+		return true
 	}
-	if err := w.Add(dir); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("watch images dir %s: %w", dir, err)
+	changed, err := fswatch.Dir(ctx, dir, 250*time.Millisecond, archive, func(err error) {
+		r.log.Warn("images dir watch", "dir", dir, "err", err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("images dir: %w", err)
 	}
 	out := make(chan struct{}, 1)
 	go func() {
-		defer w.Close()
 		defer close(out)
-		const debounce = 250 * time.Millisecond
-		timer := time.NewTimer(debounce)
-		timer.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
+		for range changed {
+			r.importMu.Lock()
+			n, err := r.importArchives(r.ctx(ctx))
+			r.importMu.Unlock()
+			if err != nil {
+				r.log.Warn("import image archives", "dir", dir, "err", err)
+			}
+			if n > 0 {
+				select {
+				case out <- struct{}{}:
+				default:
 				}
-				base := filepath.Base(ev.Name)
-				if strings.HasPrefix(base, ".") || !strings.HasSuffix(base, ".tar") || ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Rename) == 0 {
-					continue
-				}
-				if ev.Op&fsnotify.Rename != 0 {
-					if _, err := os.Stat(ev.Name); err != nil {
-						continue // renamed away
-					}
-				}
-				timer.Reset(debounce)
-			case <-timer.C:
-				r.importMu.Lock()
-				n, err := r.importArchives(r.ctx(ctx))
-				r.importMu.Unlock()
-				if err != nil {
-					r.log.Warn("import image archives", "dir", dir, "err", err)
-				}
-				if n > 0 {
-					select {
-					case out <- struct{}{}:
-					default:
-					}
-				}
-			case err := <-w.Errors:
-				r.log.Warn("images dir watch", "dir", dir, "err", err)
 			}
 		}
 	}()

@@ -14,10 +14,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"driftless.dev/driftless/internal/fswatch"
 	"driftless.dev/driftless/sources"
 )
 
@@ -289,42 +289,5 @@ func (in Inbox) Watch(ctx context.Context) (<-chan struct{}, error) {
 	if err := os.MkdirAll(in.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("bundle inbox: %w", err)
 	}
-	return watchDir(ctx, in.Dir, 250*time.Millisecond)
-}
-
-// watchDir signals, debounced, on any event of the files directly in dir.
-func watchDir(ctx context.Context, dir string, debounce time.Duration) (<-chan struct{}, error) {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, err
-	}
-	if err := w.Add(dir); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("watch %s: %w", dir, err)
-	}
-	out := make(chan struct{}, 1)
-	go func() {
-		defer w.Close()
-		defer close(out)
-		timer := time.NewTimer(debounce)
-		timer.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case _, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				timer.Reset(debounce)
-			case <-timer.C:
-				select {
-				case out <- struct{}{}:
-				default:
-				}
-			case <-w.Errors:
-			}
-		}
-	}()
-	return out, nil
+	return fswatch.Dir(ctx, in.Dir, 250*time.Millisecond, nil, nil)
 }
