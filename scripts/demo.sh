@@ -43,8 +43,10 @@ stop_all() {
 	done
 	pkill -f "git-daemon.*--port=$GIT_PORT" 2>/dev/null || true
 	pkill -f "containerd-shim-runc-v2 .*-address $SOCK" 2>/dev/null || true
-	if [ -d "$DEMO/containerd" ]; then
-		grep " $DEMO/containerd" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	# containerd's mounts, the replicas' network namespaces and secret
+	# tmpfs volumes under the agents' data dirs.
+	if [ -d "$DEMO" ]; then
+		grep " $DEMO/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
 	fi
 }
 
