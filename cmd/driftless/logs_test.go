@@ -144,7 +144,9 @@ func TestLogsCommand(t *testing.T) {
 	fctx, cancel := context.WithCancel(ctx)
 	var fout, ferr lockedBuffer
 	done := make(chan int, 1)
-	go func() { done <- logsCommand(fctx, []string{"web", "-c", "sidecar", "-f", "--tail", "1", "--data-dir", data}, &fout, &ferr) }()
+	go func() {
+		done <- logsCommand(fctx, []string{"web", "-c", "sidecar", "-f", "--tail", "1", "--data-dir", data}, &fout, &ferr)
+	}()
 	waitUntil(t, "followed lines", func() bool { return strings.Count(fout.String(), "\n") >= 5 })
 	cancel()
 	if code := <-done; code != 0 {
