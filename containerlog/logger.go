@@ -83,6 +83,11 @@ func RunWriter(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "log writer: --log-writer PATH is required")
 		return 2
 	}
+	// Non-blocking descriptors make pollable Files, whose Close ends a
+	// pending Read: the drain deadline below relies on it.
+	for _, fd := range []int{3, 4} {
+		_ = syscall.SetNonblock(fd, true)
+	}
 	stdout, stderrIn, ready := os.NewFile(3, "stdout"), os.NewFile(4, "stderr"), os.NewFile(5, "ready")
 	if stdout == nil || stderrIn == nil || ready == nil {
 		fmt.Fprintln(stderr, "log writer: fds 3, 4 and 5 must be open (started by containerd's shim)")
