@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
+	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/sources/git"
 )
@@ -84,6 +85,13 @@ type Config struct {
 	// ImagesDir holds OCI image archives (*.tar) imported on demand, for
 	// sites without a registry.
 	ImagesDir string `json:"imagesDir,omitempty"`
+	// LogMaxSize is the size a container's log file may reach before it
+	// is rotated (a quantity: 10Mi); LogMaxFiles the number of files kept
+	// per container, the current one included. Bigger keeps more history
+	// on disk: at most LogMaxSize*LogMaxFiles per container and run, twice
+	// that with the previous run's.
+	LogMaxSize  string `json:"logMaxSize"`
+	LogMaxFiles int    `json:"logMaxFiles"`
 
 	// Listen is the address of the HTTP API (health, status).
 	Listen string `json:"listen"`
@@ -216,6 +224,8 @@ func DefaultConfig() Config {
 		DataDir:           "/var/lib/driftless",
 		ContainerdAddress: "/run/containerd/containerd.sock",
 		Namespace:         "driftless",
+		LogMaxSize:        "10Mi",
+		LogMaxFiles:       containerlog.DefaultMaxFiles,
 		Listen:            "127.0.0.1:7480",
 		Poll:              Duration{5 * time.Second},
 		Resync:            Duration{10 * time.Second},
@@ -280,6 +290,12 @@ func (c *Config) Validate() error {
 		} else if _, err := resource.ParseQuantity(v); err != nil {
 			errs = append(errs, fmt.Errorf("capacity %s=%q: not a quantity", k, v))
 		}
+	}
+	if _, err := containerlog.ParseSize(c.LogMaxSize); err != nil {
+		errs = append(errs, fmt.Errorf("--log-max-size: %w", err))
+	}
+	if c.LogMaxFiles < 1 {
+		errs = append(errs, fmt.Errorf("--log-max-files %d: must be at least 1", c.LogMaxFiles))
 	}
 	if c.StatusRepo == "" {
 		c.StatusRepo = c.Repo.Primary()

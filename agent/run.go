@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"driftless.dev/driftless/agent/cluster"
+	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/reconcile"
 	ctrd "driftless.dev/driftless/reconcile/containerd"
 	"driftless.dev/driftless/sources/git"
@@ -70,6 +71,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	// containerd may not be up yet (boot order, restart): keep trying; the
 	// agent has nothing to do on this node without it.
+	// The shim runs this binary as each container's log writer.
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("own binary for the log writer: %w", err)
+	}
+	logMaxSize, err := containerlog.ParseSize(cfg.LogMaxSize)
+	if err != nil {
+		return fmt.Errorf("log max size: %w", err)
+	}
 	var rt *ctrd.Runtime
 	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
 		rt, err = ctrd.New(ctx, ctrd.Config{
@@ -77,6 +87,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Namespace: cfg.Namespace,
 			ImagesDir: cfg.ImagesDir,
 			Logger:    log.With("subsystem", "containerd"),
+
+			LogWriter:   self,
+			LogMaxSize:  logMaxSize,
+			LogMaxFiles: cfg.LogMaxFiles,
 		})
 		if err == nil {
 			break

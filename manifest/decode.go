@@ -93,7 +93,7 @@ var unsupported = map[reflect.Type]map[string]bool{
 		"readinessGates", "enableServiceLinks", "hostAliases", "subdomain", "nodeName", "overhead",
 		"preemptionPolicy", "activeDeadlineSeconds", "os", "setHostnameAsFQDN", "schedulingGates",
 		"resourceClaims", "hostUsers", "resources"),
-	reflect.TypeOf(Volume{}): set("downwardAPI", "persistentVolumeClaim", "projected",
+	reflect.TypeOf(Volume{}): set("persistentVolumeClaim", "projected",
 		"nfs", "iscsi", "csi", "ephemeral", "gitRepo", "awsElasticBlockStore", "gcePersistentDisk",
 		"azureDisk", "azureFile", "cephfs", "cinder", "fc", "flexVolume", "flocker", "glusterfs",
 		"photonPersistentDisk", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos",

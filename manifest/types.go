@@ -548,6 +548,24 @@ type Volume struct {
 	// Secret files live on tmpfs.
 	ConfigMap *ConfigMapVolumeSource `json:"configMap,omitempty"`
 	Secret    *SecretVolumeSource    `json:"secret,omitempty"`
+	// DownwardAPI volumes hold one file per item: a field of the replica
+	// or a container's limit or request.
+	DownwardAPI *DownwardAPIVolumeSource `json:"downwardAPI,omitempty"`
+}
+
+// DownwardAPIVolumeSource projects fields of the replica into files.
+type DownwardAPIVolumeSource struct {
+	Items       []DownwardAPIVolumeFile `json:"items,omitempty"`
+	DefaultMode *int32                  `json:"defaultMode,omitempty"`
+}
+
+// DownwardAPIVolumeFile is one file of a downwardAPI volume: exactly one of
+// FieldRef and ResourceFieldRef.
+type DownwardAPIVolumeFile struct {
+	Path             string                 `json:"path"`
+	FieldRef         *ObjectFieldSelector   `json:"fieldRef,omitempty"`
+	ResourceFieldRef *ResourceFieldSelector `json:"resourceFieldRef,omitempty"`
+	Mode             *int32                 `json:"mode,omitempty"`
 }
 
 // KeyToPath projects one key to a file path in the volume.

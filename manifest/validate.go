@@ -288,6 +288,10 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 			}
 			probs = append(probs, validateItems(d, v.Secret.Items, v.Secret.DefaultMode, p+".secret")...)
 		}
+		if v.DownwardAPI != nil {
+			n++
+			probs = append(probs, validateDownwardAPI(d, s, v.DownwardAPI, p+".downwardAPI")...)
+		}
 		if v.HostPath != nil {
 			n++
 			if !path.IsAbs(v.HostPath.Path) {
@@ -301,7 +305,7 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 		}
 		switch {
 		case n == 0:
-			probs = append(probs, problemAt(d, p, "must specify a volume source (emptyDir, hostPath, configMap or secret)"))
+			probs = append(probs, problemAt(d, p, "must specify a volume source (emptyDir, hostPath, configMap, secret or downwardAPI)"))
 		case n > 1:
 			probs = append(probs, problemAt(d, p, "may not specify more than one volume source"))
 		}
@@ -490,6 +494,52 @@ func validateEnvSource(d *document, s *PodSpec, e EnvVar, p string) []Problem {
 			}
 			if !found {
 				probs = append(probs, valueProblem(d, p+".valueFrom.resourceFieldRef.containerName", r.ContainerName, "no container of that name in the pod"))
+			}
+		}
+	}
+	return probs
+}
+
+// volumeFieldPaths are the fields a downwardAPI volume file may hold, as
+// Kubernetes allows them: node and addresses are for env only.
+var volumeFieldPaths = regexp.MustCompile(`^(metadata\.name|metadata\.namespace|metadata\.uid|metadata\.labels|metadata\.annotations|metadata\.labels\['[^']+'\]|metadata\.annotations\['[^']+'\])$`)
+
+func validateDownwardAPI(d *document, s *PodSpec, v *DownwardAPIVolumeSource, p string) []Problem {
+	var probs []Problem
+	if m := v.DefaultMode; m != nil && (*m < 0 || *m > 0o777) {
+		probs = append(probs, valueProblem(d, p+".defaultMode", fmt.Sprint(*m), "must be between 0 and 0777"))
+	}
+	paths := map[string]bool{}
+	for i, it := range v.Items {
+		ip := fmt.Sprintf("%s.items[%d]", p, i)
+		if it.Path == "" || path.IsAbs(it.Path) || strings.HasPrefix(path.Clean(it.Path), "..") {
+			probs = append(probs, valueProblem(d, ip+".path", it.Path, "must be a relative path inside the volume"))
+		} else if paths[path.Clean(it.Path)] {
+			probs = append(probs, valueProblem(d, ip+".path", it.Path, "duplicate path"))
+		}
+		paths[path.Clean(it.Path)] = true
+		if it.Mode != nil && (*it.Mode < 0 || *it.Mode > 0o777) {
+			probs = append(probs, valueProblem(d, ip+".mode", fmt.Sprint(*it.Mode), "must be between 0 and 0777"))
+		}
+		if (it.FieldRef == nil) == (it.ResourceFieldRef == nil) {
+			probs = append(probs, problemAt(d, ip, "must name exactly one of fieldRef and resourceFieldRef"))
+		}
+		if f := it.FieldRef; f != nil && !volumeFieldPaths.MatchString(f.FieldPath) {
+			probs = append(probs, valueProblem(d, ip+".fieldRef.fieldPath", f.FieldPath, "not a supported field (metadata.name, metadata.namespace, metadata.uid, metadata.labels, metadata.annotations, metadata.labels['k'], metadata.annotations['k'])"))
+		}
+		if r := it.ResourceFieldRef; r != nil {
+			if !resourceFields[r.Resource] {
+				probs = append(probs, valueProblem(d, ip+".resourceFieldRef.resource", r.Resource, "must be limits.cpu, limits.memory, requests.cpu or requests.memory"))
+			}
+			found := false
+			for _, c := range s.Containers {
+				found = found || c.Name == r.ContainerName
+			}
+			switch {
+			case r.ContainerName == "":
+				probs = append(probs, problemAt(d, ip+".resourceFieldRef.containerName", "required in a volume"))
+			case !found:
+				probs = append(probs, valueProblem(d, ip+".resourceFieldRef.containerName", r.ContainerName, "no container of that name in the pod"))
 			}
 		}
 	}

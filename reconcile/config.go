@@ -271,6 +271,60 @@ func projectedFiles(d DesiredReplica, v manifest.Volume) (map[string]fileContent
 	return out, mode, nil
 }
 
+// downwardAPIFiles returns the files of a downwardAPI volume. A whole
+// labels or annotations map is written as Kubernetes does: one key="value"
+// line per key, sorted, values quoted.
+func (r *Reconciler) downwardAPIFiles(d DesiredReplica, v *manifest.DownwardAPIVolumeSource) (map[string]fileContent, os.FileMode, error) {
+	mode := os.FileMode(0o644)
+	if v.DefaultMode != nil {
+		mode = os.FileMode(*v.DefaultMode)
+	}
+	out := map[string]fileContent{}
+	for _, it := range v.Items {
+		var val string
+		var err error
+		switch {
+		case it.FieldRef != nil && it.FieldRef.FieldPath == "metadata.labels":
+			val = formatMap(d.Labels)
+		case it.FieldRef != nil && it.FieldRef.FieldPath == "metadata.annotations":
+			val = formatMap(d.Annotations)
+		case it.FieldRef != nil:
+			val, _, err = r.fieldValue(d, it.FieldRef.FieldPath)
+		case it.ResourceFieldRef != nil:
+			c := manifest.Container{}
+			if len(d.Pod.Containers) > 0 {
+				c = d.Pod.Containers[0]
+			}
+			val, _, err = resourceValue(d, c, it.ResourceFieldRef)
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("item %s: %w", it.Path, err)
+		}
+		m := mode
+		if it.Mode != nil {
+			m = os.FileMode(*it.Mode)
+		}
+		out[filepath.Clean(it.Path)] = fileContent{data: []byte(val), mode: m}
+	}
+	return out, mode, nil
+}
+
+func formatMap(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%s=%q", k, m[k])
+	}
+	return b.String()
+}
+
 type fileContent struct {
 	data []byte
 	mode os.FileMode

@@ -475,12 +475,15 @@ func (r *Reconciler) prepareVolumes(d DesiredReplica) (map[string]string, error)
 				}
 			}
 			out[v.Name] = dir
-		case v.ConfigMap != nil || v.Secret != nil:
+		case v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil:
 			dir := filepath.Join(r.podDir(d.Workload, d.Index), "volumes", v.Name)
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
 			}
 			files, mode, err := projectedFiles(d, v)
+			if v.DownwardAPI != nil {
+				files, mode, err = r.downwardAPIFiles(d, v.DownwardAPI)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
 			}
@@ -712,7 +715,7 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 		}
 		ro := m.ReadOnly
 		for _, v := range d.Pod.Volumes {
-			if v.Name == m.Name && (v.ConfigMap != nil || v.Secret != nil) {
+			if v.Name == m.Name && (v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil) {
 				ro = true // as Kubernetes mounts them
 			}
 		}

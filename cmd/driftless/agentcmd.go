@@ -50,6 +50,8 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.StringVar(&cfg.ContainerdAddress, "containerd-address", cfg.ContainerdAddress, "containerd socket")
 	fs.StringVar(&cfg.Namespace, "namespace", cfg.Namespace, "containerd namespace owned by the agent")
 	fs.StringVar(&cfg.ImagesDir, "images-dir", cfg.ImagesDir, "directory of OCI image archives to import")
+	fs.StringVar(&cfg.LogMaxSize, "log-max-size", cfg.LogMaxSize, "rotate a container's log file before it grows beyond this size (10Mi)")
+	fs.IntVar(&cfg.LogMaxFiles, "log-max-files", cfg.LogMaxFiles, "log files kept per container, the current one included")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTP API address (health, status)")
 	fs.StringVar(&cfg.WebhookSecretFile, "webhook-secret-file", cfg.WebhookSecretFile, "secret of POST /hooks/git (GitHub, Gitea, GitLab, X-Driftless-Signature); off without it")
 	fs.DurationVar(&cfg.Poll.Duration, "poll", cfg.Poll.Duration, "poll interval of the desired repository")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"driftless.dev/driftless/containerlog"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -21,6 +23,8 @@ Usage:
                                         check the status branch: linear, terms, signatures
   driftless history  --repo URL [WORKLOAD]
                                         desired and status commits joined into one timeline
+  driftless logs     WORKLOAD [-c CONTAINER] [-f] [--tail N] [--previous]
+                                        a container's output on this node
   driftless version
 
 Run "driftless COMMAND -h" for the flags of a command.
@@ -35,6 +39,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	// containerd's shim starts this binary as a container's log writer,
+	// with its flags in no fixed order.
+	if containerlog.IsWriterInvocation(args) {
+		return containerlog.RunWriter(args, stderr)
+	}
 	switch args[0] {
 	case "agent":
 		return runAgent(args[1:], stdout, stderr)
@@ -48,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runVerify(args[1:], stdout, stderr)
 	case "history":
 		return runHistory(args[1:], stdout, stderr)
+	case "logs":
+		return runLogs(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "driftless", version)
 		return 0

@@ -34,6 +34,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/reconcile"
 )
 
@@ -48,6 +49,17 @@ type Config struct {
 	Logger    *slog.Logger
 	// Snapshotter defaults to overlayfs.
 	Snapshotter string
+	// LogWriter is the absolute path of the binary containerd's shim
+	// starts to write a task's output to its log file, with rotation (the
+	// driftless binary: containerlog.RunWriter). Empty: containerd's plain
+	// file driver, without rotation or timestamps.
+	LogWriter string
+	// LogMaxSize is the size in bytes a log file may reach before it is
+	// rotated (default containerlog.DefaultMaxSize), LogMaxFiles the
+	// number of files kept per container, the current one included
+	// (default containerlog.DefaultMaxFiles).
+	LogMaxSize  int64
+	LogMaxFiles int
 }
 
 // Runtime implements reconcile.Runtime. Safe for concurrent use.
@@ -78,6 +90,15 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.LogMaxSize <= 0 {
+		cfg.LogMaxSize = containerlog.DefaultMaxSize
+	}
+	if cfg.LogMaxFiles <= 0 {
+		cfg.LogMaxFiles = containerlog.DefaultMaxFiles
+	}
+	if cfg.LogWriter != "" && !filepath.IsAbs(cfg.LogWriter) {
+		return nil, fmt.Errorf("log writer %q: must be an absolute path", cfg.LogWriter)
 	}
 	client, err := containerd.New(cfg.Address, containerd.WithDefaultNamespace(cfg.Namespace), containerd.WithTimeout(5*time.Second))
 	if err != nil {
@@ -427,7 +448,8 @@ func (r *Runtime) Create(ctx context.Context, spec reconcile.ContainerSpec) erro
 }
 
 // Start starts a new task, deleting an exited one first. The task's output
-// goes straight from the shim to the log file, so it survives the agent.
+// goes from the shim to a log writer process the shim starts (or to the
+// file itself), never through the agent, so it survives the agent.
 func (r *Runtime) Start(ctx context.Context, id string) error {
 	ctx = r.ctx(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
@@ -453,6 +475,9 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 			return fmt.Errorf("log dir: %w", err)
 		}
 		creator = cio.LogFile(p)
+		if r.cfg.LogWriter != "" {
+			creator = cio.BinaryIO(r.cfg.LogWriter, containerlog.Args(p, r.cfg.LogMaxSize, r.cfg.LogMaxFiles))
+		}
 	}
 	t, err := c.NewTask(ctx, creator)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 
+	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/internal/testenv"
 	"driftless.dev/driftless/reconcile"
 )
@@ -23,7 +24,7 @@ func newRuntime(t testing.TB) (*Runtime, *testenv.Containerd) {
 	t.Helper()
 	cd := testenv.StartContainerd(t)
 	images := filepath.Dir(testenv.BusyboxArchive(t))
-	rt, err := New(context.Background(), Config{Address: cd.Address, Namespace: testNS, ImagesDir: images})
+	rt, err := New(context.Background(), Config{Address: cd.Address, Namespace: testNS, ImagesDir: images, LogWriter: logWriter(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +143,13 @@ func TestLifecycle(t *testing.T) {
 	if c := waitState(t, rt, "main", reconcile.StateExited); c.ExitCode != 137 {
 		t.Fatalf("exit code after SIGKILL = %d", c.ExitCode)
 	}
-	// Restart appends to the log.
+	// A restart keeps the last run's log as the previous one.
 	if err := rt.Start(ctx, "main"); err != nil {
 		t.Fatal(err)
 	}
 	waitState(t, rt, "main", reconcile.StateRunning)
-	waitLogCount(t, s.LogPath, "hello world", 2)
+	waitLog(t, s.LogPath, "hello world")
+	waitLog(t, containerlog.PreviousPath(s.LogPath), "hello world")
 
 	// Exit codes.
 	e := spec(t, "exit3", "sh", "-c", "exit 3")

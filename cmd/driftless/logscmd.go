@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"driftless.dev/driftless/containerlog"
+)
+
+func runLogs(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return logsCommand(ctx, args, stdout, stderr)
+}
+
+// logsCommand prints a container's log from this node's data dir; with
+// -f it follows until ctx is done.
+func logsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("logs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: driftless logs WORKLOAD [--namespace NS] [--replica N] [-c CONTAINER] [-f] [--tail N] [--previous] [--timestamps] [--data-dir DIR]")
+		fs.PrintDefaults()
+	}
+	ns := fs.String("namespace", "default", "namespace of the workload (or WORKLOAD as namespace/name)")
+	fs.StringVar(ns, "n", "default", "short for --namespace")
+	replica := fs.Int("replica", -1, "replica index (needed when several replicas run on this node)")
+	var container string
+	fs.StringVar(&container, "container", "", "container name (needed when the replica has several)")
+	fs.StringVar(&container, "c", "", "short for --container")
+	var follow, previous bool
+	fs.BoolVar(&follow, "follow", false, "print new lines as they are written, across rotations and restarts")
+	fs.BoolVar(&follow, "f", false, "short for --follow")
+	fs.BoolVar(&previous, "previous", false, "the log of the container's previous run")
+	fs.BoolVar(&previous, "p", false, "short for --previous")
+	tail := fs.Int("tail", -1, "only the last N lines (-1: all)")
+	timestamps := fs.Bool("timestamps", false, "prefix each line with the time it was written")
+	dataDir := fs.String("data-dir", "/var/lib/driftless", "the agent's data dir")
+	// Flags may come before or after WORKLOAD, as with kubectl.
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return 2
+	}
+	name := pos[0]
+	if n, w, ok := strings.Cut(name, "/"); ok {
+		*ns, name = n, w
+	}
+	path, err := logPath(*dataDir, *ns, name, *replica, container, previous)
+	if err != nil {
+		fmt.Fprintln(stderr, "driftless logs:", err)
+		return 1
+	}
+	if follow && !previous {
+		err = containerlog.Follow(ctx, path, *tail, func(e containerlog.Entry) error {
+			_, err := stdout.Write(containerlog.Format(nil, e, *timestamps))
+			return err
+		})
+	} else {
+		if previous {
+			path = containerlog.PreviousPath(path)
+		}
+		err = printLog(stdout, path, *tail, *timestamps)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "driftless logs:", err)
+		return 1
+	}
+	return 0
+}
+
+func printLog(stdout io.Writer, path string, tail int, timestamps bool) error {
+	files, err := containerlog.Files(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(stdout)
+	var buf []byte
+	emit := func(e containerlog.Entry) error {
+		buf = containerlog.Format(buf[:0], e, timestamps)
+		_, err := bw.Write(buf)
+		return err
+	}
+	if tail < 0 {
+		err = containerlog.Read(files, emit)
+	} else {
+		var es []containerlog.Entry
+		if es, err = containerlog.Tail(files, tail); err == nil {
+			for _, e := range es {
+				if err = emit(e); err != nil {
+					break
+				}
+			}
+		}
+	}
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// logPath finds the current log file of one container of a workload
+// replica on this node, with errors that say what to choose from.
+func logPath(dataDir, ns, name string, replica int, container string, previous bool) (string, error) {
+	wdir := filepath.Join(dataDir, "logs", ns, name)
+	reps, err := replicas(wdir)
+	if err != nil || len(reps) == 0 {
+		msg := fmt.Sprintf("workload %s/%s has no logs on this node (%s): it is not placed here, or has not started yet", ns, name, wdir)
+		if others := dirNames(filepath.Join(dataDir, "logs", ns)); len(others) > 0 {
+			msg += fmt.Sprintf("; workloads of namespace %s with logs here: %s", ns, strings.Join(others, ", "))
+		}
+		return "", errors.New(msg)
+	}
+	if replica < 0 {
+		if len(reps) > 1 {
+			return "", fmt.Errorf("workload %s/%s has replicas %s on this node: choose one with --replica", ns, name, joinInts(reps))
+		}
+		replica = reps[0]
+	} else if !containsInt(reps, replica) {
+		return "", fmt.Errorf("workload %s/%s has no replica %d on this node; replicas here: %s", ns, name, replica, joinInts(reps))
+	}
+	rdir := filepath.Join(wdir, strconv.Itoa(replica))
+	cs := containers(rdir)
+	where := fmt.Sprintf("%s/%s replica %d", ns, name, replica)
+	switch {
+	case container != "":
+		if !containsString(cs, container) {
+			return "", fmt.Errorf("container %q not found in %s; containers: [%s]", container, where, strings.Join(cs, " "))
+		}
+	case len(cs) == 1:
+		container = cs[0]
+	case len(cs) == 0:
+		return "", fmt.Errorf("%s has no container logs in %s", where, rdir)
+	default:
+		return "", fmt.Errorf("a container name must be specified for %s, choose one of: [%s]", where, strings.Join(cs, " "))
+	}
+	p := filepath.Join(rdir, container+".log")
+	if previous {
+		if files, _ := containerlog.Files(containerlog.PreviousPath(p)); len(files) == 0 {
+			return "", fmt.Errorf("container %q of %s has no previous run on this node", container, where)
+		}
+	}
+	return p, nil
+}
+
+func replicas(dir string) ([]int, error) {
+	var out []int
+	for _, n := range dirNames(dir) {
+		if i, err := strconv.Atoi(n); err == nil && i >= 0 {
+			out = append(out, i)
+		}
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+func dirNames(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// containers are the names with a log file in a replica's dir (a current
+// one, or only a previous one).
+func containers(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	seen := map[string]bool{}
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || !strings.Contains(n, ".log") {
+			continue
+		}
+		base := n[:strings.Index(n, ".log")]
+		base = strings.TrimSuffix(base, ".previous")
+		seen[base] = true
+	}
+	var out []string
+	for c := range seen {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func joinInts(xs []int) string {
+	var s []string
+	for _, x := range xs {
+		s = append(s, strconv.Itoa(x))
+	}
+	return strings.Join(s, ", ")
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func containsString(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
