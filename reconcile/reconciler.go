@@ -245,7 +245,7 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 	out := make(map[ReplicaKey]manifest.ReplicaStatus, len(desired))
 	for _, d := range desired {
 		key := d.Key()
-		st := manifest.ReplicaStatus{}
+		st := manifest.ReplicaStatus{SpecHash: d.SpecHash}
 		running, succeeded, failed, missing, waiting := 0, 0, 0, 0, 0
 		var lastExit int
 		for _, c := range d.Pod.Containers {
