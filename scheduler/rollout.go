@@ -247,6 +247,10 @@ func RolloutStep(in RolloutInput) Step {
 				nNew++
 			}
 		}
+		// Room freed by removed old replicas goes to new ones at once.
+		for total < maxTotal && nNew < N {
+			add()
+		}
 		// Too many on the new template (a scale-down): the least useful go.
 		for _, r := range rank(neu) {
 			if nNew <= N || total <= N {
