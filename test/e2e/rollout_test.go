@@ -143,8 +143,8 @@ func TestRollingUpdateKeepsAvailability(t *testing.T) {
 	t.Logf("rollout of 4 replicas took %s", time.Since(start).Round(100*time.Millisecond))
 	checkLow("rollout to v2")
 	log := gitOut(t, work.Dir, "log", "--format=%B", "origin/driftless/status")
-	if n := strings.Count(log, "roll web"); n < 3 {
-		t.Fatalf("a rollout of 4 with maxUnavailable 1 takes at least 3 status commits, log has %d:\n%s", n, log)
+	if n := strings.Count(log, "roll default/web: "); n < 4 {
+		t.Fatalf("the first rollout and a rollout of 4 with maxUnavailable 1 take at least 4 status commits, log has %d:\n%s", n, log)
 	}
 
 	// A template that never becomes ready: the rollout holds, 3 old
