@@ -70,7 +70,8 @@ func available(r manifest.ReplicaPlacement, minReady time.Duration, now time.Tim
 // A rolling update of a Deployment keeps at least replicas-maxUnavailable
 // replicas available and places at most replicas+maxSurge: old replicas
 // that are not available are replaced (or removed, while surge replicas
-// are placed) first, since that costs nothing; then surge replicas are
+// are placed) first, within Kubernetes' bound of replicas minus
+// maxUnavailable minus new replicas not available yet; then surge replicas are
 // added; then available old replicas are replaced or removed one by one
 // while enough stay available. A stalled rollout (no progress for
 // progressDeadlineSeconds) takes no available replica down; a paused one
@@ -219,13 +220,28 @@ func RolloutStep(in RolloutInput) Step {
 	default: // RollingUpdate
 		maxSurge, maxUnavailable := ro.Bounds(N, false)
 		minAvail, maxTotal := N-maxUnavailable, N+maxSurge
+		// As Kubernetes bounds scaling an old ReplicaSet down: replicas
+		// not available yet may be about to become so, so at most
+		// total-minAvail-(new ones not available) old replicas go.
+		budget := total - minAvail
+		for _, r := range neu {
+			if !available(r, minReady, now) {
+				budget--
+			}
+		}
 		var oldAvail []manifest.ReplicaPlacement
-		// Old replicas that are not available cost nothing to replace.
+		// Old replicas that are not available go first: that costs
+		// nothing available.
 		for _, r := range rank(old) {
 			if available(r, minReady, now) {
 				oldAvail = append(oldAvail, r)
 				continue
 			}
+			if budget <= 0 {
+				hold(r)
+				continue
+			}
+			budget--
 			if total > N || nNew >= N {
 				del(r)
 			} else {
@@ -236,11 +252,12 @@ func RolloutStep(in RolloutInput) Step {
 			add()
 		}
 		for _, r := range oldAvail {
-			if st.Stalled || avail-1 < minAvail {
+			if st.Stalled || avail-1 < minAvail || budget <= 0 {
 				hold(r)
 				continue
 			}
 			avail--
+			budget--
 			if total > N || nNew >= N {
 				del(r)
 			} else {

@@ -417,3 +417,20 @@ func containsIdx(rs []manifest.ReplicaPlacement, idx int) bool {
 	}
 	return false
 }
+
+// Replicas ready but not yet available (minReadySeconds) when the template
+// changes again are not all replaced at once: as in Kubernetes, at most
+// replicas-maxUnavailable-(new ones not available) old replicas go.
+func TestRollingUpdateOfNotYetAvailableReplicas(t *testing.T) {
+	nodes := []Node{node("a"), node("b")}
+	v1 := wl("web", 4, rolling(intv(1), intv(1)), withHash("v1"))
+	v1.Rollout.MinReadySeconds = 10
+	out := Schedule(Input{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0})
+	cur := report(out.Placements, func(manifest.ReplicaPlacement) bool { return true })
+	v2 := v1
+	v2.SpecHash = "v2"
+	p := Schedule(Input{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: t0.Add(time.Second)}).Placements[v2.Ref]
+	if o := count(p, "v1"); o != 3 {
+		t.Fatalf("one of 4 not-yet-available replicas may go, %d of 4 old left: %+v", o, p.Replicas)
+	}
+}

@@ -25,6 +25,7 @@ metadata:
 spec:
   replicas: %[2]d
   progressDeadlineSeconds: 12
+  minReadySeconds: 2
   strategy:
     type: RollingUpdate
     rollingUpdate: {maxUnavailable: 1, maxSurge: 1}
@@ -45,7 +46,8 @@ spec:
 
 // Two agents, one Deployment of 4 rolled to a new template: a checker
 // polling containerd all along never sees fewer than 3 replicas running
-// (ready is running today); then a template whose container exits at
+// (ready is running today; minReadySeconds keeps a container that runs
+// for a moment before it crashes from counting as available); then a template whose container exits at
 // once holds the rollout (3 old replicas keep running), is marked stalled
 // after progressDeadlineSeconds, and a git revert rolls back.
 func TestRollingUpdateKeepsAvailability(t *testing.T) {
