@@ -495,6 +495,11 @@ func (a *Agent) load(ctx context.Context, commit string) (*manifest.Set, error) 
 	if a.committed != nil {
 		for _, p := range a.committed.Placements {
 			keep[p.DesiredCommit] = true
+			for _, r := range p.Replicas {
+				if r.DesiredCommit != "" {
+					keep[r.DesiredCommit] = true
+				}
+			}
 		}
 	}
 	for c := range a.sets {
@@ -638,19 +643,22 @@ func (a *Agent) reconcile(ctx context.Context) {
 	}
 	var desired []reconcile.DesiredReplica
 	for _, p := range a.committed.Placements {
-		set, err := a.load(ctx, p.DesiredCommit)
-		if err != nil {
-			a.log.Warn("placement names a commit that does not load; leaving its replicas as they are", "workload", p.Workload.String(), "commit", short(p.DesiredCommit), "err", err)
-			// Keep its running containers: describe them as desired with
-			// unknown spec is not possible, so skip the whole pass.
-			return
-		}
-		w, ok := workloadOf(set, p)
-		if !ok {
-			continue
-		}
 		for _, r := range p.Replicas {
 			if r.Node != a.cfg.Node {
+				continue
+			}
+			// During a rollout an old replica runs the template of the
+			// commit it was placed with.
+			commit := p.CommitOf(r)
+			set, err := a.load(ctx, commit)
+			if err != nil {
+				a.log.Warn("placement names a commit that does not load; leaving its replicas as they are", "workload", p.Workload.String(), "commit", short(commit), "err", err)
+				// Keep its running containers: describe them as desired with
+				// unknown spec is not possible, so skip the whole pass.
+				return
+			}
+			w, ok := workloadOf(set, p)
+			if !ok {
 				continue
 			}
 			finished := p.Job != nil && jobs.Terminal(r.Status)

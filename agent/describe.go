@@ -61,6 +61,10 @@ func describe(cur, next *status.State, rej *status.Rejection) *status.Message {
 			}
 			continue
 		}
+		if l := rolloutChange(o, n, name); had && has && l != "" {
+			lines = append(lines, l)
+			continue
+		}
 		switch {
 		case !has:
 			lines = append(lines, fmt.Sprintf("remove %s", name))
@@ -204,4 +208,28 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// rolloutChange describes a rollout step: "roll ns/web: 2/4 updated, 3
+// available, 5 placed", "roll ns/web: stalled (ProgressDeadlineExceeded)
+// ...", or "" when the record did not move.
+func rolloutChange(o, n manifest.Placement, name string) string {
+	a, b := o.Rollout, n.Rollout
+	if b == nil {
+		return ""
+	}
+	if a != nil && a.SpecHash == b.SpecHash && a.Updated == b.Updated && a.Available == b.Available &&
+		a.Total == b.Total && a.Reason == b.Reason && a.Replicas == b.Replicas {
+		return ""
+	}
+	if a == nil && b.Complete() {
+		return ""
+	}
+	switch {
+	case b.Stalled():
+		return fmt.Sprintf("roll %s: stalled (%s), %d/%d updated, %d available", name, b.Reason, b.Updated, b.Replicas, b.Available)
+	case b.Complete():
+		return fmt.Sprintf("roll %s: complete, %d/%d updated and available", name, b.Updated, b.Replicas)
+	}
+	return fmt.Sprintf("roll %s: %d/%d updated, %d available, %d placed", name, b.Updated, b.Replicas, b.Available, b.Total)
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"strings"
 	"time"
 
 	"driftless.dev/driftless/jobs"
@@ -37,6 +38,12 @@ func (a *Agent) observedPlacements(cur *status.State) map[manifest.Ref]manifest.
 				continue
 			}
 			if o, ok := a.reportFor(reports, ref, r); ok {
+				// A report of another template (the node has not
+				// replaced the replica yet) says nothing of this one.
+				if o.SpecHash != "" && o.SpecHash != r.SpecHash {
+					continue
+				}
+				o.SpecHash = ""
 				rs[i].Status = &o
 			}
 		}
@@ -65,7 +72,50 @@ func (a *Agent) place(cur *status.State, nodes []scheduler.Node, now time.Time, 
 		Current:       a.observedPlacements(cur),
 		Nodes:         nodes,
 		Now:           now,
+		Lingering:     a.lingering(cur),
 	})
+}
+
+// lingering counts, per workload, the replicas that alive nodes (this one
+// included) still report although cur binds them elsewhere or not at
+// all: containers a node has not stopped yet.
+func (a *Agent) lingering(cur *status.State) map[manifest.Ref]int {
+	bound := map[string]bool{} // node + "\x00" + report key
+	refs := map[string]manifest.Ref{}
+	for ref, p := range cur.Placements {
+		refs[ref.String()] = ref
+		for _, r := range p.Replicas {
+			if r.Node != "" {
+				bound[r.Node+"\x00"+reportKey(ref, r.Index)] = true
+			}
+		}
+	}
+	out := map[manifest.Ref]int{}
+	count := func(node, key string) {
+		if bound[node+"\x00"+key] {
+			return
+		}
+		if i := strings.LastIndexByte(key, '/'); i > 0 {
+			if ref, ok := refs[key[:i]]; ok {
+				out[ref]++
+			}
+		}
+	}
+	for k := range a.observed {
+		count(a.cfg.Node, reportKey(k.Workload, k.Index))
+	}
+	if a.deps.Cluster != nil {
+		ms := a.members()
+		for n, r := range a.deps.Cluster.Reports() {
+			if n == a.cfg.Node || !aliveIn(ms, n) {
+				continue
+			}
+			for k := range r.Replicas {
+				count(n, k)
+			}
+		}
+	}
+	return out
 }
 
 // workloadOf finds the workload a placement names in set: a workload of

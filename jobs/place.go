@@ -19,12 +19,16 @@ type Input struct {
 	Now     time.Time
 	// Policy is the scheduler's scoring policy.
 	Policy scheduler.Policy
+	// Lingering counts, per workload, replicas nodes still report
+	// running that no placement binds (scheduler.Input.Lingering).
+	Lingering map[manifest.Ref]int
 }
 
 // Place runs the Job and CronJob controllers, then the scheduler, and
 // returns the placements the leader wants (Job and CronJob records
 // included) and when time alone will change them (a deadline, a TTL, a
-// schedule time; zero for never). Like the scheduler it is pure.
+// schedule time, a rollout's minReadySeconds or progress deadline; zero
+// for never). Like the scheduler it is pure.
 func Place(in Input) (map[manifest.Ref]manifest.Placement, time.Time) {
 	set, commit, base, nodes, now := in.Set, in.DesiredCommit, in.Current, in.Nodes, in.Now
 	var wake time.Time
@@ -113,7 +117,10 @@ func Place(in Input) (map[manifest.Ref]manifest.Placement, time.Time) {
 		Workloads:     ws,
 		Nodes:         nodes,
 		Current:       base,
+		Now:           now,
+		Lingering:     in.Lingering,
 	})
+	soon(out.Wake)
 	for ref, p := range out.Placements {
 		res, isJob := results[ref]
 		if !isJob {

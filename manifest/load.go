@@ -36,6 +36,9 @@ type Workload struct {
 	SpecHash string
 	// Job is set for Jobs (defaulted).
 	Job *JobSpec
+	// Rollout is how a changed template replaces the replicas of a
+	// Deployment or DaemonSet (defaulted); nil replaces them all at once.
+	Rollout *RolloutSpec
 	// ConfigMaps and Secrets are those of the commit the template refers
 	// to (env, envFrom, volumes), by name. Their content is part of
 	// SpecHash, so a change to one replaces the replicas that use it.
@@ -340,7 +343,18 @@ func (s *Set) addDeployment(d *document, o *Deployment) []Problem {
 	if len(probs) > 0 {
 		return probs
 	}
-	s.Workloads = append(s.Workloads, s.workload(d, "Deployment", o.Metadata, o.Spec.Template, int(*o.Spec.Replicas)))
+	w := s.workload(d, "Deployment", o.Metadata, o.Spec.Template, int(*o.Spec.Replicas))
+	st := o.Spec.Strategy
+	w.Rollout = &RolloutSpec{
+		Strategy:                st.Type,
+		MinReadySeconds:         int(o.Spec.MinReadySeconds),
+		ProgressDeadlineSeconds: int(*o.Spec.ProgressDeadlineSeconds),
+		Paused:                  o.Spec.Paused,
+	}
+	if st.RollingUpdate != nil {
+		w.Rollout.MaxUnavailable, w.Rollout.MaxSurge = *st.RollingUpdate.MaxUnavailable, *st.RollingUpdate.MaxSurge
+	}
+	s.Workloads = append(s.Workloads, w)
 	return nil
 }
 
@@ -370,14 +384,19 @@ func (s *Set) addDaemonSet(d *document, o *DaemonSet) []Problem {
 		o.Spec.RevisionHistoryLimit = ptr[int32](10)
 	}
 	probs := validateController(d, o.Spec.Selector, &o.Spec.Template, "spec")
-	if t := o.Spec.UpdateStrategy.Type; t != "RollingUpdate" && t != "OnDelete" {
-		probs = append(probs, valueProblem(d, "spec.updateStrategy.type", t, "must be RollingUpdate or OnDelete"))
+	probs = append(probs, validateDaemonSetStrategy(d, o)...)
+	if o.Spec.MinReadySeconds < 0 {
+		probs = append(probs, valueProblem(d, "spec.minReadySeconds", fmt.Sprint(o.Spec.MinReadySeconds), "must be >= 0"))
 	}
 	if len(probs) > 0 {
 		return probs
 	}
 	w := s.workload(d, "DaemonSet", o.Metadata, o.Spec.Template, 0)
 	w.PerNode = true
+	w.Rollout = &RolloutSpec{Strategy: o.Spec.UpdateStrategy.Type, MinReadySeconds: int(o.Spec.MinReadySeconds)}
+	if ru := o.Spec.UpdateStrategy.RollingUpdate; ru != nil {
+		w.Rollout.MaxUnavailable, w.Rollout.MaxSurge = *ru.MaxUnavailable, *ru.MaxSurge
+	}
 	s.Workloads = append(s.Workloads, w)
 	return nil
 }

@@ -39,6 +39,18 @@ type Placement struct {
 	// CronJob is the schedule record of a CronJob (CronJobs only; a
 	// CronJob has no replicas of its own).
 	CronJob *CronJobStatus `json:"cronJob,omitempty"`
+	// Rollout is the progress of replacing the replicas of a Deployment
+	// or DaemonSet by its current template.
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
+}
+
+// CommitOf is the desired commit whose template replica r runs: its own
+// during a rollout, else the placement's.
+func (p *Placement) CommitOf(r ReplicaPlacement) string {
+	if r.DesiredCommit != "" {
+		return r.DesiredCommit
+	}
+	return p.DesiredCommit
 }
 
 // Job conditions and reasons, as Kubernetes names them.
@@ -109,6 +121,13 @@ type ReplicaPlacement struct {
 	// SpecHash is the template hash this replica runs (it differs from the
 	// workload's during a rollout).
 	SpecHash string `json:"specHash"`
+	// DesiredCommit, when set, is the commit whose template this replica
+	// runs: an old replica waiting its turn in a rollout. Empty means the
+	// placement's.
+	DesiredCommit string `json:"desiredCommit,omitempty"`
+	// ReadySince is when the leader first saw the replica ready on its
+	// current template; minReadySeconds counts from it.
+	ReadySince *time.Time `json:"readySince,omitempty"`
 	// Pending lists why no node fits, when Node is empty.
 	Pending []string `json:"pending,omitempty"`
 	// Status is the last observed state reported by the node. For a Job's
@@ -118,6 +137,10 @@ type ReplicaPlacement struct {
 
 // ReplicaStatus is what a node observed of one replica.
 type ReplicaStatus struct {
+	// SpecHash is the template the node observed the replica on; it is
+	// carried by the node's report so that a report of the old template
+	// is never taken for the new one, and not committed.
+	SpecHash string `json:"specHash,omitempty"`
 	Phase    string `json:"phase"`
 	Ready    bool   `json:"ready"`
 	Restarts int    `json:"restarts,omitempty"`

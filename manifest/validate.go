@@ -113,35 +113,6 @@ func defaultDeployment(o *Deployment) {
 	defaultPodSpec(&sp.Template.Spec, "Always")
 }
 
-func validateStrategy(d *document, o *Deployment) []Problem {
-	st := o.Spec.Strategy
-	switch st.Type {
-	case "Recreate":
-		if st.RollingUpdate != nil {
-			return []Problem{problemAt(d, "spec.strategy.rollingUpdate", "may not be set when strategy type is Recreate")}
-		}
-	case "RollingUpdate":
-		var probs []Problem
-		replicas := int(*o.Spec.Replicas)
-		mu, err1 := st.RollingUpdate.MaxUnavailable.ScaledValue(replicas, false)
-		if err1 != nil {
-			probs = append(probs, valueProblem(d, "spec.strategy.rollingUpdate.maxUnavailable", st.RollingUpdate.MaxUnavailable.String(), "must be an integer or a percentage"))
-		}
-		ms, err2 := st.RollingUpdate.MaxSurge.ScaledValue(replicas, true)
-		if err2 != nil {
-			probs = append(probs, valueProblem(d, "spec.strategy.rollingUpdate.maxSurge", st.RollingUpdate.MaxSurge.String(), "must be an integer or a percentage"))
-		}
-		if err1 == nil && err2 == nil && mu == 0 && ms == 0 && (st.RollingUpdate.MaxUnavailable.String() == "0" || st.RollingUpdate.MaxUnavailable.String() == "0%") &&
-			(st.RollingUpdate.MaxSurge.String() == "0" || st.RollingUpdate.MaxSurge.String() == "0%") {
-			probs = append(probs, problemAt(d, "spec.strategy.rollingUpdate.maxUnavailable", "may not be 0 when maxSurge is 0"))
-		}
-		return probs
-	default:
-		return []Problem{valueProblem(d, "spec.strategy.type", st.Type, "must be RollingUpdate or Recreate")}
-	}
-	return nil
-}
-
 // validateController checks what apps/v1 controllers share: a selector
 // that matches the template's labels, and the pod spec.
 func validateController(d *document, sel *LabelSelector, t *PodTemplateSpec, field string) []Problem {

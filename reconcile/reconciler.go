@@ -341,7 +341,7 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 	out := make(map[ReplicaKey]manifest.ReplicaStatus, len(desired))
 	for _, d := range desired {
 		key := d.Key()
-		st := manifest.ReplicaStatus{}
+		st := manifest.ReplicaStatus{SpecHash: d.SpecHash}
 		for _, c := range d.Pod.InitContainers {
 			if a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]; ok {
 				st.Restarts += restartsOf(a)

@@ -41,5 +41,11 @@
 // the most-allocated policy does without default spreading. The domains
 // of a spread constraint are those of the nodes the replica may use.
 //
+// Rollouts (rollout.go): before placing, a Deployment's or DaemonSet's
+// RolloutStep decides from the current placement, the nodes' reports and
+// Input.Now which replica indexes exist and which old replicas keep their
+// template (and the commit it comes from); placement then treats them as
+// any other replica, and the placement carries a RolloutStatus record.
+//
 // It must never read Git, talk to containerd or look at the time.
 package scheduler

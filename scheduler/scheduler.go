@@ -3,6 +3,7 @@ package scheduler
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -59,12 +60,21 @@ type Input struct {
 	// size (all nodes below 100, 10% of 5,000, never under 5% or 100
 	// nodes), 100 scores every feasible node.
 	PercentageOfNodesToScore int
+	// Now is the leader's clock, read by rollouts (minReadySeconds,
+	// progressDeadlineSeconds) and stamped as a replica's ReadySince.
+	Now time.Time
+	// Lingering counts, per workload, replicas that nodes report running
+	// although no placement binds them any more.
+	Lingering map[manifest.Ref]int
 }
 
 // Output holds the placements every workload of Input should have. A
 // workload absent from Workloads has no placement.
 type Output struct {
 	Placements map[manifest.Ref]manifest.Placement
+	// Wake is when time alone changes a rollout (a replica becomes
+	// available, a progress deadline passes); zero for never.
+	Wake time.Time
 }
 
 // Constant rejection reasons, so that status and plan can say why a replica
@@ -89,6 +99,28 @@ const (
 // workload never moves another, because existing bindings are reserved
 // before anything new is placed.
 func Schedule(in Input) Output {
+	// Rollouts first: they decide which replicas exist and which keep an
+	// old template; placement then treats them as any others.
+	steps := map[manifest.Ref]Step{}
+	ws := make([]manifest.Workload, len(in.Workloads))
+	copy(ws, in.Workloads)
+	for i := range ws {
+		w := &ws[i]
+		if w.Rollout == nil || w.Job != nil {
+			continue
+		}
+		var cur *manifest.Placement
+		if p, ok := in.Current[w.Ref]; ok {
+			cur = &p
+		}
+		st := RolloutStep(RolloutInput{Workload: *w, Current: cur, Lingering: in.Lingering[w.Ref], Now: in.Now})
+		steps[w.Ref] = st
+		if !w.PerNode {
+			w.Indexes = st.Indexes
+		}
+	}
+	in.Workloads = ws
+
 	s := newSched(in)
 	out := Output{Placements: make(map[manifest.Ref]manifest.Placement, len(s.ws))}
 
@@ -100,7 +132,7 @@ func Schedule(in Input) Output {
 		if !ok {
 			continue
 		}
-		kept[wi] = s.keep(w, cur)
+		kept[wi] = s.keep(w, cur, steps[w.w.Ref].Hold)
 	}
 
 	// Pass 2: place what is not bound, DaemonSets first: they carry what
@@ -128,13 +160,38 @@ func Schedule(in Input) Output {
 		for _, r := range in.Current[w.w.Ref].Replicas {
 			prev[r.Index] = r
 		}
+		st, rolling := steps[w.w.Ref]
 		for i := range p.Replicas {
 			r := &p.Replicas[i]
 			r.SpecHash = w.w.SpecHash
+			o, had := prev[r.Index]
+			if h, ok := st.Hold[r.Index]; ok && had && o.Node == r.Node && r.Node != "" {
+				r.SpecHash = h.SpecHash
+				if h.Commit != in.DesiredCommit {
+					r.DesiredCommit = h.Commit
+				}
+			}
 			// The observed status of a replica that stays bound to the
 			// same node with the same spec is kept.
-			if o, ok := prev[r.Index]; ok && o.Node == r.Node && o.Node != "" && o.SpecHash == r.SpecHash {
+			if had && o.Node == r.Node && o.Node != "" && o.SpecHash == r.SpecHash {
 				r.Status = o.Status
+				if rolling && r.Status != nil && r.Status.Ready {
+					r.ReadySince = o.ReadySince
+					if r.ReadySince == nil && !in.Now.IsZero() {
+						t := in.Now.UTC()
+						r.ReadySince = &t
+					}
+				}
+			}
+		}
+		if rolling {
+			var prevRec *manifest.RolloutStatus
+			if c, ok := in.Current[w.w.Ref]; ok {
+				prevRec = c.Rollout
+			}
+			p.Rollout = rolloutRecord(*w.w, st, prevRec, p.Replicas, in.Now)
+			if t := rolloutWake(*w.w, p.Rollout, p.Replicas, in.Now); !t.IsZero() && (out.Wake.IsZero() || t.Before(out.Wake)) {
+				out.Wake = t
 			}
 		}
 		out.Placements[w.w.Ref] = p
@@ -144,7 +201,7 @@ func Schedule(in Input) Output {
 
 // keep reserves the bindings of cur that stay valid and returns them by
 // replica index.
-func (s *sched) keep(w *cworkload, cur manifest.Placement) map[int]int32 {
+func (s *sched) keep(w *cworkload, cur manifest.Placement, hold map[int]Revision) map[int]int32 {
 	kept := map[int]int32{}
 	want := wantedIndexes(*w.w)
 	var onNode map[int32]bool
@@ -165,13 +222,17 @@ func (s *sched) keep(w *cworkload, cur manifest.Placement) map[int]int32 {
 		if _, dup := kept[r.Index]; dup {
 			continue
 		}
+		// An old replica kept by a rollout runs on as it is: it is
+		// reserved with the new template's requests, a slight
+		// overestimate when they grew, but never moved for it.
+		_, held := hold[r.Index]
 		// A changed template is a new replica as far as the node is
 		// concerned, so it must pass what a new placement would, cordon
 		// aside (the replica is replaced where it runs).
-		if r.SpecHash != "" && r.SpecHash != w.w.SpecHash && s.staticReject(w, i, true) != "" {
+		if !held && r.SpecHash != "" && r.SpecHash != w.w.SpecHash && s.staticReject(w, i, true) != "" {
 			continue
 		}
-		if s.capacityReject(w, i) != "" {
+		if !held && s.capacityReject(w, i) != "" {
 			continue
 		}
 		s.reserve(w, i)

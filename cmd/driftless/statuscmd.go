@@ -157,8 +157,20 @@ func printStatus(w io.Writer, st *status.State) {
 	}
 	tw.Flush()
 
-	var jobLines, cronLines []string
+	var jobLines, cronLines, rollLines []string
 	for _, p := range ps {
+		if r := p.Rollout; r != nil {
+			state := "progressing"
+			switch {
+			case r.Stalled():
+				state = "stalled: " + r.Message
+			case r.Reason == manifest.ReasonDeploymentPaused:
+				state = "paused"
+			case r.Complete():
+				state = "complete"
+			}
+			rollLines = append(rollLines, fmt.Sprintf("%s\t%d/%d\t%d\t%d\t%d\t%s\t%s", p.Workload, r.Updated, r.Replicas, r.Ready, r.Available, r.Total, r.LastProgress.Format(time.RFC3339), state))
+		}
 		if j := p.Job; j != nil {
 			cond := j.Condition
 			if j.Reason != "" {
@@ -179,6 +191,15 @@ func printStatus(w io.Writer, st *status.State) {
 			}
 			cronLines = append(cronLines, fmt.Sprintf("%s\t%s\t%d\t%s", p.Workload, last, len(c.Active), strings.Join(c.Runs, ",")))
 		}
+	}
+	if len(rollLines) > 0 {
+		fmt.Fprintln(w, "\nROLLOUTS")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "WORKLOAD\tUPDATED\tREADY\tAVAILABLE\tPLACED\tLAST PROGRESS\tSTATE")
+		for _, l := range rollLines {
+			fmt.Fprintln(tw, l)
+		}
+		tw.Flush()
 	}
 	if len(jobLines) > 0 {
 		fmt.Fprintln(w, "\nJOBS")

@@ -79,11 +79,21 @@ func TestConfigAndSecrets(t *testing.T) {
 	e.work.Push()
 	o := e.opts(t, "node-1")
 	ag := startAgent(t, o)
-	logFile := filepath.Join(o.dataDir, "logs", "default", "cfg", "0", "main.log")
+	// A changed template rolls out: the new replica may get a new index
+	// (a surge replica), so read the logs of every replica.
+	logs := func() string {
+		files, _ := filepath.Glob(filepath.Join(o.dataDir, "logs", "default", "cfg", "*", "main.log"))
+		var all string
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			all += string(b)
+		}
+		return all
+	}
 	waitLine := func(want string) {
 		waitFor(t, "container output "+want, 60*time.Second, func() (bool, string) {
-			b, _ := os.ReadFile(logFile)
-			return strings.Contains(string(b), want), string(b)
+			b := logs()
+			return strings.Contains(b, want), b
 		})
 	}
 	waitLine("G=hello L=debug N=node-1 T=demo M=32")
@@ -96,11 +106,15 @@ func TestConfigAndSecrets(t *testing.T) {
 	e.work.Push()
 	waitLine("G=bonjour")
 	waitLine("file=bonjour")
+	waitFor(t, "the old replica gone", 30*time.Second, func() (bool, string) {
+		after := listTasks(t, e.client, "cfg")
+		return len(after) == 1, fmt.Sprint(after)
+	})
 	after := listTasks(t, e.client, "cfg")
 	if len(after) != 1 || len(before) != 1 || after[0].ID == before[0].ID {
 		t.Fatalf("a ConfigMap change should replace the replica: %+v -> %+v", before, after)
 	}
-	if b, _ := os.ReadFile(logFile); strings.Contains(string(b), "secret-not-on-tmpfs") {
+	if strings.Contains(logs(), "secret-not-on-tmpfs") {
 		t.Fatal("secret volume is not on tmpfs")
 	}
 
