@@ -276,7 +276,11 @@ func TestLivenessProbeRestarts(t *testing.T) {
 	waitStatus(t, rec, desired, d.Key(), 30*time.Second, "restarted by liveness", func(s manifest.ReplicaStatus) bool {
 		return s.Restarts >= 1 && s.Phase == manifest.PhaseRunning && s.Reason == ""
 	})
-	waitLogCount(t, filepath.Join(dataDir, "logs", "default", "live", "0", "app.log"), "started", 2)
+	// The killed run's output is kept as the previous log; the new run
+	// starts a fresh one.
+	logDir := filepath.Join(dataDir, "logs", "default", "live", "0")
+	waitLog(t, filepath.Join(logDir, "app.previous.log"), "started")
+	waitLog(t, filepath.Join(logDir, "app.log"), "started")
 }
 
 func i64(v int64) *int64 { return &v }
