@@ -140,7 +140,9 @@ func (a *Agent) inventory(cur *status.State, now time.Time) ([]scheduler.Node, m
 			ns.Capacity["cpu"] = resource.NewMilliQuantity(m.Meta.CPUMilli, resource.DecimalSI).String()
 		}
 		if m.Meta.MemoryBytes > 0 {
-			ns.Capacity["memory"] = resource.NewQuantity(m.Meta.MemoryBytes, resource.BinarySI).String()
+			// Whole MiB: capacity is for people to read and the scheduler to
+			// compare; a byte count like 24684092Ki helps neither.
+			ns.Capacity["memory"] = resource.NewQuantity(m.Meta.MemoryBytes/(1<<20)*(1<<20), resource.BinarySI).String()
 		}
 		if len(ns.Capacity) == 0 {
 			ns.Capacity = nil
