@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/version"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"driftless.dev/driftless/reconcile"
@@ -100,10 +102,12 @@ func New(cfg Config) (*Network, error) {
 		cfg.PodCIDR = DefaultPodCIDR
 	}
 	n := &Network{cfg: cfg}
+	// Given here: libcni would make it on first use, racing.
+	exec := &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}
 	if cfg.StateDir != "" {
-		n.cni = libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.StateDir, nil)
+		n.cni = libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.StateDir, exec)
 	} else {
-		n.cni = libcni.NewCNIConfig(cfg.BinDirs, nil)
+		n.cni = libcni.NewCNIConfig(cfg.BinDirs, exec)
 	}
 	if cfg.ConfDir != "" {
 		return n, nil
