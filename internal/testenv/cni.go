@@ -113,3 +113,39 @@ func NatRulesOf(t testing.TB, name, id string) []string {
 	}
 	return rules
 }
+
+// ProcessCNINet is a network for a whole test process (agents started
+// by end-to-end tests), in a subnet apart from NewCNINet's; the caller
+// removes it at exit with CleanupCNINet and removes dir.
+func ProcessCNINet(dir string) CNINet {
+	pid := os.Getpid()
+	n := CNINet{
+		Name:     fmt.Sprintf("dl-e%d", pid),
+		CIDR:     fmt.Sprintf("10.%d.%d.0/24", 150+pid%50, (pid/50)%256),
+		StateDir: filepath.Join(dir, "state"),
+	}
+	n.Bridge = n.Name
+	for _, d := range CNIBinDirs {
+		if _, err := os.Stat(filepath.Join(d, "bridge")); err == nil {
+			n.BinDir = d
+			break
+		}
+	}
+	return n
+}
+
+// WriteConfDir writes the network as a conflist (bridge with NAT,
+// host-local addresses kept in StateDir, portmap) into dir, for an
+// agent's --cni-conf-dir.
+func (n CNINet) WriteConfDir(dir string) error {
+	conf := fmt.Sprintf(`{"cniVersion": "0.4.0", "name": %q, "plugins": [
+  {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "routes": [{"dst": "0.0.0.0/0"}], "dataDir": %q}},
+  {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
+]}
+`, n.Name, n.Bridge, n.CIDR, filepath.Join(n.StateDir, "networks"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "10-test.conflist"), []byte(conf), 0o644)
+}
