@@ -105,7 +105,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer rt.Close()
 
-	network, err := cni.New(cni.Config{BinDirs: []string{cfg.CNIBinDir}, ConfDir: cfg.CNIConfDir, PodCIDR: cfg.PodCIDR})
+	network, err := cni.New(cni.Config{BinDirs: []string{cfg.CNIBinDir}, ConfDir: cfg.CNIConfDir, PodCIDR: cfg.PodCIDR,
+		CacheDir: filepath.Join(cfg.DataDir, "cni")})
 	if err != nil {
 		return fmt.Errorf("network: %w", err)
 	}

@@ -69,11 +69,15 @@ type Config struct {
 	// PodCIDR is the subnet replicas get addresses from (default
 	// 10.88.0.0/16). Agents sharing a host and bridge must use the same.
 	PodCIDR string
-	// StateDir holds the network's state: host-local's address
-	// allocations (StateDir/networks/<name>) and libcni's cached results.
-	// Default: the plugins' own, /var/lib/cni, shared by every agent on
-	// the host, as the bridge and subnet are.
+	// StateDir holds the agent's network's address allocations
+	// (host-local's, StateDir/networks/<name>). Default: host-local's
+	// own, /var/lib/cni/networks, shared by every agent on the host, as
+	// the bridge and subnet are.
 	StateDir string
+	// CacheDir holds the results of ADD, which DEL is given back
+	// (default: StateDir, else /var/lib/cni). The agent keeps them in its
+	// data dir.
+	CacheDir string
 }
 
 // Network runs CNI plugins for replicas. It is safe for concurrent use.
@@ -104,8 +108,11 @@ func New(cfg Config) (*Network, error) {
 	n := &Network{cfg: cfg}
 	// Given here: libcni would make it on first use, racing.
 	exec := &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}
-	if cfg.StateDir != "" {
-		n.cni = libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.StateDir, exec)
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = cfg.StateDir
+	}
+	if cfg.CacheDir != "" {
+		n.cni = libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.CacheDir, exec)
 	} else {
 		n.cni = libcni.NewCNIConfig(cfg.BinDirs, exec)
 	}

@@ -110,11 +110,18 @@ func TestReplicaNetworkWithAgent(t *testing.T) {
 		t.Fatalf("driftless status does not show the address %s: %v\n%s", ips["web-0"], err, out)
 	}
 
+	if es, _ := os.ReadDir(o.dataDir + "/cni/results"); len(es) != 3 {
+		t.Fatalf("cached results in the data dir: %v, want 3", es)
+	}
+
 	e.work.Remove("web.yaml")
 	e.work.Commit("no web")
 	e.work.Push()
 	alloc := cniNet.StateDir + "/networks/" + cniNet.Name + "/"
-	waitFor(t, "addresses released", 60*time.Second, func() (bool, string) {
+	waitFor(t, "addresses released, namespaces removed", 60*time.Second, func() (bool, string) {
+		if es, _ := os.ReadDir(o.dataDir + "/netns"); len(es) > 0 {
+			return false, fmt.Sprintf("%d namespaces left", len(es))
+		}
 		for ip := range seen {
 			if _, err := os.Stat(alloc + ip); err == nil {
 				return false, ip + " still allocated"
@@ -122,4 +129,7 @@ func TestReplicaNetworkWithAgent(t *testing.T) {
 		}
 		return true, ""
 	})
+	if es, _ := os.ReadDir(o.dataDir + "/cni/results"); len(es) > 0 {
+		t.Fatalf("cached results of removed replicas left: %v", es)
+	}
 }
