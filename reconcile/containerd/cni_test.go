@@ -141,6 +141,25 @@ func TestReplicasOwnAddressesAndHostPort(t *testing.T) {
 		}
 	}
 
+	// A new template with another host port: the namespace is wired
+	// again, the old port unpublished.
+	moved := httpdPod("edge", 0)
+	moved.SpecHash = "h2"
+	moved.Pod.Containers[0].Ports[0].HostPort = hostPort + 1
+	desired[2] = moved
+	st := syncUntil(t, rec2, []reconcile.DesiredReplica{moved, desired[0], desired[1]}, 30*time.Second, "edge replaced", func(s manifest.ReplicaStatus) bool {
+		return s.Phase == manifest.PhaseRunning && s.SpecHash == "h2"
+	})
+	newIP := st.PodIP
+	answers(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort+1), newIP)
+	if _, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", hostPort)); err == nil {
+		t.Fatal("the old host port still answers")
+	}
+	if newIP != edgeIP {
+		delete(ips, edgeIP)
+		ips[newIP] = true
+	}
+
 	// Removing the replicas releases their addresses and host port.
 	alloc := filepath.Join(tn.StateDir, "networks", tn.Name)
 	for ip := range ips {
