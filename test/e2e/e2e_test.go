@@ -504,8 +504,8 @@ func TestSingleNodeLifecycle(t *testing.T) {
 	}
 	assertUnchanged(t, good, listTasks(t, client, "web"))
 	cfgFile := filepath.Join(t.TempDir(), "agent.yaml")
-	cfgYAML := fmt.Sprintf("node: node-1\nrepo: %s\ndataDir: %s\ncontainerdAddress: %s\nnamespace: %s\nimagesDir: %s\nlisten: %s\npoll: 300ms\nstatusInterval: 200ms\nresync: 1s\n",
-		opts.repo, opts.dataDir, opts.sock, ns, opts.images, opts.api)
+	cfgYAML := fmt.Sprintf("node: node-1\nrepo: %s\ndataDir: %s\ncontainerdAddress: %s\nnamespace: %s\nimagesDir: %s\nlisten: %s\npoll: 300ms\nstatusInterval: 200ms\nresync: 1s\ncniConfDir: %s\ncniBinDir: %s\n",
+		opts.repo, opts.dataDir, opts.sock, ns, opts.images, opts.api, testCNIConfDir(t), cniNet.BinDir)
 	if err := os.WriteFile(cfgFile, []byte(cfgYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
