@@ -231,3 +231,29 @@ func TestConfigChecks(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSetupTeardown is one replica's ADD and DEL on the agent's own
+// network (bridge, host-local, portmap with one host port).
+func BenchmarkSetupTeardown(b *testing.B) {
+	tn := testenv.NewCNINet(b)
+	n, err := New(Config{BinDirs: []string{tn.BinDir}, Name: tn.Name, Bridge: tn.Bridge, PodCIDR: tn.CIDR, StateDir: tn.StateDir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ns := filepath.Join(b.TempDir(), "ns")
+	if err := reconcile.CreateNetNS(ns); err != nil {
+		b.Fatal(err)
+	}
+	defer reconcile.RemoveNetNS(ns)
+	a := reconcile.Attachment{ID: "bench", NSPath: ns, Ports: []reconcile.PortMapping{{HostPort: int32(40000 + os.Getpid()%10000), ContainerPort: 80, Protocol: "tcp"}}}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := n.Setup(ctx, a); err != nil {
+			b.Fatal(err)
+		}
+		if err := n.Teardown(ctx, a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
