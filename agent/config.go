@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"driftless.dev/driftless/containerlog"
+	"driftless.dev/driftless/reconcile/cni"
 	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/sources/git"
 )
@@ -92,6 +93,20 @@ type Config struct {
 	// that with the previous run's.
 	LogMaxSize  string `json:"logMaxSize"`
 	LogMaxFiles int    `json:"logMaxFiles"`
+
+	// CNIBinDir holds the CNI plugins (bridge, host-local, portmap for
+	// the agent's own network). Default: the first of /opt/cni/bin and
+	// /usr/lib/cni (Debian's containernetworking-plugins) that exists.
+	CNIBinDir string `json:"cniBinDir"`
+	// CNIConfDir, when set, selects the user's own network: the first
+	// *.conflist, *.conf or *.json file in it (read for each new
+	// replica). Empty: the agent's own network (bridge driftless0,
+	// addresses from PodCIDR, NAT to the outside, hostPorts published).
+	CNIConfDir string `json:"cniConfDir,omitempty"`
+	// PodCIDR is the IPv4 subnet of the agent's own network. Agents
+	// sharing a host share its bridge and must use the same; replica
+	// addresses are reachable from their own host only.
+	PodCIDR string `json:"podCIDR"`
 
 	// Listen is the address of the HTTP API (health, status).
 	Listen string `json:"listen"`
@@ -226,6 +241,8 @@ func DefaultConfig() Config {
 		Namespace:         "driftless",
 		LogMaxSize:        "10Mi",
 		LogMaxFiles:       containerlog.DefaultMaxFiles,
+		CNIBinDir:         cni.DefaultBinDir(),
+		PodCIDR:           cni.DefaultPodCIDR,
 		Listen:            "127.0.0.1:7480",
 		Poll:              Duration{5 * time.Second},
 		Resync:            Duration{10 * time.Second},
@@ -296,6 +313,14 @@ func (c *Config) Validate() error {
 	}
 	if c.LogMaxFiles < 1 {
 		errs = append(errs, fmt.Errorf("--log-max-files %d: must be at least 1", c.LogMaxFiles))
+	}
+	if c.CNIConfDir == "" {
+		if _, err := cni.ParsePodCIDR(c.PodCIDR); err != nil {
+			errs = append(errs, fmt.Errorf("--pod-cidr: %w", err))
+		}
+	}
+	if c.CNIBinDir == "" {
+		c.CNIBinDir = cni.DefaultBinDir()
 	}
 	if c.StatusRepo == "" {
 		c.StatusRepo = c.Repo.Primary()

@@ -16,6 +16,7 @@ import (
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/reconcile"
+	"driftless.dev/driftless/reconcile/cni"
 	ctrd "driftless.dev/driftless/reconcile/containerd"
 	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
@@ -104,11 +105,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer rt.Close()
 
+	network, err := cni.New(cni.Config{BinDirs: []string{cfg.CNIBinDir}, ConfDir: cfg.CNIConfDir, PodCIDR: cfg.PodCIDR,
+		CacheDir: filepath.Join(cfg.DataDir, "cni")})
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	if cfg.CNIConfDir != "" {
+		log.Info("replica network", "confDir", cfg.CNIConfDir, "plugins", cfg.CNIBinDir)
+	} else {
+		log.Info("replica network", "bridge", cni.DefaultBridge, "podCIDR", cfg.PodCIDR, "plugins", cfg.CNIBinDir)
+	}
 	rec, err := reconcile.New(reconcile.Config{
 		Node:    cfg.Node,
 		DataDir: cfg.DataDir,
 		Runtime: rt,
 		Logger:  log.With("subsystem", "reconcile"),
+		Network: network,
 	})
 	if err != nil {
 		return err

@@ -147,4 +147,7 @@ type ReplicaStatus struct {
 	// Reason is a short CamelCase word (ErrImagePull, CrashLoopBackOff, ...).
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
+	// PodIP is the replica's address: its network's (CNI), the host's
+	// with hostNetwork, empty before its network is set up.
+	PodIP string `json:"podIP,omitempty"`
 }

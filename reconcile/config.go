@@ -117,9 +117,9 @@ func (r *Reconciler) envValue(d DesiredReplica, c manifest.Container, src *manif
 	return "", false, errors.New("empty valueFrom")
 }
 
-// fieldValue resolves the downward API fields of a replica. Without CNI a
-// replica has no address of its own: status.podIP is the host's address
-// with hostNetwork, else 127.0.0.1.
+// fieldValue resolves the downward API fields of a replica. status.podIP
+// is the address the replica's network gave it (the host's with
+// hostNetwork), 127.0.0.1 when its network gives none (loopback only).
 func (r *Reconciler) fieldValue(d DesiredReplica, path string) (string, bool, error) {
 	switch path {
 	case "metadata.name":
@@ -135,8 +135,8 @@ func (r *Reconciler) fieldValue(d DesiredReplica, path string) (string, bool, er
 	case "status.hostIP", "status.hostIPs":
 		return hostIP(), true, nil
 	case "status.podIP", "status.podIPs":
-		if d.Pod.HostNetwork {
-			return hostIP(), true, nil
+		if ip := r.podIP(d); ip != "" {
+			return ip, true, nil
 		}
 		return "127.0.0.1", true, nil
 	}

@@ -9,8 +9,10 @@
 // come sooner.
 //
 // A replica is like a pod: the agent creates one network namespace per
-// replica (a bind-mounted file under DataDir/netns, loopback up; Network is
-// the seam for CNI) that every container of the replica joins; init
+// replica (a bind-mounted file under DataDir/netns, loopback up, then
+// wired by the Network: CNI ADD in reconcile/cni, its address and host
+// ports recorded in DataDir/pods/<replica>/network.json) that every
+// container of the replica joins; init
 // containers run before the app containers; a prober goroutine per running
 // probed container feeds readiness into observe and kills containers whose
 // liveness probe fails, leaving the restart to Diff and its back-off. Containers are identified by id (workload, replica,

@@ -14,13 +14,35 @@ import (
 
 // Network wires a replica's network namespace beyond loopback. Setup runs
 // once the namespace exists, before the replica's first container is
-// created; Teardown runs before the namespace is removed, also for a
-// namespace left behind by an earlier agent. Both must be idempotent: an
-// agent restart may call Setup again for a namespace it adopts. A CNI
-// implementation (ADD/DEL against nsPath) fits here.
+// created, and again (after a Teardown) when the replica's host ports
+// change or the agent finds a namespace it has no record of wiring;
+// Teardown runs before the namespace is removed, also for a namespace
+// left behind by an earlier agent, whose path may no longer be a
+// namespace (after a reboot). Both must be idempotent. Setup returns the
+// replica's IP address, "" when the network gives it none. Calls for
+// different replicas may run concurrently.
 type Network interface {
-	Setup(ctx context.Context, replica, nsPath string) error
-	Teardown(ctx context.Context, replica, nsPath string) error
+	Setup(ctx context.Context, a Attachment) (ip string, err error)
+	Teardown(ctx context.Context, a Attachment) error
+}
+
+// Attachment is what a Network needs to wire one replica.
+type Attachment struct {
+	// ID names the replica to the network: stable across agent restarts
+	// and unique on the host, even with several agents on one host.
+	ID string
+	// NSPath is the bind-mounted network namespace.
+	NSPath string
+	// Ports are the replica's ports that have a hostPort, to publish.
+	Ports []PortMapping
+}
+
+// PortMapping publishes a replica's port on the host.
+type PortMapping struct {
+	HostPort      int32  `json:"hostPort"`
+	ContainerPort int32  `json:"containerPort"`
+	Protocol      string `json:"protocol"` // "tcp", "udp" or "sctp"
+	HostIP        string `json:"hostIP,omitempty"`
 }
 
 // LoopbackNetwork gives a replica loopback only: the namespace is created
@@ -28,10 +50,10 @@ type Network interface {
 type LoopbackNetwork struct{}
 
 // Setup does nothing.
-func (LoopbackNetwork) Setup(context.Context, string, string) error { return nil }
+func (LoopbackNetwork) Setup(context.Context, Attachment) (string, error) { return "", nil }
 
 // Teardown does nothing.
-func (LoopbackNetwork) Teardown(context.Context, string, string) error { return nil }
+func (LoopbackNetwork) Teardown(context.Context, Attachment) error { return nil }
 
 // netnsDir holds one bind-mounted network namespace file per replica.
 func (r *Reconciler) netnsDir() string { return filepath.Join(r.cfg.DataDir, "netns") }

@@ -45,8 +45,10 @@ type Reconciler struct {
 	imageRetry      map[ReplicaKey]time.Time
 	imageFails      map[ReplicaKey]int
 	lastErr         map[ReplicaKey]manifest.ReplicaStatus
-	wake            time.Time
-	probes          *prober
+	// networks caches each replica's network record by replica name.
+	networks map[string]networkRecord
+	wake     time.Time
+	probes   *prober
 	// mu guards the maps above while apply's goroutines run.
 	mu sync.Mutex
 }
@@ -78,6 +80,7 @@ func New(cfg Config) (*Reconciler, error) {
 		imageRetry:      map[ReplicaKey]time.Time{},
 		imageFails:      map[ReplicaKey]int{},
 		lastErr:         map[ReplicaKey]manifest.ReplicaStatus{},
+		networks:        map[string]networkRecord{},
 		probes:          newProber(cfg.Logger),
 	}
 	r.probes.kill = r.killForProbe
@@ -341,7 +344,7 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 	out := make(map[ReplicaKey]manifest.ReplicaStatus, len(desired))
 	for _, d := range desired {
 		key := d.Key()
-		st := manifest.ReplicaStatus{SpecHash: d.SpecHash}
+		st := manifest.ReplicaStatus{SpecHash: d.SpecHash, PodIP: r.podIP(d)}
 		for _, c := range d.Pod.InitContainers {
 			if a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]; ok {
 				st.Restarts += restartsOf(a)
@@ -557,29 +560,6 @@ func isMountPoint(dir string) bool {
 	return false
 }
 
-// ensureNetNS returns the replica's network namespace, creating it (and
-// running the Network's Setup) when missing; "" with hostNetwork. An
-// existing namespace, from this agent or an earlier one, is adopted.
-func (r *Reconciler) ensureNetNS(ctx context.Context, d DesiredReplica) (string, error) {
-	if d.Pod.HostNetwork {
-		return "", nil
-	}
-	name := filepath.Base(r.podDir(d.Workload, d.Index))
-	path := filepath.Join(r.netnsDir(), name)
-	if IsNetNS(path) {
-		return path, nil
-	}
-	if err := CreateNetNS(path); err != nil {
-		return "", err
-	}
-	if err := r.cfg.Network.Setup(ctx, name, path); err != nil {
-		_ = RemoveNetNS(path)
-		return "", fmt.Errorf("network setup of %s: %w", name, err)
-	}
-	r.log.Info("created network namespace", "replica", name, "path", path)
-	return path, nil
-}
-
 // NetNSPath is where the network namespace of a replica is mounted.
 func (r *Reconciler) NetNSPath(ref manifest.Ref, index int) string {
 	return filepath.Join(r.netnsDir(), filepath.Base(r.podDir(ref, index)))
@@ -604,7 +584,7 @@ func (r *Reconciler) cleanupPods(ctx context.Context, desired []DesiredReplica, 
 				continue
 			}
 			p := filepath.Join(r.netnsDir(), e.Name())
-			if err := r.cfg.Network.Teardown(ctx, e.Name(), p); err != nil {
+			if err := r.teardownNetwork(ctx, e.Name(), p); err != nil {
 				r.log.Warn("network teardown", "replica", e.Name(), "err", err)
 				continue
 			}
@@ -612,6 +592,7 @@ func (r *Reconciler) cleanupPods(ctx context.Context, desired []DesiredReplica, 
 				r.log.Warn("remove network namespace", "replica", e.Name(), "err", err)
 				continue
 			}
+			r.forgetNetwork(e.Name())
 			r.log.Info("removed network namespace", "replica", e.Name())
 		}
 	}

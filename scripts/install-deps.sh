@@ -3,7 +3,9 @@
 # containerd and runc (the container runtime), busybox-static (the test and
 # demo image is built from it), git (go-git's file:// transport and the
 # tests' pushes), openssh-client (ssh-keygen, for the signature tests),
-# iproute2 and procps. Does nothing for what is already there.
+# iproute2 and procps, containernetworking-plugins and iptables (each
+# replica's network: bridge, host-local, portmap). Does nothing for what
+# is already there.
 set -euo pipefail
 need=()
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
@@ -15,6 +17,12 @@ command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v pkill >/dev/null 2>&1 || need+=(procps)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
+cni_ok=0
+for d in /opt/cni/bin /usr/lib/cni; do
+	[ -x "$d/bridge" ] && [ -x "$d/host-local" ] && [ -x "$d/portmap" ] && cni_ok=1
+done
+[ "$cni_ok" = 1 ] || need+=(containernetworking-plugins)
+command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "missing packages: ${need[*]} (run as root, or install them: apt-get install ${need[*]})" >&2

@@ -222,12 +222,15 @@ func printStatus(w io.Writer, st *status.State) {
 
 	fmt.Fprintln(w, "\nREPLICAS")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKLOAD\tREPLICA\tNODE\tPHASE\tREADY\tRESTARTS\tREASON")
+	fmt.Fprintln(tw, "WORKLOAD\tREPLICA\tNODE\tIP\tPHASE\tREADY\tRESTARTS\tREASON")
 	for _, p := range ps {
 		for _, r := range p.Replicas {
-			phase, ready, restarts, reason := "Pending", "false", 0, ""
+			phase, ready, restarts, reason, ip := "Pending", "false", 0, "", "-"
 			if r.Status != nil {
 				phase, ready, restarts, reason = r.Status.Phase, fmt.Sprint(r.Status.Ready), r.Status.Restarts, r.Status.Reason
+				if r.Status.PodIP != "" {
+					ip = r.Status.PodIP
+				}
 				if r.Status.Message != "" {
 					reason = strings.TrimSpace(reason + " " + r.Status.Message)
 				}
@@ -237,7 +240,7 @@ func printStatus(w io.Writer, st *status.State) {
 				node = "-"
 				reason = strings.Join(r.Pending, "; ")
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\n", p.Workload, r.Index, node, phase, ready, restarts, reason)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", p.Workload, r.Index, node, ip, phase, ready, restarts, reason)
 		}
 	}
 	tw.Flush()

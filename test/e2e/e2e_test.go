@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -36,10 +37,45 @@ var (
 	binDir  string
 )
 
+// The agents of these tests share one CNI network of this process's own
+// (--cni-conf-dir), so that their replicas' addresses and iptables rules
+// are removed when the tests end.
+var (
+	cniOnce    sync.Once
+	cniNet     testenv.CNINet
+	cniConfDir string
+	cniDir     string
+)
+
+func testCNIConfDir(t testing.TB) string {
+	t.Helper()
+	testenv.RequireCNI(t)
+	cniOnce.Do(func() {
+		var err error
+		if cniDir, err = os.MkdirTemp("", "dl-e2e-cni-"); err != nil {
+			return
+		}
+		cniNet = testenv.ProcessCNINet(cniDir)
+		testenv.CleanupCNINet(cniNet.Name, cniNet.Bridge)
+		cniConfDir = filepath.Join(cniDir, "net.d")
+		if err := cniNet.WriteConfDir(cniConfDir); err != nil {
+			cniConfDir = ""
+		}
+	})
+	if cniConfDir == "" {
+		t.Fatal("cannot write the tests' CNI configuration")
+	}
+	return cniConfDir
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
+	}
+	if cniDir != "" {
+		testenv.CleanupCNINet(cniNet.Name, cniNet.Bridge)
+		os.RemoveAll(cniDir)
 	}
 	os.Exit(code)
 }
@@ -165,6 +201,9 @@ func startAgent(t testing.TB, o agentOpts) *agentProc {
 		"--data-dir", o.dataDir, "--containerd-address", o.sock, "--namespace", namespace,
 		"--images-dir", o.images, "--listen", o.api, "--poll", o.pollOr("300ms"),
 		"--status-interval", "200ms", "--resync", "1s", "--log-level", "debug"}
+	if !slices.Contains(o.extra, "--cni-conf-dir") {
+		args = append(args, "--cni-conf-dir", testCNIConfDir(t), "--cni-bin-dir", cniNet.BinDir)
+	}
 	cmd := exec.Command(o.bin, append(args, o.extra...)...)
 	if len(o.env) > 0 {
 		cmd.Env = append(os.Environ(), o.env...)
@@ -247,6 +286,7 @@ type snapshot struct {
 		Status   struct {
 			Phase  string `json:"phase"`
 			Reason string `json:"reason"`
+			PodIP  string `json:"podIP"`
 		} `json:"status"`
 	} `json:"replicas"`
 }
@@ -464,8 +504,8 @@ func TestSingleNodeLifecycle(t *testing.T) {
 	}
 	assertUnchanged(t, good, listTasks(t, client, "web"))
 	cfgFile := filepath.Join(t.TempDir(), "agent.yaml")
-	cfgYAML := fmt.Sprintf("node: node-1\nrepo: %s\ndataDir: %s\ncontainerdAddress: %s\nnamespace: %s\nimagesDir: %s\nlisten: %s\npoll: 300ms\nstatusInterval: 200ms\nresync: 1s\n",
-		opts.repo, opts.dataDir, opts.sock, ns, opts.images, opts.api)
+	cfgYAML := fmt.Sprintf("node: node-1\nrepo: %s\ndataDir: %s\ncontainerdAddress: %s\nnamespace: %s\nimagesDir: %s\nlisten: %s\npoll: 300ms\nstatusInterval: 200ms\nresync: 1s\ncniConfDir: %s\ncniBinDir: %s\n",
+		opts.repo, opts.dataDir, opts.sock, ns, opts.images, opts.api, testCNIConfDir(t), cniNet.BinDir)
 	if err := os.WriteFile(cfgFile, []byte(cfgYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
