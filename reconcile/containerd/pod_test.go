@@ -76,9 +76,13 @@ func syncUntil(t *testing.T, rec *reconcile.Reconciler, desired []reconcile.Desi
 	}
 }
 
+// logOf is a container's output of its previous run (kept when it
+// restarted) and its current one.
 func logOf(dataDir string, d reconcile.DesiredReplica, container string) string {
-	b, _ := os.ReadFile(filepath.Join(dataDir, "logs", d.Workload.Namespace, d.Workload.Name, "0", container+".log"))
-	return string(b)
+	dir := filepath.Join(dataDir, "logs", d.Workload.Namespace, d.Workload.Name, "0")
+	prev, _ := os.ReadFile(filepath.Join(dir, container+".previous.log"))
+	cur, _ := os.ReadFile(filepath.Join(dir, container+".log"))
+	return string(prev) + string(cur)
 }
 
 func TestReplicaSharesNetworkNamespace(t *testing.T) {
