@@ -113,5 +113,82 @@ func sealDoc(s *secretDoc, recipients []age.Recipient) ([]byte, error) {
 		s.Metadata = map[string]interface{}{}
 	}
 	s.Metadata["annotations"] = ann
-	return yaml3.Marshal(s)
+	return marshal(s)
+}
+
+// marshal writes YAML indented by two spaces, as manifests usually are.
+func marshal(v interface{}) ([]byte, error) {
+	var b bytes.Buffer
+	e := yaml3.NewEncoder(&b)
+	e.SetIndent(2)
+	if err := e.Encode(v); err != nil {
+		return nil, err
+	}
+	if err := e.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Unseal is Seal's inverse for operators: it decrypts sealed Secret
+// manifests with kr and returns plain ones (values base64 under data, the
+// annotation removed). A document that is not a sealed Secret is an
+// error.
+func Unseal(in io.Reader, kr *Keyring) ([]byte, error) {
+	r := kyaml.NewYAMLReader(bufio.NewReader(in))
+	var out bytes.Buffer
+	n := 0
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("unseal: read document %d: %w", n+1, err)
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		n++
+		var s secretDoc
+		if err := yaml.UnmarshalStrict(doc, &s); err != nil {
+			return nil, fmt.Errorf("unseal: document %d: %w", n, err)
+		}
+		name, _ := s.Metadata["name"].(string)
+		ns, _ := s.Metadata["namespace"].(string)
+		if ns == "" {
+			ns = "default"
+		}
+		ann, _ := s.Metadata["annotations"].(map[string]interface{})
+		if s.Kind != "Secret" || s.APIVersion != "v1" || ann[Annotation] != Scheme {
+			return nil, fmt.Errorf("unseal: document %d is not a sealed v1 Secret", n)
+		}
+		if len(s.StringData) > 0 {
+			return nil, fmt.Errorf("unseal: Secret %s/%s: stringData in a sealed Secret", ns, name)
+		}
+		plain, err := kr.Open(ns+"/"+name, s.Data)
+		if err != nil {
+			return nil, fmt.Errorf("unseal: %w", err)
+		}
+		delete(ann, Annotation)
+		if len(ann) == 0 {
+			delete(s.Metadata, "annotations")
+		}
+		s.SealedData = map[string]string{}
+		for k, v := range plain {
+			s.SealedData[k] = base64.StdEncoding.EncodeToString(v)
+		}
+		b, err := marshal(&s)
+		if err != nil {
+			return nil, fmt.Errorf("unseal: %w", err)
+		}
+		if out.Len() > 0 {
+			out.WriteString("---\n")
+		}
+		out.Write(b)
+	}
+	if n == 0 {
+		return nil, errors.New("unseal: no Secret in input")
+	}
+	return out.Bytes(), nil
 }

@@ -231,3 +231,31 @@ func TestSealRefuses(t *testing.T) {
 		t.Fatalf("want 2 sealed documents, got %d:\n%s", n, two)
 	}
 }
+
+func TestUnseal(t *testing.T) {
+	x := newX25519(t)
+	out, err := Seal(strings.NewReader(plainSecret), []age.Recipient{x.Recipient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Unseal(bytes.NewReader(out), NewKeyring([]age.Identity{x}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Metadata map[string]interface{} `json:"metadata"`
+		Data     map[string][]byte      `json:"data"`
+	}
+	if err := yaml.Unmarshal(plain, &s); err != nil {
+		t.Fatal(err)
+	}
+	if string(s.Data["password"]) != "planted-value-1" || string(s.Data["user"]) != "admin" || s.Metadata["annotations"] != nil {
+		t.Fatalf("unsealed:\n%s", plain)
+	}
+	if _, err := Unseal(bytes.NewReader(out), NewKeyring([]age.Identity{newX25519(t)})); !errors.Is(err, ErrNoMatch) {
+		t.Fatalf("wrong identity: %v", err)
+	}
+	if _, err := Unseal(strings.NewReader(plainSecret), NewKeyring([]age.Identity{x})); err == nil {
+		t.Fatal("unsealed a plain Secret")
+	}
+}
