@@ -20,11 +20,14 @@ type Snapshot struct {
 	Term          int64             `json:"term,omitempty"`
 	IsLeader      bool              `json:"isLeader"`
 	LastRejection *status.Rejection `json:"lastRejection,omitempty"`
-	Source        SourceStatus      `json:"source"`
-	Webhook       WebhookStatus     `json:"webhook"`
-	RuntimeError  string            `json:"runtimeError,omitempty"`
-	StatusError   string            `json:"statusError,omitempty"`
-	Replicas      []ReplicaView     `json:"replicas"`
+	// Warnings are the manifest warnings of the desired commit in force
+	// on this node (a Secret stored in plain text, ...).
+	Warnings     []string      `json:"warnings,omitempty"`
+	Source       SourceStatus  `json:"source"`
+	Webhook      WebhookStatus `json:"webhook"`
+	RuntimeError string        `json:"runtimeError,omitempty"`
+	StatusError  string        `json:"statusError,omitempty"`
+	Replicas     []ReplicaView `json:"replicas"`
 }
 
 // SourceStatus says whether the desired repository answers.
@@ -136,6 +139,12 @@ func (a *Agent) publish() {
 	a.snap.Leader = leader
 	a.snap.Term = term
 	a.snap.LastRejection = rej
+	a.snap.Warnings = nil
+	if a.inForce != nil {
+		for _, w := range a.inForce.set.Warnings {
+			a.snap.Warnings = append(a.snap.Warnings, w.String())
+		}
+	}
 	a.snap.Replicas = views
 	if a.schemaStop != nil {
 		a.snap.StatusError = a.schemaStop.Error()

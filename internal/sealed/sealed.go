@@ -134,6 +134,9 @@ type Keyring struct {
 // NewKeyring returns a Keyring holding ids.
 func NewKeyring(ids []age.Identity) *Keyring { return &Keyring{ids: ids} }
 
+// Len is the number of identities.
+func (k *Keyring) Len() int { return len(k.ids) }
+
 // LoadKeyring reads an identity file (see ParseIdentities). An empty path
 // gives a Keyring with no identity.
 func LoadKeyring(path string) (*Keyring, error) {
