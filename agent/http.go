@@ -20,14 +20,14 @@ type Snapshot struct {
 	Term          int64             `json:"term,omitempty"`
 	IsLeader      bool              `json:"isLeader"`
 	LastRejection *status.Rejection `json:"lastRejection,omitempty"`
+	Source        SourceStatus      `json:"source"`
+	Webhook       WebhookStatus     `json:"webhook"`
+	RuntimeError  string            `json:"runtimeError,omitempty"`
+	StatusError   string            `json:"statusError,omitempty"`
+	Replicas      []ReplicaView     `json:"replicas"`
 	// Warnings are the manifest warnings of the desired commit in force
 	// on this node (a Secret stored in plain text, ...).
-	Warnings     []string      `json:"warnings,omitempty"`
-	Source       SourceStatus  `json:"source"`
-	Webhook      WebhookStatus `json:"webhook"`
-	RuntimeError string        `json:"runtimeError,omitempty"`
-	StatusError  string        `json:"statusError,omitempty"`
-	Replicas     []ReplicaView `json:"replicas"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // SourceStatus says whether the desired repository answers.
