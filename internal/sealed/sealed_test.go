@@ -182,6 +182,29 @@ func TestSSHRecipientAndIdentity(t *testing.T) {
 	}
 }
 
+func TestHybridRecipient(t *testing.T) {
+	pq, err := age.GenerateHybridIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := ParseRecipients(strings.NewReader(pq.Recipient().String() + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := Encrypt([]byte("planted-value-4"), recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := ParseIdentities([]byte(pq.String() + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewKeyring(ids).Open("default/x", map[string][]byte{"k": ct})
+	if err != nil || string(got["k"]) != "planted-value-4" {
+		t.Fatalf("%q %v", got, err)
+	}
+}
+
 func TestParseRecipientsErrors(t *testing.T) {
 	x := newX25519(t)
 	for name, in := range map[string]string{
