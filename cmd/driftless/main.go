@@ -25,7 +25,7 @@ Usage:
                                         desired and status commits joined into one timeline
   driftless logs     WORKLOAD [-c CONTAINER] [-f] [--tail N] [--previous]
                                         a container's output on this node
-  driftless secret   seal --recipients FILE [FILE] | unseal --identity FILE [FILE]
+  driftless secret   seal --recipients FILE [FILE]  (also: unseal --identity FILE, keygen -o FILE)
                                         seal a Secret manifest's values with age
   driftless version
 
