@@ -282,3 +282,31 @@ func TestUnseal(t *testing.T) {
 		t.Fatal("unsealed a plain Secret")
 	}
 }
+
+// BenchmarkOpen is the cost a replica's creation pays per sealed key.
+func BenchmarkOpen(b *testing.B) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ct, err := Encrypt([]byte("a database password of some length"), []age.Recipient{id.Recipient()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	kr := NewKeyring([]age.Identity{newX25519Bench(b), id})
+	data := map[string][]byte{"password": ct}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := kr.Open("default/db", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func newX25519Bench(b *testing.B) *age.X25519Identity {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return id
+}
