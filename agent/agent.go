@@ -485,7 +485,7 @@ func (a *Agent) load(ctx context.Context, commit string) (*manifest.Set, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", short(commit), err)
 	}
-	set, err := manifest.Load(files)
+	set, err := manifest.LoadWith(files, manifest.LoadOptions{RequireSealedSecrets: a.cfg.RequireSealedSecrets})
 	if err != nil {
 		return nil, err
 	}
@@ -545,6 +545,10 @@ func (a *Agent) desiredStatus(cur *status.State) (*status.State, *status.Message
 
 	if a.inForce != nil {
 		next.Cluster.DesiredCommit = a.inForce.rev.Commit
+		next.Cluster.Warnings = nil
+		for _, w := range a.inForce.set.Warnings {
+			next.Cluster.Warnings = append(next.Cluster.Warnings, w.String())
+		}
 		policy, _ := scheduler.ParsePolicy(a.cfg.SchedulerPolicy) // checked by Config.Validate
 		next.Placements, a.jobWake = a.place(cur, nodes, a.now(), policy)
 		alloc := scheduler.Allocated(a.inForce.set.Workloads, next.Placements)

@@ -59,6 +59,15 @@ type Config struct {
 	// AllowNonFastForward accepts a new head that does not descend from
 	// the commit in force (force push, rollback to an older commit).
 	AllowNonFastForward bool `json:"allowNonFastForward,omitempty"`
+	// AgeIdentityFile is an age identity file (AGE-SECRET-KEY-... lines)
+	// or an unencrypted SSH private key (ed25519 or RSA) that decrypts
+	// sealed Secrets. Without it, replicas using a sealed Secret stay
+	// Pending on this node.
+	AgeIdentityFile string `json:"ageIdentityFile,omitempty"`
+	// RequireSealedSecrets refuses a desired commit holding a plain
+	// (unsealed) Secret, as any invalid commit is refused. Give every
+	// node of a cluster the same setting.
+	RequireSealedSecrets bool `json:"requireSealedSecrets,omitempty"`
 	// BundleInbox is a directory watched for git bundles (`git bundle
 	// create`), for sites Git cannot reach: each complete *.bundle is
 	// imported and its head taken like a fetched one, then moved to done/

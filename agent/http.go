@@ -25,6 +25,9 @@ type Snapshot struct {
 	RuntimeError  string            `json:"runtimeError,omitempty"`
 	StatusError   string            `json:"statusError,omitempty"`
 	Replicas      []ReplicaView     `json:"replicas"`
+	// Warnings are the manifest warnings of the desired commit in force
+	// on this node (a Secret stored in plain text, ...).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // SourceStatus says whether the desired repository answers.
@@ -136,6 +139,12 @@ func (a *Agent) publish() {
 	a.snap.Leader = leader
 	a.snap.Term = term
 	a.snap.LastRejection = rej
+	a.snap.Warnings = nil
+	if a.inForce != nil {
+		for _, w := range a.inForce.set.Warnings {
+			a.snap.Warnings = append(a.snap.Warnings, w.String())
+		}
+	}
 	a.snap.Replicas = views
 	if a.schemaStop != nil {
 		a.snap.StatusError = a.schemaStop.Error()

@@ -15,6 +15,7 @@ import (
 
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/containerlog"
+	"driftless.dev/driftless/internal/sealed"
 	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/reconcile/cni"
 	ctrd "driftless.dev/driftless/reconcile/containerd"
@@ -115,12 +116,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	} else {
 		log.Info("replica network", "bridge", cni.DefaultBridge, "podCIDR", cfg.PodCIDR, "plugins", cfg.CNIBinDir)
 	}
+	keyring, err := sealed.LoadKeyring(cfg.AgeIdentityFile)
+	if err != nil {
+		return fmt.Errorf("sealed secrets: %w", err)
+	}
+	if cfg.AgeIdentityFile != "" {
+		log.Info("sealed Secrets decrypted with", "identities", keyring.Len(), "file", cfg.AgeIdentityFile)
+	}
 	rec, err := reconcile.New(reconcile.Config{
 		Node:    cfg.Node,
 		DataDir: cfg.DataDir,
 		Runtime: rt,
 		Logger:  log.With("subsystem", "reconcile"),
 		Network: network,
+		Secrets: keyring,
 	})
 	if err != nil {
 		return err

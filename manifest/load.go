@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"driftless.dev/driftless/internal/sealed"
 )
 
 // Workload is a workload of the desired state, normalised: whatever its
@@ -58,6 +60,8 @@ type Set struct {
 	Nodes      []Node
 	Skipped    []Skipped
 	Warnings   []Problem
+
+	opts LoadOptions
 }
 
 // Workload returns the workload named by ref.
@@ -152,13 +156,23 @@ func IsManifestPath(name string) bool {
 	return ext == ".yaml" || ext == ".yml"
 }
 
+// LoadOptions are the policies a commit is validated under.
+type LoadOptions struct {
+	// RequireSealedSecrets makes a Secret that is not sealed (plain
+	// values in Git) a problem of the commit instead of a warning.
+	RequireSealedSecrets bool
+}
+
 // Load decodes and validates every file of a desired commit. The commit is
 // taken whole or not at all: when anything is invalid, Load returns nil
 // and Errors listing every problem of every file.
-func Load(files []File) (*Set, error) {
+func Load(files []File) (*Set, error) { return LoadWith(files, LoadOptions{}) }
+
+// LoadWith is Load under opts.
+func LoadWith(files []File, opts LoadOptions) (*Set, error) {
 	files = append([]File(nil), files...)
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-	set := &Set{}
+	set := &Set{opts: opts}
 	var problems []Problem
 
 	// Helm charts are skipped whole; kustomizations are reported.
@@ -494,6 +508,10 @@ func (s *Set) addConfigMap(d *document, o *ConfigMap) []Problem {
 
 func (s *Set) addSecret(d *document, o *Secret) []Problem {
 	var probs []Problem
+	if _, ok := o.Metadata.Annotations[sealed.Annotation]; ok {
+		o.Sealed = true
+		probs = append(probs, checkSealed(d, o)...)
+	}
 	for k := range o.Data {
 		if !isConfigKey(k) {
 			probs = append(probs, valueProblem(d, "data."+k, k, "must be a valid secret key ([-._a-zA-Z0-9]+)"))
@@ -520,9 +538,42 @@ func (s *Set) addSecret(d *document, o *Secret) []Problem {
 		}
 		o.StringData = nil
 	}
+	if o.Sealed {
+		s.Secrets = append(s.Secrets, *o)
+		return nil
+	}
+	plain := Problem{File: d.file, Line: d.line, Field: "kind", Message: fmt.Sprintf("Secret %s/%s is stored in plain text in Git (seal it: driftless secret seal)", o.Metadata.Namespace, o.Metadata.Name)}
+	if s.opts.RequireSealedSecrets {
+		plain.Message += "; sealed Secrets are required"
+		return []Problem{plain}
+	}
 	s.Secrets = append(s.Secrets, *o)
-	s.Warnings = append(s.Warnings, Problem{File: d.file, Line: d.line, Field: "kind", Message: fmt.Sprintf("Secret %s/%s is stored in plain text in Git", o.Metadata.Namespace, o.Metadata.Name)})
+	s.Warnings = append(s.Warnings, plain)
 	return nil
+}
+
+// checkSealed validates the structure of a sealed Secret: the scheme, no
+// stringData, and every data value a well-formed age ciphertext. It
+// needs no key.
+func checkSealed(d *document, o *Secret) []Problem {
+	field := "metadata.annotations." + sealed.Annotation
+	if v := o.Metadata.Annotations[sealed.Annotation]; v != sealed.Scheme {
+		return []Problem{valueProblem(d, field, v, fmt.Sprintf("unknown sealing scheme (want %q)", sealed.Scheme))}
+	}
+	var probs []Problem
+	for k := range o.StringData {
+		probs = append(probs, Problem{File: d.file, Line: d.lineOf("stringData." + k), Field: "stringData." + k,
+			Message: "a sealed Secret holds its values as age ciphertexts under data (driftless secret seal); a plain value here would be in Git"})
+	}
+	if len(o.Data) == 0 {
+		probs = append(probs, Problem{File: d.file, Line: d.lineOf(field), Field: "data", Message: "a sealed Secret needs at least one sealed value"})
+	}
+	for k, v := range o.Data {
+		if _, err := sealed.Recipients(v); err != nil {
+			probs = append(probs, Problem{File: d.file, Line: d.lineOf("data." + k), Field: "data." + k, Message: err.Error()})
+		}
+	}
+	return probs
 }
 
 func (s *Set) addNode(d *document, o *Node) []Problem {

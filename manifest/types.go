@@ -186,6 +186,10 @@ type Secret struct {
 	Data       map[string][]byte `json:"data,omitempty"`
 	StringData map[string]string `json:"stringData,omitempty"`
 	Immutable  *bool             `json:"immutable,omitempty"`
+	// Sealed is set when the Secret carries the annotation
+	// driftless.dev/sealed: "age": each Data value is then an age
+	// ciphertext, decrypted by the node only when a replica needs it.
+	Sealed bool `json:"-"`
 }
 
 // Node is driftless's own node policy (apiVersion driftless.dev/v1): labels,

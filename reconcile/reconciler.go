@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"driftless.dev/driftless/internal/sealed"
 	"driftless.dev/driftless/manifest"
 )
 
@@ -33,7 +34,20 @@ type Config struct {
 	// Network wires each replica's network namespace beyond loopback
 	// (default LoopbackNetwork).
 	Network Network
+	// Secrets decrypts sealed Secrets when a replica that uses one is
+	// created (default: a keyring with no identity, so such a replica
+	// stays Pending with CreateContainerConfigError).
+	Secrets SecretOpener
 }
+
+// SecretOpener decrypts the data of a sealed Secret, named
+// "namespace/name" in errors. It must be safe for concurrent use (replicas
+// are created in parallel) and never log or put a value in an error.
+type SecretOpener interface {
+	Open(secret string, data map[string][]byte) (map[string][]byte, error)
+}
+
+var _ SecretOpener = (*sealed.Keyring)(nil)
 
 // Reconciler drives one node's containers toward its desired replicas.
 // Sync is not safe for concurrent use: one goroutine owns it.
@@ -72,6 +86,9 @@ func New(cfg Config) (*Reconciler, error) {
 	}
 	if cfg.Network == nil {
 		cfg.Network = LoopbackNetwork{}
+	}
+	if cfg.Secrets == nil {
+		cfg.Secrets = &sealed.Keyring{}
 	}
 	r := &Reconciler{
 		cfg:             cfg,
@@ -281,7 +298,10 @@ func (r *Reconciler) apply(ctx context.Context, plan Plan, actual []Container) {
 // create makes the replica's volumes, then creates and starts its missing
 // containers in spec order.
 func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaStatus, error) {
-	d := op.Replica
+	d, err := r.openSecrets(op.Replica)
+	if err != nil {
+		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
+	}
 	key := d.Key()
 	vols, err := r.prepareVolumes(d)
 	if err != nil {
@@ -331,6 +351,40 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 		r.postStart(ctx, spec.ID, spec.Labels)
 	}
 	return manifest.ReplicaStatus{}, nil
+}
+
+// openSecrets returns d with its sealed Secrets decrypted, in a map of its
+// own: the plaintext lives only as long as this create, in memory, and
+// then in the container's environment and tmpfs volumes.
+func (r *Reconciler) openSecrets(d DesiredReplica) (DesiredReplica, error) {
+	var opened map[string]manifest.Secret
+	// In name order, so that the reason of a Pending replica is stable.
+	names := make([]string, 0, len(d.Secrets))
+	for name, s := range d.Secrets {
+		if s.Sealed {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s := d.Secrets[name]
+		data, err := r.cfg.Secrets.Open(d.Workload.Namespace+"/"+name, s.Data)
+		if err != nil {
+			return d, err
+		}
+		if opened == nil {
+			opened = make(map[string]manifest.Secret, len(d.Secrets))
+			for n, x := range d.Secrets {
+				opened[n] = x
+			}
+		}
+		s.Data, s.Sealed = data, false
+		opened[name] = s
+	}
+	if opened != nil {
+		d.Secrets = opened
+	}
+	return d, nil
 }
 
 // observe computes each desired replica's status from the containers

@@ -40,7 +40,10 @@ type Cluster struct {
 	Leader        string `json:"leader,omitempty"`
 	Term          int64  `json:"term"`
 	// DesiredCommit is the desired commit in force.
-	DesiredCommit string     `json:"desiredCommit,omitempty"`
+	DesiredCommit string `json:"desiredCommit,omitempty"`
+	// Warnings are the manifest warnings of the desired commit in force
+	// (a Secret stored in plain text, ...), as file:line: message lines.
+	Warnings      []string   `json:"warnings,omitempty"`
 	LastRejection *Rejection `json:"lastRejection,omitempty"`
 }
 

@@ -41,6 +41,8 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.StringVar(&cfg.AllowedSignersFile, "allowed-signers", cfg.AllowedSignersFile, "ssh-keygen allowed_signers file: SSH keys trusted to sign desired commits")
 	fs.StringVar(&cfg.NodeKeyFile, "node-key", cfg.NodeKeyFile, "SSH private key signing this node's status commits (default DATA_DIR/node-key, generated)")
 	fs.BoolVar(&cfg.AllowNonFastForward, "allow-non-fast-forward", cfg.AllowNonFastForward, "accept a head that does not descend from the commit in force (force push, rollback)")
+	fs.StringVar(&cfg.AgeIdentityFile, "age-identity", cfg.AgeIdentityFile, "age identity file (or SSH private key) decrypting sealed Secrets")
+	fs.BoolVar(&cfg.RequireSealedSecrets, "require-sealed-secrets", cfg.RequireSealedSecrets, "refuse a desired commit holding a plain (unsealed) Secret")
 	fs.StringVar(&cfg.BundleInbox, "bundle-inbox", cfg.BundleInbox, "directory watched for git bundles to import (air-gapped sites)")
 	authFlags(fs, &cfg.Auth)
 	fs.StringVar(&cfg.StatusRepo, "status-repo", cfg.StatusRepo, "repository of the status branch (default: --repo)")

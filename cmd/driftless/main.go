@@ -25,6 +25,8 @@ Usage:
                                         desired and status commits joined into one timeline
   driftless logs     WORKLOAD [-c CONTAINER] [-f] [--tail N] [--previous]
                                         a container's output on this node
+  driftless secret   seal --recipients FILE [FILE]  (also: unseal --identity FILE, keygen -o FILE)
+                                        seal a Secret manifest's values with age
   driftless version
 
 Run "driftless COMMAND -h" for the flags of a command.
@@ -59,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runHistory(args[1:], stdout, stderr)
 	case "logs":
 		return runLogs(args[1:], stdout, stderr)
+	case "secret":
+		return runSecret(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "driftless", version)
 		return 0

@@ -85,6 +85,9 @@ func printStatus(w io.Writer, st *status.State) {
 	fmt.Fprintf(w, "Status commit:  %s\n", st.Head)
 	fmt.Fprintf(w, "Leader:         %s (term %d)\n", c.Leader, c.Term)
 	fmt.Fprintf(w, "Desired commit: %s (%s)\n", abbrev(c.DesiredCommit), c.DesiredCommit)
+	for _, warning := range c.Warnings {
+		fmt.Fprintf(w, "Warning:        %s\n", warning)
+	}
 	if r := c.LastRejection; r != nil {
 		fmt.Fprintf(w, "Last rejection: %s at %s, %d problem(s):\n", abbrev(r.Commit), r.Time.Format(time.RFC3339), len(r.Errors))
 		for _, e := range r.Errors {

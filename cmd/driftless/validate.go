@@ -24,8 +24,9 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	output := fs.String("o", "text", "output format: text or json")
+	requireSealed := fs.Bool("require-sealed-secrets", false, "a plain (unsealed) Secret is a problem, not a warning")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: driftless validate [-o text|json] PATH...\n\nLints manifest files or directories as the agent would load them: exit 0 when valid, 1 when not, 2 on usage errors.")
+		fmt.Fprintln(stderr, "usage: driftless validate [-o text|json] [--require-sealed-secrets] PATH...\n\nLints manifest files or directories as the agent would load them: exit 0 when valid, 1 when not, 2 on usage errors.")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -53,7 +54,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		files = append(files, fl...)
 	}
 	rep := validateReport{Problems: []manifest.Problem{}, Skipped: []manifest.Skipped{}, Warnings: []manifest.Problem{}, Workloads: []string{}}
-	set, err := manifest.Load(files)
+	set, err := manifest.LoadWith(files, manifest.LoadOptions{RequireSealedSecrets: *requireSealed})
 	if err != nil {
 		var perrs manifest.Errors
 		if !errors.As(err, &perrs) {
