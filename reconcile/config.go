@@ -123,7 +123,7 @@ func (r *Reconciler) envValue(d DesiredReplica, c manifest.Container, src *manif
 func (r *Reconciler) fieldValue(d DesiredReplica, path string) (string, bool, error) {
 	switch path {
 	case "metadata.name":
-		return hostnameFor(d.Workload.Name, d.Index), true, nil
+		return podName(d), true, nil
 	case "metadata.namespace":
 		return d.Workload.Namespace, true, nil
 	case "metadata.uid":

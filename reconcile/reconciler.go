@@ -707,7 +707,7 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 	if !d.Pod.HostNetwork {
 		spec.Hostname = d.Pod.Hostname
 		if spec.Hostname == "" {
-			spec.Hostname = hostnameFor(d.Workload.Name, d.Index)
+			spec.Hostname = podName(d)
 		}
 	}
 	// envFrom first, then env; later entries of the same name win, as in
@@ -808,6 +808,16 @@ func security(pod *manifest.PodSecurityContext, c *manifest.SecurityContext) Sec
 		s.CapAdd, s.CapDrop = c.Capabilities.Add, c.Capabilities.Drop
 	}
 	return s
+}
+
+// podName is a replica's metadata.name (and default hostname): a Pod's
+// own name, as in Kubernetes; for the replicas of a controller, the
+// workload's name and the replica index.
+func podName(d DesiredReplica) string {
+	if d.Workload.Kind == "Pod" {
+		return d.Workload.Name
+	}
+	return hostnameFor(d.Workload.Name, d.Index)
 }
 
 func hostnameFor(name string, index int) string {

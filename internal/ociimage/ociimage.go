@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -82,6 +83,14 @@ func BuildBusybox(w io.Writer, name string) error {
 			continue
 		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + a, Linkname: "busybox", Mode: 0o777, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+	}
+	// Debian's busybox-static is built without printenv, which upstream
+	// busybox images have and examples use: a shell stand-in that behaves
+	// alike (all variables, or the named ones; exit 1 if one is unset).
+	if !slices.Contains(applets, "printenv") {
+		if err := file("bin/printenv", 0o755, []byte(printenvScript)); err != nil {
 			return err
 		}
 	}
@@ -175,3 +184,16 @@ func BuildBusyboxFile(path, name string) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+const printenvScript = `#!/bin/sh
+[ $# -eq 0 ] && exec env
+rc=0
+for v in "$@"; do
+	if eval "[ -n \"\${$v+set}\" ]"; then
+		eval "printf '%s\\n' \"\${$v}\""
+	else
+		rc=1
+	fi
+done
+exit $rc
+`
