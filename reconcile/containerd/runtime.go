@@ -60,6 +60,10 @@ type Config struct {
 	// (default containerlog.DefaultMaxFiles).
 	LogMaxSize  int64
 	LogMaxFiles int
+	// Registry holds mirrors, rewrites, credentials and insecure hosts
+	// for pulls; nil pulls from the registry in the image name with
+	// containerd's defaults.
+	Registry *RegistryConfig
 }
 
 // Runtime implements reconcile.Runtime. Safe for concurrent use.
@@ -211,7 +215,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref, pullPolicy string) error
 	}
 	var pullErr error
 	if pullPolicy == "Always" && !r.inArchives(ctx, name) {
-		if _, err := r.client.Pull(ctx, name, containerd.WithPullUnpack, containerd.WithPullSnapshotter(r.cfg.Snapshotter)); err == nil {
+		if err := r.pull(ctx, name); err == nil {
 			return nil
 		} else {
 			pullErr = err
@@ -238,7 +242,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref, pullPolicy string) error
 		}
 	}
 	if errdefs.IsNotFound(err) && pullPolicy == "IfNotPresent" {
-		if _, perr := r.client.Pull(ctx, name, containerd.WithPullUnpack, containerd.WithPullSnapshotter(r.cfg.Snapshotter)); perr != nil {
+		if perr := r.pull(ctx, name); perr != nil {
 			pullErr = perr
 		} else {
 			img, err = r.client.GetImage(ctx, name)
@@ -246,7 +250,10 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref, pullPolicy string) error
 	}
 	if err != nil {
 		if errdefs.IsNotFound(err) {
-			msg := fmt.Sprintf("image %s not found locally or in %q", name, r.cfg.ImagesDir)
+			msg := fmt.Sprintf("image %s not found locally", name)
+			if r.cfg.ImagesDir != "" {
+				msg += fmt.Sprintf(" or in %q", r.cfg.ImagesDir)
+			}
 			if pullErr != nil {
 				msg += fmt.Sprintf(", and pull failed: %v", pullErr)
 			}
@@ -267,6 +274,31 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref, pullPolicy string) error
 			}
 		}
 	}
+	return nil
+}
+
+// pull pulls and unpacks name from its registry, through the mirrors
+// and rewrites of the registry configuration when there is one.
+func (r *Runtime) pull(ctx context.Context, name string) error {
+	opts := []containerd.RemoteOpt{containerd.WithPullUnpack, containerd.WithPullSnapshotter(r.cfg.Snapshotter)}
+	reg := r.cfg.Registry
+	if reg == nil {
+		_, err := r.client.Pull(ctx, name, opts...)
+		return err
+	}
+	res, target, trace, err := reg.resolver(name)
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", name, err)
+	}
+	start := time.Now()
+	if _, err := r.client.Pull(ctx, name, append(opts, containerd.WithResolver(res))...); err != nil {
+		return reg.explainPull(name, target, err)
+	}
+	attrs := []any{"image", name, "from", strings.Join(trace.hosts(), ","), "took", time.Since(start).Round(time.Millisecond)}
+	if target != name {
+		attrs = append(attrs, "as", target)
+	}
+	r.log.Info("image pulled", attrs...)
 	return nil
 }
 
