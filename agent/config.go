@@ -95,6 +95,10 @@ type Config struct {
 	// ImagesDir holds OCI image archives (*.tar) imported on demand, for
 	// sites without a registry.
 	ImagesDir string `json:"imagesDir,omitempty"`
+	// RegistryConfigFile is a YAML file of registry mirrors, name
+	// rewrites, credential files and plain-HTTP hosts for image pulls
+	// (reconcile/containerd.RegistryConfig), read at start.
+	RegistryConfigFile string `json:"registryConfig,omitempty"`
 	// LogMaxSize is the size a container's log file may reach before it
 	// is rotated (a quantity: 10Mi); LogMaxFiles the number of files kept
 	// per container, the current one included. Bigger keeps more history

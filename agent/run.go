@@ -82,12 +82,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("log max size: %w", err)
 	}
+	var registry *ctrd.RegistryConfig
+	if cfg.RegistryConfigFile != "" {
+		if registry, err = ctrd.LoadRegistryConfig(cfg.RegistryConfigFile); err != nil {
+			return err
+		}
+		log.Info("image pulls configured", "file", cfg.RegistryConfigFile, "mirrored", len(registry.Mirrors), "rewrites", len(registry.Rewrites), "credentials", len(registry.Credentials))
+	}
 	var rt *ctrd.Runtime
 	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
 		rt, err = ctrd.New(ctx, ctrd.Config{
 			Address:   cfg.ContainerdAddress,
 			Namespace: cfg.Namespace,
 			ImagesDir: cfg.ImagesDir,
+			Registry:  registry,
 			Logger:    log.With("subsystem", "containerd"),
 
 			LogWriter:   self,

@@ -4,8 +4,9 @@
 # demo image is built from it), git (go-git's file:// transport and the
 # tests' pushes), openssh-client (ssh-keygen, for the signature tests),
 # iproute2 and procps, containernetworking-plugins and iptables (each
-# replica's network: bridge, host-local, portmap). Does nothing for what
-# is already there.
+# replica's network: bridge, host-local, portmap), docker-registry and
+# skopeo (the pull tests' local registry). Does nothing for what is
+# already there.
 set -euo pipefail
 need=()
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
@@ -17,6 +18,8 @@ command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v pkill >/dev/null 2>&1 || need+=(procps)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 cni_ok=0
 for d in /opt/cni/bin /usr/lib/cni; do
 	[ -x "$d/bridge" ] && [ -x "$d/host-local" ] && [ -x "$d/portmap" ] && cni_ok=1

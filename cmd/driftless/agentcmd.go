@@ -52,6 +52,7 @@ func runAgent(args []string, _ io.Writer, stderr io.Writer) int {
 	fs.StringVar(&cfg.ContainerdAddress, "containerd-address", cfg.ContainerdAddress, "containerd socket")
 	fs.StringVar(&cfg.Namespace, "namespace", cfg.Namespace, "containerd namespace owned by the agent")
 	fs.StringVar(&cfg.ImagesDir, "images-dir", cfg.ImagesDir, "directory of OCI image archives to import")
+	fs.StringVar(&cfg.RegistryConfigFile, "registry-config", cfg.RegistryConfigFile, "YAML file of registry mirrors, rewrites, credential files and insecure hosts for image pulls")
 	fs.StringVar(&cfg.LogMaxSize, "log-max-size", cfg.LogMaxSize, "rotate a container's log file before it grows beyond this size (10Mi)")
 	fs.IntVar(&cfg.LogMaxFiles, "log-max-files", cfg.LogMaxFiles, "log files kept per container, the current one included")
 	fs.StringVar(&cfg.CNIBinDir, "cni-bin-dir", cfg.CNIBinDir, "directory of the CNI plugins (default: the first of /opt/cni/bin and /usr/lib/cni that exists)")
