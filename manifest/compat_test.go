@@ -52,6 +52,9 @@ func outcome(f File) (string, []string) {
 	for _, s := range set.Skipped {
 		lines = append(lines, "skipped "+s.String())
 	}
+	for _, w := range set.Warnings {
+		lines = append(lines, "warning "+w.String())
+	}
 	if len(set.Workloads)+len(set.CronJobs)+len(set.ConfigMaps)+len(set.Secrets)+len(set.Nodes) == 0 {
 		return "skipped", lines
 	}

@@ -213,12 +213,13 @@ func LoadWith(files []File, opts LoadOptions) (*Set, error) {
 		}
 	}
 	if len(problems) == 0 {
-		problems = append(problems, set.resolveRefs()...)
+		set.resolveRefs()
 	}
 	if len(problems) > 0 {
 		sortProblems(problems)
 		return nil, Errors(problems)
 	}
+	sortProblems(set.Warnings)
 	sort.Slice(set.Workloads, func(i, j int) bool { return refLess(set.Workloads[i].Ref, set.Workloads[j].Ref) })
 	sort.Slice(set.CronJobs, func(i, j int) bool { return refLess(set.CronJobs[i].Ref, set.CronJobs[j].Ref) })
 	return set, nil
@@ -611,10 +612,12 @@ func HashTemplate(t PodTemplateSpec) string {
 func ptr[T any](v T) *T { return &v }
 
 // resolveRefs finds the ConfigMaps and Secrets each workload refers to in
-// the same commit and namespace, rejects references to missing ones (or
-// missing keys) unless marked optional, and folds their content into the
-// spec hash.
-func (s *Set) resolveRefs() []Problem {
+// the same commit and namespace and folds their content into the spec
+// hash. As in Kubernetes, a reference to a missing one (or to a missing
+// key) that is not marked optional does not make the commit invalid: the
+// replicas that use it stay Pending (CreateContainerConfigError) until a
+// commit adds it, which changes the spec hash. It is a warning here.
+func (s *Set) resolveRefs() {
 	cms := map[string]ConfigMap{}
 	for _, c := range s.ConfigMaps {
 		cms[c.Metadata.Namespace+"/"+c.Metadata.Name] = c
@@ -623,12 +626,11 @@ func (s *Set) resolveRefs() []Problem {
 	for _, c := range s.Secrets {
 		secs[c.Metadata.Namespace+"/"+c.Metadata.Name] = c
 	}
-	var probs []Problem
 	seen := map[string]bool{}
 	add := func(p Problem) {
 		if !seen[p.String()] {
 			seen[p.String()] = true
-			probs = append(probs, p)
+			s.Warnings = append(s.Warnings, p)
 		}
 	}
 	all := make([]*Workload, 0, len(s.Workloads)+len(s.CronJobs))
@@ -641,7 +643,7 @@ func (s *Set) resolveRefs() []Problem {
 	for _, w := range all {
 		d, spec := w.doc, w.Template.Spec
 		missing := func(field, kind, name string) {
-			add(valueProblem(d, field, name, fmt.Sprintf("%s not found in namespace %s of this commit (mark it optional: true if it may be absent)", kind, w.Namespace)))
+			add(valueProblem(d, field, name, fmt.Sprintf("%s not found in namespace %s of this commit: its replicas stay Pending (CreateContainerConfigError) until a commit adds it (mark it optional: true if it may be absent)", kind, w.Namespace)))
 		}
 		useCM := func(field, name, key string, optional *bool) {
 			c, ok := cms[w.Namespace+"/"+name]
@@ -655,7 +657,7 @@ func (s *Set) resolveRefs() []Problem {
 				_, inData := c.Data[key]
 				_, inBin := c.BinaryData[key]
 				if !inData && !inBin && (optional == nil || !*optional) {
-					add(valueProblem(d, field+".key", key, fmt.Sprintf("no such key in ConfigMap %s", name)))
+					add(valueProblem(d, field+".key", key, fmt.Sprintf("no such key in ConfigMap %s: its replicas stay Pending (CreateContainerConfigError) until a commit adds it", name)))
 				}
 			}
 			if w.ConfigMaps == nil {
@@ -672,7 +674,7 @@ func (s *Set) resolveRefs() []Problem {
 				return
 			}
 			if _, in := c.Data[key]; key != "" && !in && (optional == nil || !*optional) {
-				add(valueProblem(d, field+".key", key, fmt.Sprintf("no such key in Secret %s", name)))
+				add(valueProblem(d, field+".key", key, fmt.Sprintf("no such key in Secret %s: its replicas stay Pending (CreateContainerConfigError) until a commit adds it", name)))
 			}
 			if w.Secrets == nil {
 				w.Secrets = map[string]Secret{}
@@ -727,7 +729,6 @@ func (s *Set) resolveRefs() []Problem {
 			w.SpecHash = hashWithRefs(w.Template, w.ConfigMaps, w.Secrets)
 		}
 	}
-	return probs
 }
 
 // hashWithRefs hashes the template together with the content of the

@@ -27,6 +27,18 @@ spec:
             limits: {memory: 64Mi, cpu: 250m}
 `
 
+// warnings are the warnings of set as strings (none for a nil set).
+func warnings(set *Set) []string {
+	if set == nil {
+		return nil
+	}
+	var out []string
+	for _, w := range set.Warnings {
+		out = append(out, w.String())
+	}
+	return out
+}
+
 func load(t *testing.T, files ...string) (*Set, []string) {
 	t.Helper()
 	var fs []File
@@ -275,23 +287,39 @@ spec:
 	}
 	sec := "apiVersion: v1\nkind: Secret\nmetadata: {name: sec}\nstringData: {password: x}\n"
 
-	_, got := load(t, "p.yaml", pod)
-	want := []string{
-		`p.yaml:10: spec.containers[0].env[0].valueFrom.configMapKeyRef.name: "cfg": ConfigMap not found in namespace default of this commit (mark it optional: true if it may be absent)`,
-		`p.yaml:13: spec.containers[0].envFrom[0].secretRef.name: "sec": Secret not found in namespace default of this commit (mark it optional: true if it may be absent)`,
-		`p.yaml:16: spec.volumes[0].configMap.name: "cfg": ConfigMap not found in namespace default of this commit (mark it optional: true if it may be absent)`,
+	// A missing ConfigMap or Secret does not refuse the commit (the
+	// replicas using it stay Pending): it is a warning.
+	set, errs := load(t, "p.yaml", pod)
+	if errs != nil {
+		t.Fatalf("a missing reference refuses the commit: %q", errs)
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+	pending := ": its replicas stay Pending (CreateContainerConfigError) until a commit adds it (mark it optional: true if it may be absent)"
+	want := []string{
+		`p.yaml:10: spec.containers[0].env[0].valueFrom.configMapKeyRef.name: "cfg": ConfigMap not found in namespace default of this commit` + pending,
+		`p.yaml:13: spec.containers[0].envFrom[0].secretRef.name: "sec": Secret not found in namespace default of this commit` + pending,
+		`p.yaml:16: spec.volumes[0].configMap.name: "cfg": ConfigMap not found in namespace default of this commit` + pending,
+	}
+	if got := warnings(set); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got:\n%s", strings.Join(got, "\n"))
 	}
-	_, got = load(t, "p.yaml", strings.Replace(pod, "key: greeting}}", "key: nope}}", 1), "c.yaml", cm("hi"), "s.yaml", sec)
-	if len(got) != 1 || !strings.Contains(got[0], `"nope": no such key in ConfigMap cfg`) {
-		t.Fatalf("missing key: %q", got)
+	if len(set.Workloads) != 1 || len(set.Workloads[0].ConfigMaps)+len(set.Workloads[0].Secrets) != 0 {
+		t.Fatalf("workloads: %+v", set.Workloads)
+	}
+	missingHash := set.Workloads[0].SpecHash
+	set, errs = load(t, "p.yaml", strings.Replace(pod, "key: greeting}}", "key: nope}}", 1), "c.yaml", cm("hi"), "s.yaml", sec)
+	if got := warnings(set); errs != nil || len(got) != 2 || !strings.Contains(got[0], `"nope": no such key in ConfigMap cfg: its replicas stay Pending`) {
+		t.Fatalf("missing key: %q %q", errs, got)
 	}
 	a, _ := load(t, "p.yaml", pod, "c.yaml", cm("hi"), "s.yaml", sec)
 	b, _ := load(t, "p.yaml", pod, "c.yaml", cm("bye"), "s.yaml", sec)
 	if a == nil || b == nil || a.Workloads[0].SpecHash == b.Workloads[0].SpecHash {
 		t.Fatal("a ConfigMap change must change the spec hash of the workloads using it")
+	}
+	if a.Workloads[0].SpecHash == missingHash {
+		t.Fatal("adding a missing ConfigMap must change the spec hash of the workloads using it")
+	}
+	if len(a.Warnings) != 1 || !strings.Contains(a.Warnings[0].String(), "Secret default/sec is stored in plain text") {
+		t.Fatalf("warnings with every reference present: %v", a.Warnings)
 	}
 	if len(a.Workloads[0].ConfigMaps) != 1 || len(a.Workloads[0].Secrets) != 1 {
 		t.Fatalf("refs: %+v", a.Workloads[0])

@@ -22,8 +22,9 @@ var validEnvName = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
 
 // resolveEnv returns the container's environment as name/value pairs:
 // envFrom sources first, then env (valueFrom resolved). Missing optional
-// sources are skipped; the commit was validated, so a missing required
-// one is an error here only if the data changed under us.
+// sources are skipped; a missing required one is an error worded as
+// Kubernetes words it (the replica stays Pending with
+// CreateContainerConfigError until a commit adds it).
 func (r *Reconciler) resolveEnv(d DesiredReplica, c manifest.Container) ([][2]string, error) {
 	var out [][2]string
 	for _, ef := range c.EnvFrom {
@@ -35,7 +36,7 @@ func (r *Reconciler) resolveEnv(d DesiredReplica, c manifest.Container) ([][2]st
 				if optional(ef.ConfigMapRef.Optional) {
 					continue
 				}
-				return nil, fmt.Errorf("container %s: ConfigMap %s not found", c.Name, ef.ConfigMapRef.Name)
+				return nil, fmt.Errorf("container %s: %w", c.Name, missingObject("configmap", ef.ConfigMapRef.Name))
 			}
 			data = cm.Data
 		case ef.SecretRef != nil:
@@ -44,7 +45,7 @@ func (r *Reconciler) resolveEnv(d DesiredReplica, c manifest.Container) ([][2]st
 				if optional(ef.SecretRef.Optional) {
 					continue
 				}
-				return nil, fmt.Errorf("container %s: Secret %s not found", c.Name, ef.SecretRef.Name)
+				return nil, fmt.Errorf("container %s: %w", c.Name, missingObject("secret", ef.SecretRef.Name))
 			}
 			data = map[string]string{}
 			for k, v := range s.Data {
@@ -80,6 +81,18 @@ func (r *Reconciler) resolveEnv(d DesiredReplica, c manifest.Container) ([][2]st
 
 func optional(b *bool) bool { return b != nil && *b }
 
+// missingObject is the error for a required ConfigMap or Secret absent
+// from the commit, in Kubernetes' words (`configmap "cfg" not found`).
+func missingObject(kind, name string) error {
+	return fmt.Errorf("%s %q not found", kind, name)
+}
+
+// missingKey is the error for a required key absent from a ConfigMap or
+// Secret, in Kubernetes' words.
+func missingKey(kind, namespace, name, key string) error {
+	return fmt.Errorf("couldn't find key %s in %s %s/%s", key, kind, namespace, name)
+}
+
 // envValue resolves one valueFrom; ok is false for a missing optional key.
 func (r *Reconciler) envValue(d DesiredReplica, c manifest.Container, src *manifest.EnvVarSource) (string, bool, error) {
 	switch {
@@ -94,21 +107,28 @@ func (r *Reconciler) envValue(d DesiredReplica, c manifest.Container, src *manif
 				return string(v), true, nil
 			}
 		}
-		if optional(ref.Optional) {
+		switch {
+		case optional(ref.Optional):
 			return "", false, nil
+		case !ok:
+			return "", false, missingObject("configmap", ref.Name)
 		}
-		return "", false, fmt.Errorf("key %s of ConfigMap %s not found", ref.Key, ref.Name)
+		return "", false, missingKey("ConfigMap", d.Workload.Namespace, ref.Name, ref.Key)
 	case src.SecretKeyRef != nil:
 		ref := src.SecretKeyRef
-		if s, ok := d.Secrets[ref.Name]; ok {
+		s, ok := d.Secrets[ref.Name]
+		if ok {
 			if v, ok := s.Data[ref.Key]; ok {
 				return string(v), true, nil
 			}
 		}
-		if optional(ref.Optional) {
+		switch {
+		case optional(ref.Optional):
 			return "", false, nil
+		case !ok:
+			return "", false, missingObject("secret", ref.Name)
 		}
-		return "", false, fmt.Errorf("key %s of Secret %s not found", ref.Key, ref.Name)
+		return "", false, missingKey("Secret", d.Workload.Namespace, ref.Name, ref.Key)
 	case src.FieldRef != nil:
 		return r.fieldValue(d, src.FieldRef.FieldPath)
 	case src.ResourceFieldRef != nil:
@@ -218,16 +238,20 @@ func HostMemory() int64 {
 }
 
 // projectedFiles returns the files of a configMap or secret volume and
-// their default mode.
+// their default mode. A missing source or item key is an error unless the
+// volume is optional.
 func projectedFiles(d DesiredReplica, v manifest.Volume) (map[string]fileContent, os.FileMode, error) {
 	data := map[string][]byte{}
 	var items []manifest.KeyToPath
 	var defMode *int32
+	var opt bool
+	var kind, name string
 	switch {
 	case v.ConfigMap != nil:
+		opt, kind, name = optional(v.ConfigMap.Optional), "ConfigMap", v.ConfigMap.Name
 		cm, ok := d.ConfigMaps[v.ConfigMap.Name]
-		if !ok && !optional(v.ConfigMap.Optional) {
-			return nil, 0, fmt.Errorf("ConfigMap %s not found", v.ConfigMap.Name)
+		if !ok && !opt {
+			return nil, 0, missingObject("configmap", v.ConfigMap.Name)
 		}
 		for k, s := range cm.Data {
 			data[k] = []byte(s)
@@ -237,9 +261,10 @@ func projectedFiles(d DesiredReplica, v manifest.Volume) (map[string]fileContent
 		}
 		items, defMode = v.ConfigMap.Items, v.ConfigMap.DefaultMode
 	case v.Secret != nil:
+		opt, kind, name = optional(v.Secret.Optional), "Secret", v.Secret.SecretName
 		s, ok := d.Secrets[v.Secret.SecretName]
-		if !ok && !optional(v.Secret.Optional) {
-			return nil, 0, fmt.Errorf("Secret %s not found", v.Secret.SecretName)
+		if !ok && !opt {
+			return nil, 0, missingObject("secret", v.Secret.SecretName)
 		}
 		for k, b := range s.Data {
 			data[k] = b
@@ -260,7 +285,10 @@ func projectedFiles(d DesiredReplica, v manifest.Volume) (map[string]fileContent
 	for _, it := range items {
 		b, ok := data[it.Key]
 		if !ok {
-			continue // the commit was validated: only optional sources miss keys
+			if opt {
+				continue
+			}
+			return nil, 0, missingKey(kind, d.Workload.Namespace, name, it.Key)
 		}
 		m := mode
 		if it.Mode != nil {

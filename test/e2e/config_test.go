@@ -148,3 +148,110 @@ func onTmpfs(p string) bool {
 	}
 	return false
 }
+
+const lateConfigUser = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: late-user}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: late-user}}
+  template:
+    metadata: {labels: {app: late-user}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: main
+          image: busybox:latest
+          imagePullPolicy: IfNotPresent
+          command: ["sh", "-c", "echo \"G=$GREETING file=$(cat /etc/late/greeting)\"; trap 'exit 0' TERM; sleep 1000 & wait"]
+          env:
+            - name: GREETING
+              valueFrom: {configMapKeyRef: {name: late, key: greeting}}
+          volumeMounts:
+            - {name: late, mountPath: /etc/late}
+      volumes:
+        - name: late
+          configMap: {name: late}
+`
+
+// A commit whose Deployment refers to a ConfigMap it does not hold is
+// applied, as Kubernetes would: that replica stays Pending
+// (CreateContainerConfigError, naming the ConfigMap) and creates no
+// container, the other workload runs, and validate only warns. The commit
+// that adds the ConfigMap starts the replica.
+func TestMissingConfigMapPendingThenStarts(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("late-user.yaml", lateConfigUser)
+	e.work.WriteFile("other.yaml", deployment("other", 1, "sleep 1000"))
+	e.work.Commit("a Deployment before its ConfigMap")
+	e.work.Push()
+
+	out, err := exec.Command(e.bin, "validate", e.work.Dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `warning: `) || !strings.Contains(string(out), `"late": ConfigMap not found in namespace default of this commit`) {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+
+	o := e.opts(t, "node-1")
+	ag := startAgent(t, o)
+	waitFor(t, "late-user pending with the reason, other running", 60*time.Second, func() (bool, string) {
+		s, err := ag.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		if s.LastRejection != nil {
+			t.Fatalf("the commit was refused: %v", s.LastRejection.Errors)
+		}
+		ok := 0
+		for _, r := range s.Replicas {
+			if r.Workload.Name == "late-user" && r.Status.Phase == "Pending" && r.Status.Reason == "CreateContainerConfigError" {
+				ok++
+			}
+			if r.Workload.Name == "other" && r.Status.Phase == "Running" {
+				ok++
+			}
+		}
+		return ok == 2, fmt.Sprintf("%+v", s.Replicas)
+	})
+	waitFor(t, "the reason on the status branch", 30*time.Second, func() (bool, string) {
+		p, _ := statusFile(t, e.work.Dir, "placements/default/Deployment.late-user.yaml")
+		for _, r := range p.Replicas {
+			if r.Status != nil && r.Status.Reason == "CreateContainerConfigError" && strings.Contains(r.Status.Message, `configmap "late" not found`) {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", p.Replicas)
+	})
+	if ts := listTasks(t, e.client, "late-user"); len(ts) != 0 {
+		t.Fatalf("containers of late-user without its ConfigMap: %+v", ts)
+	}
+	if !strings.Contains(ag.logs.String(), `configmap \"late\" not found`) && !strings.Contains(ag.logs.String(), `configmap "late" not found`) {
+		t.Fatalf("the agent log does not name the missing ConfigMap:\n%s", tail(ag.logs.String(), 20))
+	}
+	other := listTasks(t, e.client, "other")
+
+	e.work.WriteFile("late.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late}\ndata: {greeting: finally}\n")
+	e.work.Commit("the ConfigMap arrives")
+	e.work.Push()
+	waitFor(t, "late-user running with its ConfigMap", 60*time.Second, func() (bool, string) {
+		files, _ := filepath.Glob(filepath.Join(o.dataDir, "logs", "default", "late-user", "*", "main.log"))
+		var all string
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			all += string(b)
+		}
+		return strings.Contains(all, "G=finally file=finally") && running(listTasks(t, e.client, "late-user")) == 1, all
+	})
+	waitFor(t, "late-user reported Running", 30*time.Second, func() (bool, string) {
+		s, err := ag.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range s.Replicas {
+			if r.Workload.Name == "late-user" && r.Status.Phase != "Running" {
+				return false, fmt.Sprintf("%+v", s.Replicas)
+			}
+		}
+		return true, ""
+	})
+	assertUnchanged(t, other, listTasks(t, e.client, "other"))
+}
