@@ -98,17 +98,19 @@ func TestReplicaSharesNetworkNamespace(t *testing.T) {
 	}
 
 	d := pod("talk",
-		bb("server", "nc -l -p 9000"),
-		bb("client", "until echo hello-over-localhost | nc 127.0.0.1 9000; do sleep 0.2; done; readlink /proc/self/ns/net; sleep 1000"),
+		// httpd, not `nc -l`: busybox nc closes on its stdin's EOF and
+		// may drop what it was sent.
+		bb("server", "mkdir -p /tmp/www && echo hello-over-localhost > /tmp/www/index.html && exec httpd -f -p 9000 -h /tmp/www"),
+		bb("client", "until wget -q -O- http://127.0.0.1:9000/; do sleep 0.2; done; readlink /proc/self/ns/net; sleep 1000"),
 	)
 	host := pod("host", bb("main", "readlink /proc/self/ns/net; sleep 1000"))
 	host.Pod.HostNetwork = true
 	desired := []reconcile.DesiredReplica{d, host}
 	syncUntil(t, rec, desired, 20*time.Second, "running", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning })
 	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(logOf(dataDir, d, "server"), "hello-over-localhost") {
+	for !strings.Contains(logOf(dataDir, d, "client"), "hello-over-localhost") {
 		if time.Now().After(deadline) {
-			t.Fatalf("server never heard the client over localhost; server log %q, client log %q", logOf(dataDir, d, "server"), logOf(dataDir, d, "client"))
+			t.Fatalf("client never reached the server over localhost; server log %q, client log %q", logOf(dataDir, d, "server"), logOf(dataDir, d, "client"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
