@@ -41,6 +41,13 @@ stop_all() {
 			rm -f "$DEMO/$p.pid"
 		fi
 	done
+	# The demo's replica network: its bridge and address reservations (the
+	# containers went without a CNI DEL). NAT rules the bridge plugin made
+	# stay until reboot; they name chains nothing jumps to any more.
+	if [ "${1:-}" = final ]; then
+		ip link delete driftless0 2>/dev/null || true
+		rm -rf /var/lib/cni/networks/driftless
+	fi
 	pkill -f "git-daemon.*--port=$GIT_PORT" 2>/dev/null || true
 	pkill -f "containerd-shim-runc-v2 .*-address $SOCK" 2>/dev/null || true
 	# containerd's mounts, the replicas' network namespaces and secret
@@ -51,7 +58,7 @@ stop_all() {
 }
 
 if [ "${1:-}" = stop ]; then
-	stop_all
+	stop_all final
 	rm -rf "$DEMO"
 	echo "demo stopped and $DEMO removed"
 	exit 0
