@@ -38,6 +38,19 @@ func Seal(in io.Reader, recipients []age.Recipient) ([]byte, error) {
 	if len(recipients) == 0 {
 		return nil, errors.New("seal: no recipients")
 	}
+	return eachSecret(in, "seal", func(n int, s *secretDoc) ([]byte, error) {
+		b, err := sealDoc(s, recipients)
+		if err != nil {
+			return nil, fmt.Errorf("seal: document %d: %w", n, err)
+		}
+		return b, nil
+	})
+}
+
+// eachSecret decodes every document of in strictly as a Secret, passes it
+// to fn and joins what fn returns into one multi-document stream. verb
+// prefixes the errors; documents are numbered from 1.
+func eachSecret(in io.Reader, verb string, fn func(n int, s *secretDoc) ([]byte, error)) ([]byte, error) {
 	r := kyaml.NewYAMLReader(bufio.NewReader(in))
 	var out bytes.Buffer
 	n := 0
@@ -47,7 +60,7 @@ func Seal(in io.Reader, recipients []age.Recipient) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("seal: read document %d: %w", n+1, err)
+			return nil, fmt.Errorf("%s: read document %d: %w", verb, n+1, err)
 		}
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue
@@ -55,19 +68,19 @@ func Seal(in io.Reader, recipients []age.Recipient) ([]byte, error) {
 		n++
 		var s secretDoc
 		if err := yaml.UnmarshalStrict(doc, &s); err != nil {
-			return nil, fmt.Errorf("seal: document %d: %w", n, err)
+			return nil, fmt.Errorf("%s: document %d: %w", verb, n, err)
 		}
-		sealedDoc, err := sealDoc(&s, recipients)
+		b, err := fn(n, &s)
 		if err != nil {
-			return nil, fmt.Errorf("seal: document %d: %w", n, err)
+			return nil, err
 		}
 		if out.Len() > 0 {
 			out.WriteString("---\n")
 		}
-		out.Write(sealedDoc)
+		out.Write(b)
 	}
 	if n == 0 {
-		return nil, errors.New("seal: no Secret in input")
+		return nil, fmt.Errorf("%s: no Secret in input", verb)
 	}
 	return out.Bytes(), nil
 }
@@ -135,25 +148,7 @@ func marshal(v interface{}) ([]byte, error) {
 // annotation removed). A document that is not a sealed Secret is an
 // error.
 func Unseal(in io.Reader, kr *Keyring) ([]byte, error) {
-	r := kyaml.NewYAMLReader(bufio.NewReader(in))
-	var out bytes.Buffer
-	n := 0
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("unseal: read document %d: %w", n+1, err)
-		}
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
-		n++
-		var s secretDoc
-		if err := yaml.UnmarshalStrict(doc, &s); err != nil {
-			return nil, fmt.Errorf("unseal: document %d: %w", n, err)
-		}
+	return eachSecret(in, "unseal", func(n int, s *secretDoc) ([]byte, error) {
 		name, _ := s.Metadata["name"].(string)
 		ns, _ := s.Metadata["namespace"].(string)
 		if ns == "" {
@@ -178,17 +173,10 @@ func Unseal(in io.Reader, kr *Keyring) ([]byte, error) {
 		for k, v := range plain {
 			s.SealedData[k] = base64.StdEncoding.EncodeToString(v)
 		}
-		b, err := marshal(&s)
+		b, err := marshal(s)
 		if err != nil {
 			return nil, fmt.Errorf("unseal: %w", err)
 		}
-		if out.Len() > 0 {
-			out.WriteString("---\n")
-		}
-		out.Write(b)
-	}
-	if n == 0 {
-		return nil, errors.New("unseal: no Secret in input")
-	}
-	return out.Bytes(), nil
+		return b, nil
+	})
 }
