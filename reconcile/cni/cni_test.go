@@ -52,32 +52,6 @@ func serveIn(t *testing.T, ns string, port int, body string) {
 	t.Cleanup(func() { srv.Close() })
 }
 
-func get(url string) (string, error) {
-	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
-
-func eventually(t *testing.T, url, want string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got, err := get(url)
-		if err == nil && got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: got %q, %v; want %q", url, got, err, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func hostAddr(t *testing.T) string {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -122,11 +96,11 @@ func TestSetupGivesOwnAddressesAndPublishesHostPorts(t *testing.T) {
 	// The same port in both, each answering on its own address.
 	serveIn(t, a.NSPath, 8080, "replica-0")
 	serveIn(t, b.NSPath, 8080, "replica-1")
-	eventually(t, "http://"+ipA+":8080/", "replica-0")
-	eventually(t, "http://"+ipB+":8080/", "replica-1")
+	testenv.WaitHTTP(t, "http://"+ipA+":8080/", "replica-0", 10*time.Second)
+	testenv.WaitHTTP(t, "http://"+ipB+":8080/", "replica-1", 10*time.Second)
 	// The host port, on loopback and on the host's address.
-	eventually(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort), "replica-0")
-	eventually(t, fmt.Sprintf("http://%s:%d/", hostAddr(t), hostPort), "replica-0")
+	testenv.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort), "replica-0", 10*time.Second)
+	testenv.WaitHTTP(t, fmt.Sprintf("http://%s:%d/", hostAddr(t), hostPort), "replica-0", 10*time.Second)
 	if len(testenv.NatRulesOf(t, tn.Name, a.ID)) == 0 {
 		t.Fatal("no nat rules for the replica with a host port")
 	}
@@ -144,7 +118,7 @@ func TestSetupGivesOwnAddressesAndPublishesHostPorts(t *testing.T) {
 	if rules := testenv.NatRulesOf(t, tn.Name, a.ID); len(rules) != 0 {
 		t.Fatalf("nat rules left after teardown:\n%s", strings.Join(rules, "\n"))
 	}
-	if _, err := get(fmt.Sprintf("http://127.0.0.1:%d/", hostPort)); err == nil {
+	if _, err := testenv.HTTPGet(fmt.Sprintf("http://127.0.0.1:%d/", hostPort)); err == nil {
 		t.Fatal("host port still answers after teardown")
 	}
 	// Idempotent, also for a namespace that is gone.
@@ -207,7 +181,7 @@ func TestUserConfDir(t *testing.T) {
 		t.Fatalf("address %s not allocated by the user's network: %v", ip, err)
 	}
 	serveIn(t, a.NSPath, 8080, "user")
-	eventually(t, "http://"+ip+":8080/", "user")
+	testenv.WaitHTTP(t, "http://"+ip+":8080/", "user", 10*time.Second)
 	if err := n.Teardown(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}

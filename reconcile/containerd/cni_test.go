@@ -3,9 +3,7 @@ package containerd
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,32 +41,6 @@ func httpdPod(name string, index int) reconcile.DesiredReplica {
 	d := pod(name, c)
 	d.Index = index
 	return d
-}
-
-func httpGet(url string) (string, error) {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
-
-func answers(t *testing.T, url, want string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		got, err := httpGet(url)
-		if err == nil && got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: got %q, %v; want %q", url, got, err, want)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 func syncAll(t *testing.T, rec *reconcile.Reconciler, desired []reconcile.DesiredReplica, what string, cond func(manifest.ReplicaStatus) bool) map[reconcile.ReplicaKey]manifest.ReplicaStatus {
@@ -123,12 +95,12 @@ func TestReplicasOwnAddressesAndHostPort(t *testing.T) {
 		ips[ip] = true
 		// Each answers on its own address, with the address its
 		// status.podIP env var got.
-		answers(t, "http://"+ip+":8080/", ip)
+		testenv.WaitHTTP(t, "http://"+ip+":8080/", ip, 15*time.Second)
 	}
 	edgeIP := obs[edge.Key()].PodIP
-	answers(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort), edgeIP)
+	testenv.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort), edgeIP, 15*time.Second)
 	if h := hostIPv4(); h != "" {
-		answers(t, fmt.Sprintf("http://%s:%d/", h, hostPort), edgeIP)
+		testenv.WaitHTTP(t, fmt.Sprintf("http://%s:%d/", h, hostPort), edgeIP, 15*time.Second)
 	}
 
 	// A new reconciler (an agent restart) adopts the replicas and knows
@@ -151,8 +123,8 @@ func TestReplicasOwnAddressesAndHostPort(t *testing.T) {
 		return s.Phase == manifest.PhaseRunning && s.SpecHash == "h2"
 	})
 	newIP := st.PodIP
-	answers(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort+1), newIP)
-	if _, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", hostPort)); err == nil {
+	testenv.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort+1), newIP, 15*time.Second)
+	if _, err := testenv.HTTPGet(fmt.Sprintf("http://127.0.0.1:%d/", hostPort)); err == nil {
 		t.Fatal("the old host port still answers")
 	}
 	if newIP != edgeIP {
