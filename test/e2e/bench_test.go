@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,10 +57,7 @@ func BenchmarkFailover20(b *testing.B) { benchFailover(b, 20) }
 
 func benchFailover(b *testing.B, n int) {
 	e := newEnv(b)
-	key := filepath.Join(b.TempDir(), "gossip.key")
-	if err := os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	key := writeKey(b, "0123456789abcdef")
 	e.work.WriteFile("web.yaml", deployment("web", n, trapSleep))
 	e.work.Commit(fmt.Sprintf("web x%d", n))
 	e.work.Push()

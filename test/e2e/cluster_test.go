@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,10 +21,7 @@ func freeGossipAddr(t testing.TB) string {
 func TestClusterOfThree(t *testing.T) {
 	e := newEnv(t)
 	bin, url, work, client := e.bin, e.url, e.work, e.client
-	keyFile := filepath.Join(t.TempDir(), "gossip.key")
-	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := writeKey(t, "0123456789abcdef0123456789abcdef")
 
 	work.WriteFile("web.yaml", deployment("web", 3, trapSleep))
 	work.WriteFile("agent.yaml", `apiVersion: apps/v1

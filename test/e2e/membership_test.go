@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func writeKey(t *testing.T, key string) string {
+func writeKey(t testing.TB, key string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "gossip.key")
 	if err := os.WriteFile(p, []byte(base64.StdEncoding.EncodeToString([]byte(key))+"\n"), 0o600); err != nil {

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,10 +51,7 @@ spec:
 func TestRollingUpdateKeepsAvailability(t *testing.T) {
 	e := newEnv(t)
 	bin, url, work, client := e.bin, e.url, e.work, e.client
-	keyFile := filepath.Join(t.TempDir(), "gossip.key")
-	if err := os.WriteFile(keyFile, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := writeKey(t, "0123456789abcdef0123456789abcdef")
 	v1 := `trap "exit 0" TERM; sleep 1001 & wait`
 	v2 := `trap "exit 0" TERM; sleep 1002 & wait`
 	work.WriteFile("web.yaml", rollingDeployment("web", 4, v1))
