@@ -62,6 +62,9 @@ func hostAddr(t *testing.T) string {
 			return ip.IP.String()
 		}
 	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no non-loopback IPv4 address on the host: the hostPort check on the host's address cannot run")
+	}
 	t.Skip("no non-loopback IPv4 address on the host")
 	return ""
 }
