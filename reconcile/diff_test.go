@@ -234,7 +234,7 @@ func TestSyncTranslatesSpecAndReportsStatus(t *testing.T) {
 	grace := int64(7)
 	d.Pod.TerminationGracePeriodSeconds = &grace
 
-	st, err := r.Sync(context.Background(), []DesiredReplica{d})
+	st, err := syncWait(t, r, []DesiredReplica{d})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,12 +254,12 @@ func TestSyncTranslatesSpecAndReportsStatus(t *testing.T) {
 	}
 	// Second pass: nothing to do (fixed point).
 	f.calls = nil
-	if _, err := r.Sync(context.Background(), []DesiredReplica{d}); err != nil || len(f.calls) != 0 {
+	if _, err := syncWait(t, r, []DesiredReplica{d}); err != nil || len(f.calls) != 0 {
 		t.Fatalf("second pass acted: %v %v", f.calls, err)
 	}
 	// Removing the replica removes its containers and its volume dir.
 	podDir := filepath.Dir(filepath.Dir(filepath.Dir(spec.Mounts[0].Source)))
-	if _, err := r.Sync(context.Background(), nil); err != nil {
+	if _, err := syncWait(t, r, nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.cs) != 0 {
@@ -278,13 +278,13 @@ func TestSyncCrashLoopAndJobPhases(t *testing.T) {
 	job := replica("job", 0, "h", "Never", "main")
 	bad := replica("bad", 0, "h", "Never", "main")
 	all := []DesiredReplica{web, job, bad}
-	if _, err := r.Sync(context.Background(), all); err != nil {
+	if _, err := syncWait(t, r, all); err != nil {
 		t.Fatal(err)
 	}
 	f.exit(ContainerID(web.Workload, 0, "main", "h"), 1, now)
 	f.exit(ContainerID(job.Workload, 0, "main", "h"), 0, now)
 	f.exit(ContainerID(bad.Workload, 0, "main", "h"), 2, now)
-	st, _ := r.Sync(context.Background(), all)
+	st, _ := syncWait(t, r, all)
 	if st[web.Key()].Reason != "CrashLoopBackOff" || st[job.Key()].Phase != manifest.PhaseSucceeded || st[bad.Key()].Phase != manifest.PhaseFailed {
 		t.Fatalf("statuses %+v", st)
 	}
@@ -292,7 +292,7 @@ func TestSyncCrashLoopAndJobPhases(t *testing.T) {
 		t.Fatalf("wake %s", w)
 	}
 	now = t0.Add(11 * time.Second)
-	st, _ = r.Sync(context.Background(), all)
+	st, _ = syncWait(t, r, all)
 	if st[web.Key()].Phase != manifest.PhaseRunning || st[web.Key()].Restarts != 1 {
 		t.Fatalf("after back-off: %+v", st[web.Key()])
 	}
@@ -311,7 +311,7 @@ func TestSyncImageFailureIsolated(t *testing.T) {
 	good := replica("good", 0, "h", "Always", "main")
 	bad := replica("bad", 0, "h", "Always", "main")
 	bad.Pod.Containers[0].Image = "missing:1"
-	st, err := r.Sync(context.Background(), []DesiredReplica{good, bad})
+	st, err := syncWait(t, r, []DesiredReplica{good, bad})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,18 +319,18 @@ func TestSyncImageFailureIsolated(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 	// Not retried before the back-off; then ImagePullBackOff.
-	st, _ = r.Sync(context.Background(), []DesiredReplica{good, bad})
+	st, _ = syncWait(t, r, []DesiredReplica{good, bad})
 	if st[bad.Key()].Reason != "ErrImagePull" || r.NextWake().IsZero() {
 		t.Fatalf("%+v wake %s", st[bad.Key()], r.NextWake())
 	}
 	now = now.Add(11 * time.Second)
-	st, _ = r.Sync(context.Background(), []DesiredReplica{good, bad})
+	st, _ = syncWait(t, r, []DesiredReplica{good, bad})
 	if st[bad.Key()].Reason != "ImagePullBackOff" {
 		t.Fatalf("%+v", st[bad.Key()])
 	}
 	f.failImage = nil
 	now = now.Add(time.Minute)
-	st, _ = r.Sync(context.Background(), []DesiredReplica{good, bad})
+	st, _ = syncWait(t, r, []DesiredReplica{good, bad})
 	if st[bad.Key()].Phase != manifest.PhaseRunning {
 		t.Fatalf("after the image appears: %+v", st[bad.Key()])
 	}
@@ -342,7 +342,7 @@ func TestSyncCreateFailureReported(t *testing.T) {
 	now := t0
 	r := newRec(t, f, &now)
 	d := replica("x", 0, "h", "Always", "main")
-	st, err := r.Sync(context.Background(), []DesiredReplica{d})
+	st, err := syncWait(t, r, []DesiredReplica{d})
 	if err != nil || st[d.Key()].Reason != "CreateContainerError" || !strings.Contains(st[d.Key()].Message, "boom") {
 		t.Fatalf("%+v %v", st, err)
 	}
@@ -475,4 +475,18 @@ func TestDiffInitContainers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// syncWait runs a pass, waits for the work it handed to replica workers,
+// and runs a second pass that observes the result, as the agent does
+// when Changes fires.
+func syncWait(t *testing.T, r *Reconciler, desired []DesiredReplica) (map[ReplicaKey]manifest.ReplicaStatus, error) {
+	t.Helper()
+	if _, err := r.Sync(context.Background(), desired); err != nil {
+		return nil, err
+	}
+	if err := r.Wait(context.Background()); err != nil {
+		return nil, err
+	}
+	return r.Sync(context.Background(), desired)
 }

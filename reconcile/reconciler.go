@@ -38,6 +38,13 @@ type Config struct {
 	// created (default: a keyring with no identity, so such a replica
 	// stays Pending with CreateContainerConfigError).
 	Secrets SecretOpener
+	// CallTimeout bounds one runtime call: list, create, start, label,
+	// remove, a network set-up (default DefaultCallTimeout). A stop is
+	// given its grace period plus this.
+	CallTimeout time.Duration
+	// PullTimeout bounds one image pull or import (default
+	// DefaultPullTimeout). Only the replica that needs the image waits.
+	PullTimeout time.Duration
 }
 
 // SecretOpener decrypts the data of a sealed Secret, named
@@ -50,7 +57,9 @@ type SecretOpener interface {
 var _ SecretOpener = (*sealed.Keyring)(nil)
 
 // Reconciler drives one node's containers toward its desired replicas.
-// Sync is not safe for concurrent use: one goroutine owns it.
+// Sync is not safe for concurrent use: one goroutine owns it. Each
+// replica's work (stop with its grace period, image pull, create, hooks)
+// runs on that replica's own worker, so Sync never waits for it.
 type Reconciler struct {
 	cfg Config
 	log *slog.Logger
@@ -63,7 +72,8 @@ type Reconciler struct {
 	networks map[string]networkRecord
 	wake     time.Time
 	probes   *prober
-	// mu guards the maps above while apply's goroutines run.
+	workers  *workers
+	// mu guards the maps above while replica workers run.
 	mu sync.Mutex
 }
 
@@ -90,6 +100,12 @@ func New(cfg Config) (*Reconciler, error) {
 	if cfg.Secrets == nil {
 		cfg.Secrets = &sealed.Keyring{}
 	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.PullTimeout <= 0 {
+		cfg.PullTimeout = DefaultPullTimeout
+	}
 	r := &Reconciler{
 		cfg:             cfg,
 		log:             cfg.Logger,
@@ -101,6 +117,9 @@ func New(cfg Config) (*Reconciler, error) {
 		probes:          newProber(cfg.Logger),
 	}
 	r.probes.kill = r.killForProbe
+	r.workers = newWorkers(cfg.Parallelism)
+	// A replica's work finishing is a change like a probe's: run a pass.
+	r.workers.done = r.probes.changed
 	return r, nil
 }
 
@@ -116,17 +135,26 @@ func (r *Reconciler) RetryImagePulls() {
 }
 
 // Changes signals that a probe result changed (readiness, or a container
-// killed by its liveness probe): run a pass soon to report it.
+// killed by its liveness probe) or that a replica's work finished: run a
+// pass soon to report it.
 func (r *Reconciler) Changes() <-chan struct{} { return r.probes.changed }
 
 // NextWake is when a back-off expires (zero: nothing pending).
 func (r *Reconciler) NextWake() time.Time { return r.wake }
 
-// Sync runs one level-triggered pass: list, Diff, apply, observe. It
-// returns the observed status of every desired replica; an error means
-// the runtime could not be listed (nothing was changed).
+// Sync runs one level-triggered pass: list, Diff, hand each replica's
+// work to its worker, observe. It does not wait for the work: Changes
+// signals when some finished, and the next pass observes it. A replica
+// whose work is still running is left alone by this pass. It returns the
+// observed status of every desired replica; an error means the runtime
+// could not be listed (nothing was changed).
 func (r *Reconciler) Sync(ctx context.Context, desired []DesiredReplica) (map[ReplicaKey]manifest.ReplicaStatus, error) {
-	actual, err := r.cfg.Runtime.List(ctx)
+	var actual []Container
+	err := r.call(ctx, func(ctx context.Context) error {
+		var err error
+		actual, err = r.cfg.Runtime.List(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -134,12 +162,14 @@ func (r *Reconciler) Sync(ctx context.Context, desired []DesiredReplica) (map[Re
 	r.noteExits(actual, now)
 	plan := Diff(desired, actual, r.backoffState(desired), now)
 	if !plan.Empty() {
-		r.apply(ctx, plan, actual)
-		if actual, err = r.cfg.Runtime.List(ctx); err != nil {
-			return nil, fmt.Errorf("list containers: %w", err)
+		byID := make(map[string]Container, len(actual))
+		for _, c := range actual {
+			byID[c.ID] = c
 		}
-		r.noteExits(actual, r.cfg.Now())
-		plan = Diff(desired, actual, r.backoffState(desired), r.cfg.Now())
+		for _, w := range group(plan, byID) {
+			w := w
+			r.workers.dispatch(w.key, func(ctx context.Context) { r.runWork(ctx, w, byID) })
+		}
 	}
 	r.wake = plan.Wake
 	r.cleanupPods(ctx, desired, actual)
@@ -147,8 +177,19 @@ func (r *Reconciler) Sync(ctx context.Context, desired []DesiredReplica) (map[Re
 	return r.observe(desired, actual, plan), nil
 }
 
+// Wait blocks until no replica has work in flight, or ctx ends. The
+// agent never calls it; tests and benchmarks do, to see a pass's work
+// done.
+func (r *Reconciler) Wait(ctx context.Context) error { return r.workers.wait(ctx) }
+
 func (r *Reconciler) backoffState(desired []DesiredReplica) BackoffState {
-	st := BackoffState{FirstSeenExited: r.firstSeenExited, ImageRetry: r.imageRetry, Unstarted: map[string]bool{}}
+	r.mu.Lock()
+	retry := make(map[ReplicaKey]time.Time, len(r.imageRetry))
+	for k, t := range r.imageRetry {
+		retry[k] = t
+	}
+	r.mu.Unlock()
+	st := BackoffState{FirstSeenExited: r.firstSeenExited, ImageRetry: retry, Unstarted: map[string]bool{}}
 	for _, d := range desired {
 		for _, c := range d.Pod.InitContainers {
 			id := ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)
@@ -211,90 +252,6 @@ func (r *Reconciler) noteExits(actual []Container, now time.Time) {
 	}
 }
 
-// apply runs the plan: removals first (a replacement may need the old
-// one's host port), then restarts and creates, each replica on its own
-// goroutine, bounded.
-func (r *Reconciler) apply(ctx context.Context, plan Plan, actual []Container) {
-	sem := make(chan struct{}, r.cfg.Parallelism)
-	var wg sync.WaitGroup
-	run := func(f func()) {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			f()
-		}()
-	}
-	byID := map[string]Container{}
-	for _, c := range actual {
-		byID[c.ID] = c
-	}
-	for _, op := range plan.Remove {
-		op := op
-		run(func() {
-			r.log.Info("removing container", "id", op.ID, "grace", op.Grace)
-			if err := r.stopContainer(ctx, byID[op.ID], op.Grace); err != nil && !errors.Is(err, ErrNotFound) {
-				r.log.Warn("stop container", "id", op.ID, "err", err)
-			}
-			if err := r.cfg.Runtime.Remove(ctx, op.ID); err != nil {
-				r.log.Warn("remove container", "id", op.ID, "err", err)
-			}
-		})
-	}
-	for _, op := range plan.Stop {
-		op := op
-		run(func() {
-			r.log.Info("stopping sidecar: app containers finished", "id", op.ID)
-			if err := r.stopContainer(ctx, byID[op.ID], op.Grace); err != nil && !errors.Is(err, ErrNotFound) {
-				r.log.Warn("stop container", "id", op.ID, "err", err)
-			}
-		})
-	}
-	wg.Wait()
-
-	for _, id := range plan.Restart {
-		id := id
-		run(func() {
-			c := byID[id]
-			n := restartsOf(c)
-			if c.State == StateExited {
-				n++
-			}
-			labels := map[string]string{LabelRestarts: strconv.Itoa(n), LabelStartedAt: r.cfg.Now().UTC().Format(time.RFC3339)}
-			if c.State == StateExited {
-				r.log.Info("restarting container", "id", id, "exitCode", c.ExitCode, "restarts", n)
-			}
-			if err := r.cfg.Runtime.SetLabels(ctx, id, labels); err != nil {
-				r.log.Warn("label container", "id", id, "err", err)
-			}
-			if err := r.cfg.Runtime.Start(ctx, id); err != nil {
-				r.log.Warn("start container", "id", id, "err", err)
-				return
-			}
-			r.postStart(ctx, id, c.Labels)
-		})
-	}
-	for _, op := range plan.Create {
-		op := op
-		run(func() {
-			st, err := r.create(ctx, op)
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			key := op.Replica.Key()
-			if err != nil {
-				r.lastErr[key] = st
-				r.log.Warn("replica not started", "workload", key.Workload.String(), "replica", key.Index, "reason", st.Reason, "err", err)
-				return
-			}
-			delete(r.lastErr, key)
-			delete(r.imageRetry, key)
-			delete(r.imageFails, key)
-		})
-	}
-	wg.Wait()
-}
-
 // create makes the replica's volumes, then creates and starts its missing
 // containers in spec order.
 func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaStatus, error) {
@@ -307,7 +264,12 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 	if err != nil {
 		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
 	}
-	netns, err := r.ensureNetNS(ctx, d)
+	var netns string
+	err = r.call(ctx, func(ctx context.Context) error {
+		var err error
+		netns, err = r.ensureNetNS(ctx, d)
+		return err
+	})
 	if err != nil {
 		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreatePodSandboxError", Message: err.Error()}, err
 	}
@@ -326,7 +288,10 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 		if err != nil {
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
 		}
-		if err := r.cfg.Runtime.EnsureImage(ctx, c.Image, c.ImagePullPolicy); err != nil {
+		pctx, cancel := context.WithTimeout(ctx, r.cfg.PullTimeout)
+		err = r.cfg.Runtime.EnsureImage(pctx, c.Image, c.ImagePullPolicy)
+		cancel()
+		if err != nil {
 			r.mu.Lock()
 			r.imageFails[key]++
 			reason := "ErrImagePull"
@@ -337,7 +302,7 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 			r.mu.Unlock()
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: reason, Message: err.Error()}, err
 		}
-		if err := r.cfg.Runtime.Create(ctx, spec); err != nil {
+		if err := r.call(ctx, func(ctx context.Context) error { return r.cfg.Runtime.Create(ctx, spec) }); err != nil {
 			reason := "CreateContainerError"
 			if errors.Is(err, ErrInvalidSpec) {
 				reason = "CreateContainerConfigError"
@@ -345,7 +310,7 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: reason, Message: err.Error()}, err
 		}
 		r.log.Info("starting container", "id", spec.ID, "workload", d.Workload.String(), "replica", d.Index)
-		if err := r.cfg.Runtime.Start(ctx, spec.ID); err != nil {
+		if err := r.call(ctx, func(ctx context.Context) error { return r.cfg.Runtime.Start(ctx, spec.ID) }); err != nil {
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "RunContainerError", Message: err.Error()}, err
 		}
 		r.postStart(ctx, spec.ID, spec.Labels)
@@ -395,6 +360,12 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 		byID[c.ID] = c
 	}
 	now := r.cfg.Now()
+	r.mu.Lock()
+	lastErr := make(map[ReplicaKey]manifest.ReplicaStatus, len(r.lastErr))
+	for k, v := range r.lastErr {
+		lastErr[k] = v
+	}
+	r.mu.Unlock()
 	out := make(map[ReplicaKey]manifest.ReplicaStatus, len(desired))
 	for _, d := range desired {
 		key := d.Key()
@@ -417,7 +388,7 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 					st.Reason = "Init:CrashLoopBackOff"
 					st.Message = fmt.Sprintf("init container %s: last exit code %d", c.Name, a.ExitCode)
 				} else if !ok {
-					if e, ok := r.lastErr[key]; ok {
+					if e, ok := lastErr[key]; ok {
 						st.Reason, st.Message = e.Reason, e.Message
 					}
 				}
@@ -466,7 +437,7 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 		case missing > 0:
 			st.Phase = manifest.PhasePending
 			st.Reason = "ContainerCreating"
-			if e, ok := r.lastErr[key]; ok {
+			if e, ok := lastErr[key]; ok {
 				st.Reason, st.Message = e.Reason, e.Message
 			}
 		case running == n && len(unready) == 0:
@@ -628,9 +599,13 @@ func (r *Reconciler) cleanupPods(ctx context.Context, desired []DesiredReplica, 
 		keep[filepath.Base(r.podDir(d.Workload, d.Index))] = true
 	}
 	for _, c := range actual {
-		idx, _ := strconv.Atoi(c.Labels[LabelReplica])
-		ref := manifest.Ref{Namespace: c.Labels[LabelNamespace], Kind: c.Labels[LabelKind], Name: c.Labels[LabelWorkload]}
-		keep[filepath.Base(r.podDir(ref, idx))] = true
+		k := containerKey(c)
+		keep[filepath.Base(r.podDir(k.Workload, k.Index))] = true
+	}
+	// A replica with work in flight may be making containers this pass
+	// did not list.
+	for k := range r.workers.busyKeys() {
+		keep[filepath.Base(r.podDir(k.Workload, k.Index))] = true
 	}
 	if nss, err := os.ReadDir(r.netnsDir()); err == nil {
 		for _, e := range nss {
@@ -828,6 +803,11 @@ func hostnameFor(name string, index int) string {
 	return strings.Trim(h, "-.")
 }
 
-// Close stops the reconciler's background work (probes). Containers keep
-// running. Safe to call twice.
-func (r *Reconciler) Close() { r.probes.close() }
+// Close stops the reconciler's background work (probes, replica
+// workers), waiting for the workers at most a few seconds. Containers
+// keep running; work cut short is done again by the next agent's passes.
+// Safe to call twice.
+func (r *Reconciler) Close() {
+	r.workers.close()
+	r.probes.close()
+}

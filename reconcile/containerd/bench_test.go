@@ -65,10 +65,7 @@ func BenchmarkStart50(b *testing.B) {
 			b.StopTimer()
 			clear()
 			b.StartTimer()
-			st, err := rec.Sync(ctx, desired)
-			if err != nil {
-				b.Fatal(err)
-			}
+			st := syncDone(b, rec, desired)
 			for k, s := range st {
 				if s.Phase != manifest.PhaseRunning {
 					b.Fatalf("%v: %+v", k, s)

@@ -141,9 +141,7 @@ func TestReplicasOwnAddressesAndHostPort(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := rec2.Sync(context.Background(), nil); err != nil {
-			t.Fatal(err)
-		}
+		syncDone(t, rec2, nil)
 		es, _ := os.ReadDir(filepath.Join(dataDir, "netns"))
 		if len(es) == 0 {
 			break

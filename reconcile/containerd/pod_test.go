@@ -144,9 +144,7 @@ func TestReplicaSharesNetworkNamespace(t *testing.T) {
 	}
 
 	// Removing the replica removes its namespace.
-	if _, err := rec2.Sync(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	syncDone(t, rec2, nil)
 	if _, err := os.Stat(nsPath); !os.IsNotExist(err) {
 		t.Fatalf("namespace of a removed replica left behind: %v", err)
 	}
@@ -170,6 +168,23 @@ func unmountAll(dir string) {
 	for _, e := range es {
 		_ = reconcile.RemoveNetNS(filepath.Join(dir, e.Name()))
 	}
+}
+
+// syncDone runs a pass, waits for the work it handed to replica workers,
+// and runs another pass to observe (and clean up after) it.
+func syncDone(t testing.TB, rec *reconcile.Reconciler, desired []reconcile.DesiredReplica) map[reconcile.ReplicaKey]manifest.ReplicaStatus {
+	t.Helper()
+	if _, err := rec.Sync(context.Background(), desired); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := rec.Sync(context.Background(), desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obs
 }
 
 // statusOf runs one pass and returns the status of replica key.
@@ -423,9 +438,7 @@ func TestLifecycleHooks(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // httpd listening
 
 	start := time.Now()
-	if _, err := rec.Sync(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	syncDone(t, rec, nil)
 	took := time.Since(start)
 	b, _ := os.ReadFile(filepath.Join(out, "events"))
 	lines := strings.Fields(string(b))

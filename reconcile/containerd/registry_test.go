@@ -119,7 +119,7 @@ func TestPullThroughMirror(t *testing.T) {
 	syncUntil(t, rec, []reconcile.DesiredReplica{d}, 30*time.Second, "running", func(st manifest.ReplicaStatus) bool {
 		return st.Phase == manifest.PhaseRunning
 	})
-	rec.Sync(ctx, nil)
+	syncDone(t, rec, nil)
 }
 
 // A rewrite rule sends a name to another registry and path; the image is
@@ -203,7 +203,7 @@ func TestPullWithCredentialFiles(t *testing.T) {
 	if !errors.Is(err, reconcile.ErrImageNotFound) || !strings.Contains(err.Error(), "no credentials configured for "+reg.Host) {
 		t.Fatalf("without credentials: %v", err)
 	}
-	rec.Sync(context.Background(), nil)
+	syncDone(t, rec, nil)
 }
 
 func TestRegistryConfigValidate(t *testing.T) {
