@@ -2,13 +2,13 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"driftless.dev/driftless/agent/cluster"
+	"driftless.dev/driftless/internal/latest"
 	"driftless.dev/driftless/jobs"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
@@ -125,21 +126,27 @@ type Agent struct {
 	sets           map[string]*manifest.Set
 	committed      *status.State
 	rejection      *status.Rejection // newest rejection not yet committed
-	observed       map[reconcile.ReplicaKey]manifest.ReplicaStatus
 	lastWrite      time.Time
 	srcFails       int
-	recFails       int
+	srcErr         string // last fetch error logged, so a repeat is not
 	schemaStop     error
 	deadSince      map[string]time.Time
-	lastReport     string
-	reached        string // desired commit whose placements here all run
 	lastStatusRead time.Time
+	// loadRetry is when a desired commit that failed to load (it could
+	// not be fetched) is tried again: a hung Git server costs one fetch
+	// deadline per retry, not one per pass.
+	loadRetry map[string]time.Time
 	// jobWake is when time alone changes a Job or CronJob (leader only).
 	jobWake     time.Time
 	lastRemote  string
 	bundleRetry time.Time // a bundle is being written: look again then
 
 	webhook chan struct{} // a valid webhook call: fetch now
+
+	// nodeIn carries the main loop's desired replicas to the node loop;
+	// nodeOut the node loop's observations back (both latest-value).
+	nodeIn  *latest.Value[nodeInput]
+	nodeOut *latest.Value[nodeView]
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -150,13 +157,19 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 	if log == nil {
 		log = slog.Default()
 	}
+	cfg.fillDeadlines()
+	if cfg.Resync.Duration <= 0 {
+		cfg.Resync.Duration = DefaultConfig().Resync.Duration
+	}
 	return &Agent{
 		cfg:       cfg,
 		log:       log,
 		deps:      deps,
 		sets:      map[string]*manifest.Set{},
-		observed:  map[reconcile.ReplicaKey]manifest.ReplicaStatus{},
 		deadSince: map[string]time.Time{},
+		loadRetry: map[string]time.Time{},
+		nodeIn:    latest.New[nodeInput](),
+		nodeOut:   latest.New[nodeView](),
 		snap:      Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC(), Webhook: WebhookStatus{Enabled: len(deps.WebhookSecret) > 0}},
 		webhook:   make(chan struct{}, 1),
 	}
@@ -199,7 +212,20 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Warn("commit in force no longer loads", "commit", short(a.state.InForce), "err", err)
 		}
 	}
+	// The node loop starts from the last status read (the local copy
+	// when Git is unreachable) and runs whatever the main loop is doing.
 	a.readStatus(ctx)
+	a.publishDesired(ctx)
+	nodeCtx, stopNode := context.WithCancel(ctx)
+	nodeDone := make(chan struct{})
+	go func() {
+		defer close(nodeDone)
+		a.nodeLoop(nodeCtx)
+	}()
+	defer func() {
+		stopNode()
+		<-nodeDone
+	}()
 	// Look at the desired repository before the first status write, so
 	// that the first commit already names the desired commit.
 	if a.isLeader() {
@@ -249,12 +275,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			if a.deps.Cluster != nil {
 				a.deps.Cluster.Hint(cluster.Hint{Kind: "desired"})
 			}
-		case <-a.deps.ImagesChanged:
-			a.deps.Reconciler.RetryImagePulls()
 		case <-a.deps.InboxChanged:
 			a.takeBundles(ctx)
 		case <-changes:
-		case <-a.deps.Exits:
+		case <-a.nodeOut.Ready():
 		case <-wake.C:
 		}
 		if ctx.Err() != nil {
@@ -271,8 +295,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// pass runs one level-triggered round: write status if needed, reconcile
-// from the committed placements, record what changed.
+// pass runs one level-triggered round: write status if needed, hand the
+// committed placements for this node to the node loop, record what
+// changed.
 func (a *Agent) pass(ctx context.Context) {
 	if a.schemaStop == nil && a.needsStatusWrite() && time.Since(a.lastWrite) >= a.cfg.StatusInterval.Duration {
 		a.writeStatus(ctx)
@@ -281,29 +306,19 @@ func (a *Agent) pass(ctx context.Context) {
 		a.publish()
 		return
 	}
-	a.reconcile(ctx)
-	if a.needsStatusWrite() && time.Since(a.lastWrite) >= a.cfg.StatusInterval.Duration {
-		a.writeStatus(ctx)
-	}
+	a.publishDesired(ctx)
 	a.publish()
 }
 
+// nextPoll is the poll interval with jitter. It does not grow while the
+// repository fails: a fetch is bounded by FetchTimeout and cheap when it
+// fails fast, and a server that returns is seen within one interval.
 func (a *Agent) nextPoll() time.Duration {
-	d := a.cfg.Poll.Duration
-	for i := 0; i < a.srcFails && d < 2*time.Minute; i++ {
-		d *= 2
-	}
-	if d > 2*time.Minute {
-		d = 2 * time.Minute
-	}
-	return sources.Jitter(d, 0.1)
+	return sources.Jitter(a.cfg.Poll.Duration, 0.1)
 }
 
 func (a *Agent) nextWake() time.Duration {
 	d := a.cfg.Resync.Duration
-	if a.recFails > 0 {
-		d = time.Second << min(a.recFails, 5)
-	}
 	if a.needsStatusWrite() {
 		w := time.Until(a.lastWrite.Add(a.cfg.StatusInterval.Duration))
 		if w < d {
@@ -335,7 +350,7 @@ func (a *Agent) nextWake() time.Duration {
 			d = w
 		}
 	}
-	if t := a.deps.Reconciler.NextWake(); !t.IsZero() {
+	for _, t := range a.loadRetry {
 		if w := time.Until(t); w < d {
 			d = w
 		}
@@ -349,12 +364,16 @@ func (a *Agent) nextWake() time.Duration {
 // syncDesired fetches the desired repository and takes a new head whole or
 // not at all.
 func (a *Agent) syncDesired(ctx context.Context) {
-	rev, err := a.deps.Source.Sync(ctx)
+	rev, err := a.fetchDesired(ctx)
 	now := time.Now().UTC()
 	if err != nil {
 		a.srcFails++
 		a.setSource(func(s *SourceStatus) { s.OK = false; s.LastError = err.Error(); s.LastAttempt = now })
-		a.log.Warn("desired repository unavailable; keeping the commit in force", "err", err, "inForce", short(a.inForceCommit()), "failures", a.srcFails)
+		// Once per kind of failure, not at every poll.
+		if err.Error() != a.srcErr {
+			a.log.Warn("desired repository unavailable; keeping the commit in force", "err", err, "inForce", short(a.inForceCommit()), "failures", a.srcFails)
+			a.srcErr = err.Error()
+		}
 		// A bundle imported while this node followed may have moved the
 		// local branch: take it as any new head.
 		if local, herr := a.deps.Source.Head(); herr == nil && local.Commit != a.state.LastSeen {
@@ -363,8 +382,9 @@ func (a *Agent) syncDesired(ctx context.Context) {
 		return
 	}
 	if a.srcFails > 0 {
-		a.log.Info("desired repository reachable again", "remote", rev.Remote)
+		a.log.Info("desired repository reachable again", "remote", rev.Remote, "failures", a.srcFails)
 	}
+	a.srcErr = ""
 	// Say which URL answered when it changes, not at every poll.
 	if rev.Remote != "" && rev.Remote != a.lastRemote {
 		if rev.Remote != a.cfg.Repo.Primary() {
@@ -477,8 +497,17 @@ func (a *Agent) load(ctx context.Context, commit string) (*manifest.Set, error) 
 	}
 	if !a.deps.Source.Has(commit) {
 		// A follower learns of new desired commits from placements.
-		if _, err := a.deps.Source.Sync(ctx); err != nil {
+		if t, ok := a.loadRetry[commit]; ok && time.Now().Before(t) {
+			return nil, fmt.Errorf("desired commit %s not fetched yet (next try in %s)", short(commit), time.Until(t).Round(time.Second))
+		}
+		if _, err := a.fetchDesired(ctx); err != nil {
+			a.loadRetry[commit] = time.Now().Add(a.cfg.Poll.Duration)
 			return nil, fmt.Errorf("fetch desired commit %s: %w", short(commit), err)
+		}
+		delete(a.loadRetry, commit)
+		if !a.deps.Source.Has(commit) {
+			a.loadRetry[commit] = time.Now().Add(a.cfg.Poll.Duration)
+			return nil, fmt.Errorf("desired commit %s: not on the desired branch's remote", short(commit))
 		}
 	}
 	files, err := a.deps.Source.Files(ctx, commit, a.cfg.Path)
@@ -513,12 +542,15 @@ func (a *Agent) load(ctx context.Context, commit string) (*manifest.Set, error) 
 
 func (a *Agent) readStatus(ctx context.Context) {
 	a.lastStatusRead = time.Now()
-	st, err := a.deps.Status.Read(ctx)
+	rctx, cancel := context.WithTimeout(ctx, a.cfg.StatusTimeout.Duration)
+	st, err := a.deps.Status.Read(rctx)
+	cancel()
 	if errors.Is(err, status.ErrNewerSchema) {
 		a.schemaStop = err
 		a.log.Error("refusing to act on the status branch", "err", err)
 		return
 	}
+	a.setStatusError(err)
 	if err != nil {
 		a.log.Warn("status branch unavailable; using the local copy", "err", err)
 	}
@@ -602,7 +634,9 @@ func (a *Agent) writeStatus(ctx context.Context) {
 	if a.committed != nil {
 		readTerm = a.committed.Cluster.Term
 	}
-	st, changed, err := a.deps.Status.Update(ctx, func(cur *status.State) (*status.State, *status.Message, error) {
+	uctx, cancel := context.WithTimeout(ctx, a.cfg.StatusTimeout.Duration)
+	defer cancel()
+	st, changed, err := a.deps.Status.Update(uctx, func(cur *status.State) (*status.State, *status.Message, error) {
 		// Another node claimed a term since this one last read the
 		// branch (its compare-and-swap won): follow it, never outbid it.
 		if cur.Cluster.Leader != a.cfg.Node && cur.Cluster.Term > readTerm {
@@ -619,6 +653,7 @@ func (a *Agent) writeStatus(ctx context.Context) {
 		a.log.Error("refusing to act on the status branch", "err", err)
 		return
 	}
+	a.setStatusError(err)
 	if err != nil {
 		a.log.Warn("status commit failed; will retry", "err", err)
 		return
@@ -637,103 +672,6 @@ func (a *Agent) writeStatus(ctx context.Context) {
 			a.deps.Cluster.Hint(cluster.Hint{Kind: "status", Commit: st.Head})
 		}
 	}
-}
-
-// reconcile drives the containers toward the committed placements for
-// this node.
-func (a *Agent) reconcile(ctx context.Context) {
-	if a.committed == nil {
-		return
-	}
-	var desired []reconcile.DesiredReplica
-	for _, p := range a.committed.Placements {
-		for _, r := range p.Replicas {
-			if r.Node != a.cfg.Node {
-				continue
-			}
-			// During a rollout an old replica runs the template of the
-			// commit it was placed with.
-			commit := p.CommitOf(r)
-			set, err := a.load(ctx, commit)
-			if err != nil {
-				a.log.Warn("placement names a commit that does not load; leaving its replicas as they are", "workload", p.Workload.String(), "commit", short(commit), "err", err)
-				// Keep its running containers: describe them as desired with
-				// unknown spec is not possible, so skip the whole pass.
-				return
-			}
-			w, ok := workloadOf(set, p)
-			if !ok {
-				continue
-			}
-			finished := p.Job != nil && jobs.Terminal(r.Status)
-			desired = append(desired, reconcile.DesiredReplica{
-				Workload:    p.Workload,
-				Index:       r.Index,
-				SpecHash:    w.SpecHash,
-				Pod:         w.Template.Spec,
-				Labels:      w.Template.Metadata.Labels,
-				Annotations: w.Template.Metadata.Annotations,
-				ConfigMaps:  w.ConfigMaps,
-				Secrets:     w.Secrets,
-				Finished:    finished,
-			})
-		}
-	}
-	obs, err := a.deps.Reconciler.Sync(ctx, desired)
-	if err != nil {
-		a.recFails++
-		a.log.Warn("reconcile pass failed", "err", err, "failures", a.recFails)
-		a.setRuntimeError(err.Error())
-		if obs == nil {
-			return
-		}
-	} else {
-		if a.recFails > 0 {
-			a.log.Info("container runtime reachable again")
-		}
-		a.recFails = 0
-		a.setRuntimeError("")
-	}
-	a.observed = obs
-	if err == nil && converged(desired, obs) {
-		a.reached = a.committed.Cluster.DesiredCommit
-	}
-	a.report()
-}
-
-// converged reports whether every desired replica runs and is ready, or
-// has finished (a Job's).
-func converged(desired []reconcile.DesiredReplica, obs map[reconcile.ReplicaKey]manifest.ReplicaStatus) bool {
-	for _, d := range desired {
-		o, ok := obs[reconcile.ReplicaKey{Workload: d.Workload, Index: d.Index}]
-		switch {
-		case !ok:
-			return false
-		case o.Phase == manifest.PhaseSucceeded || (d.Finished && o.Phase == manifest.PhaseFailed):
-		case o.Phase != manifest.PhaseRunning || !o.Ready:
-			return false
-		}
-	}
-	return true
-}
-
-// report publishes this node's observed replicas to the leader by gossip
-// when they changed.
-func (a *Agent) report() {
-	if a.deps.Cluster == nil {
-		return
-	}
-	r := make(map[string]manifest.ReplicaStatus, len(a.observed))
-	for k, v := range a.observed {
-		r[reportKey(k.Workload, k.Index)] = v
-	}
-	b, _ := json.Marshal(r)
-	key := string(b) + a.reached
-	if key == a.lastReport {
-		return
-	}
-	a.lastReport = key
-	a.deps.Cluster.SetReport(r, a.reached)
 }
 
 func sortedNodes(m map[string]status.NodeStatus) []status.NodeStatus {
@@ -762,4 +700,61 @@ func short(c string) string {
 
 func keyOf(ref manifest.Ref, idx int) reconcile.ReplicaKey {
 	return reconcile.ReplicaKey{Workload: ref, Index: idx}
+}
+
+// fetchDesired fetches the desired repository within FetchTimeout.
+func (a *Agent) fetchDesired(ctx context.Context) (sources.Revision, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.FetchTimeout.Duration)
+	defer cancel()
+	return a.deps.Source.Sync(ctx)
+}
+
+// publishDesired hands the replicas the committed placements bind to this
+// node, each with the spec of the commit it was placed with, to the node
+// loop. A placement whose commit does not load here (not fetched yet, Git
+// unreachable) holds its replicas: their containers are left as they
+// are and they are reported with the reason; every other replica is
+// reconciled as usual.
+func (a *Agent) publishDesired(ctx context.Context) {
+	if a.committed == nil {
+		return
+	}
+	var desired []reconcile.DesiredReplica
+	for _, p := range a.committed.Placements {
+		for _, r := range p.Replicas {
+			if r.Node != a.cfg.Node {
+				continue
+			}
+			// During a rollout an old replica runs the template of the
+			// commit it was placed with.
+			commit := p.CommitOf(r)
+			set, err := a.load(ctx, commit)
+			if err != nil {
+				a.log.Warn("placement names a commit that does not load; leaving its replicas as they are", "workload", p.Workload.String(), "commit", short(commit), "err", err)
+				desired = append(desired, reconcile.DesiredReplica{Workload: p.Workload, Index: r.Index, SpecHash: r.SpecHash, Held: err.Error()})
+				continue
+			}
+			w, ok := workloadOf(set, p)
+			if !ok {
+				continue
+			}
+			finished := p.Job != nil && jobs.Terminal(r.Status)
+			desired = append(desired, reconcile.DesiredReplica{
+				Workload:    p.Workload,
+				Index:       r.Index,
+				SpecHash:    w.SpecHash,
+				Pod:         w.Template.Spec,
+				Labels:      w.Template.Metadata.Labels,
+				Annotations: w.Template.Metadata.Annotations,
+				ConfigMaps:  w.ConfigMaps,
+				Secrets:     w.Secrets,
+				Finished:    finished,
+			})
+		}
+	}
+	in := nodeInput{desired: desired, desiredCommit: a.committed.Cluster.DesiredCommit}
+	if prev, ok := a.nodeIn.Get(); ok && prev.desiredCommit == in.desiredCommit && reflect.DeepEqual(prev.desired, in.desired) {
+		return
+	}
+	a.nodeIn.Put(in)
 }

@@ -33,7 +33,9 @@ func (a *Agent) takeBundles(ctx context.Context) {
 			return
 		}
 		name := filepath.Base(path)
-		rev, err := a.deps.Source.ImportBundle(ctx, path)
+		ictx, cancel := context.WithTimeout(ctx, a.cfg.BundleTimeout.Duration)
+		rev, err := a.deps.Source.ImportBundle(ictx, path)
+		cancel()
 		if err != nil {
 			a.refuseBundle(path, err.Error())
 			continue

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"driftless.dev/driftless/containerlog"
+	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/reconcile/cni"
 	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/sources/git"
@@ -134,6 +135,26 @@ type Config struct {
 	// nothing else wakes the loop.
 	Resync Duration `json:"resync"`
 
+	// Deadlines of the calls that leave the process. A call that runs out
+	// fails, is logged and retried; no loop waits longer than this on it,
+	// and the node loop never waits on Git at all.
+	//
+	// FetchTimeout bounds one fetch of the desired repository (every
+	// mirror in turn). Shorter notices a hung server sooner; longer lets
+	// a first clone of a big repository over a slow link finish.
+	FetchTimeout Duration `json:"fetchTimeout"`
+	// StatusTimeout bounds one read of the status branch and one status
+	// commit (fetch, compare-and-swap push and its retries).
+	StatusTimeout Duration `json:"statusTimeout"`
+	// ContainerdTimeout bounds one containerd call (list, create, start,
+	// label, remove); a stop gets the replica's grace period on top.
+	ContainerdTimeout Duration `json:"containerdTimeout"`
+	// PullTimeout bounds one image pull or archive import. Only the
+	// replica that needs the image waits for it.
+	PullTimeout Duration `json:"pullTimeout"`
+	// BundleTimeout bounds the import of one git bundle from the inbox.
+	BundleTimeout Duration `json:"bundleTimeout"`
+
 	// Gossip is "ip:port" for memberlist; empty runs standalone (a
 	// cluster of one, no key needed).
 	Gossip string `json:"gossip,omitempty"`
@@ -241,6 +262,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes a Go duration string.
 func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
 
+// Default deadlines of Git calls (Config).
+const (
+	DefaultFetchTimeout  = 30 * time.Second
+	DefaultStatusTimeout = 30 * time.Second
+	DefaultBundleTimeout = 5 * time.Minute
+)
+
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
@@ -262,6 +290,11 @@ func DefaultConfig() Config {
 		NodeGrace:         Duration{10 * time.Second},
 		StatusPoll:        Duration{10 * time.Second},
 		SchedulerPolicy:   string(scheduler.LeastAllocated),
+		FetchTimeout:      Duration{DefaultFetchTimeout},
+		StatusTimeout:     Duration{DefaultStatusTimeout},
+		ContainerdTimeout: Duration{reconcile.DefaultCallTimeout},
+		PullTimeout:       Duration{reconcile.DefaultPullTimeout},
+		BundleTimeout:     Duration{DefaultBundleTimeout},
 	}
 }
 
@@ -276,6 +309,19 @@ func LoadConfigFile(path string, cfg *Config) error {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
 	return nil
+}
+
+// fillDeadlines sets every deadline left at zero to its default.
+func (c *Config) fillDeadlines() {
+	for _, d := range []struct {
+		v   *Duration
+		def time.Duration
+	}{{&c.FetchTimeout, DefaultFetchTimeout}, {&c.StatusTimeout, DefaultStatusTimeout}, {&c.ContainerdTimeout, reconcile.DefaultCallTimeout},
+		{&c.PullTimeout, reconcile.DefaultPullTimeout}, {&c.BundleTimeout, DefaultBundleTimeout}} {
+		if d.v.Duration <= 0 {
+			d.v.Duration = d.def
+		}
+	}
 }
 
 // Validate checks the configuration and fills derived values.
@@ -314,6 +360,7 @@ func (c *Config) Validate() error {
 	if c.Resync.Duration <= 0 {
 		c.Resync.Duration = 10 * time.Second
 	}
+	c.fillDeadlines()
 	for k, v := range c.Capacity {
 		if k != "cpu" && k != "memory" {
 			errs = append(errs, fmt.Errorf("capacity %q: only cpu and memory", k))

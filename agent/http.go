@@ -24,6 +24,10 @@ type Snapshot struct {
 	Webhook       WebhookStatus     `json:"webhook"`
 	RuntimeError  string            `json:"runtimeError,omitempty"`
 	StatusError   string            `json:"statusError,omitempty"`
+	// Degraded names the parts that fail now: "source" (the desired
+	// repository), "status" (the status branch), "runtime" (containerd).
+	// Empty when all answer. The agent keeps running either way.
+	Degraded []string `json:"degraded,omitempty"`
 	Replicas      []ReplicaView     `json:"replicas"`
 	// Warnings are the manifest warnings of the desired commit in force
 	// on this node (a Secret stored in plain text, ...).
@@ -78,7 +82,30 @@ func (a *Agent) Snapshot() Snapshot {
 	defer a.mu.Unlock()
 	s := a.snap
 	s.Replicas = append([]ReplicaView(nil), a.snap.Replicas...)
+	s.Degraded = nil
+	if !s.Source.OK && s.Source.LastError != "" {
+		s.Degraded = append(s.Degraded, "source")
+	}
+	if s.StatusError != "" {
+		s.Degraded = append(s.Degraded, "status")
+	}
+	if s.RuntimeError != "" {
+		s.Degraded = append(s.Degraded, "runtime")
+	}
 	return s
+}
+
+// setStatusError records whether the status branch answered.
+func (a *Agent) setStatusError(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.schemaStop != nil {
+		return
+	}
+	a.snap.StatusError = ""
+	if err != nil {
+		a.snap.StatusError = err.Error()
+	}
 }
 
 func (a *Agent) setSource(f func(*SourceStatus)) {
@@ -96,6 +123,7 @@ func (a *Agent) setRuntimeError(e string) {
 // publish copies the loop's state into the snapshot.
 func (a *Agent) publish() {
 	var views []ReplicaView
+	observed := a.observedHere()
 	var rej *status.Rejection
 	var head, leader string
 	var term int64
@@ -108,7 +136,7 @@ func (a *Agent) publish() {
 					continue
 				}
 				v := ReplicaView{Workload: ref, Index: r.Index, SpecHash: r.SpecHash}
-				if o, ok := a.observed[keyOf(ref, r.Index)]; ok {
+				if o, ok := observed[keyOf(ref, r.Index)]; ok {
 					v.Status = o
 				} else if r.Status != nil {
 					v.Status = *r.Status

@@ -55,7 +55,7 @@ func (a *Agent) observedPlacements(cur *status.State) map[manifest.Ref]manifest.
 
 func (a *Agent) reportFor(reports map[string]map[string]manifest.ReplicaStatus, ref manifest.Ref, r manifest.ReplicaPlacement) (manifest.ReplicaStatus, bool) {
 	if r.Node == a.cfg.Node {
-		o, ok := a.observed[reconcile.ReplicaKey{Workload: ref, Index: r.Index}]
+		o, ok := a.observedHere()[reconcile.ReplicaKey{Workload: ref, Index: r.Index}]
 		return o, ok
 	}
 	o, ok := reports[r.Node][reportKey(ref, r.Index)]
@@ -101,7 +101,7 @@ func (a *Agent) lingering(cur *status.State) map[manifest.Ref]int {
 			}
 		}
 	}
-	for k := range a.observed {
+	for k := range a.observedHere() {
 		count(a.cfg.Node, reportKey(k.Workload, k.Index))
 	}
 	if a.deps.Cluster != nil {

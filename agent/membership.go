@@ -148,7 +148,7 @@ func (a *Agent) inventory(cur *status.State, now time.Time) ([]scheduler.Node, m
 			ns.Capacity = nil
 		}
 		if m.Name == a.cfg.Node {
-			ns.DesiredCommitReached = a.reached
+			ns.DesiredCommitReached = a.reachedHere()
 		} else if r, ok := reps[m.Name]; ok {
 			ns.DesiredCommitReached = r.Reached
 		}

@@ -138,6 +138,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Logger:  log.With("subsystem", "reconcile"),
 		Network: network,
 		Secrets: keyring,
+
+		CallTimeout: cfg.ContainerdTimeout.Duration,
+		PullTimeout: cfg.PullTimeout.Duration,
 	})
 	if err != nil {
 		return err

@@ -36,7 +36,15 @@ type DesiredReplica struct {
 	// containers are kept (for their logs) but never created, started or
 	// restarted again.
 	Finished bool
+	// Held, when set, says why the replica's spec is not known on this
+	// node (the desired commit its placement names does not load here
+	// yet): its containers are left exactly as they are, nothing is
+	// created for it, and it is reported with ReasonCommitNotLoaded.
+	Held string
 }
+
+// ReasonCommitNotLoaded is the status reason of a held replica.
+const ReasonCommitNotLoaded = "DesiredCommitNotLoaded"
 
 // Key identifies the replica.
 func (d DesiredReplica) Key() ReplicaKey { return ReplicaKey{Workload: d.Workload, Index: d.Index} }
@@ -145,7 +153,12 @@ func Diff(desired []DesiredReplica, actual []Container, st BackoffState, now tim
 		byID[c.ID] = c
 	}
 	wanted := map[string]bool{}
+	held := map[ReplicaKey]bool{}
 	for _, d := range desired {
+		if d.Held != "" {
+			held[d.Key()] = true
+			continue
+		}
 		for _, c := range d.Pod.InitContainers {
 			wanted[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)] = true
 		}
@@ -221,7 +234,7 @@ func Diff(desired []DesiredReplica, actual []Container, st BackoffState, now tim
 		}
 	}
 	for _, a := range actual {
-		if wanted[a.ID] {
+		if wanted[a.ID] || (len(held) > 0 && held[containerKey(a)]) {
 			continue
 		}
 		plan.Remove = append(plan.Remove, RemoveOp{ID: a.ID, Grace: graceOf(a)})

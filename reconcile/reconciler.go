@@ -369,6 +369,10 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 	out := make(map[ReplicaKey]manifest.ReplicaStatus, len(desired))
 	for _, d := range desired {
 		key := d.Key()
+		if d.Held != "" {
+			out[key] = r.observeHeld(d, actual)
+			continue
+		}
 		st := manifest.ReplicaStatus{SpecHash: d.SpecHash, PodIP: r.podIP(d)}
 		for _, c := range d.Pod.InitContainers {
 			if a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]; ok {
@@ -465,6 +469,20 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 		out[key] = st
 	}
 	return out
+}
+
+// observeHeld is the status of a replica whose spec is not known here:
+// Pending, or Running (not ready: nothing probes it) while containers of
+// an earlier spec still run.
+func (r *Reconciler) observeHeld(d DesiredReplica, actual []Container) manifest.ReplicaStatus {
+	st := manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: ReasonCommitNotLoaded, Message: d.Held}
+	for _, c := range actual {
+		if containerKey(c) == d.Key() && c.State == StateRunning {
+			st.Phase = manifest.PhaseRunning
+			st.SpecHash = c.Labels[LabelSpecHash]
+		}
+	}
+	return st
 }
 
 // podDir is the replica's directory for its volumes.

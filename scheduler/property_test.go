@@ -91,16 +91,35 @@ func placedOn(nodes []Node, ws []manifest.Workload, out Output) []placedReplica 
 }
 
 // checkInvariants holds for every output, kept replicas included: alive
-// nodes only, no resource or host port over-committed, required
+// nodes only (but a DaemonSet's replica already bound to a node that is
+// away stays there), no resource or host port over-committed, required
 // anti-affinity never violated in either direction, pending replicas say
-// why.
-func checkInvariants(t *rapid.T, nodes []Node, ws []manifest.Workload, out Output) {
+// why. cur is the input's current placements.
+func checkInvariants(t *rapid.T, nodes []Node, ws []manifest.Workload, out Output, cur map[manifest.Ref]manifest.Placement) {
+	alive := map[string]bool{}
+	for _, n := range nodes {
+		alive[n.Name] = n.Alive
+	}
+	for ref, p := range out.Placements {
+		was := map[int]string{}
+		for _, r := range cur[ref].Replicas {
+			was[r.Index] = r.Node
+		}
+		for _, r := range p.Replicas {
+			if r.Node == "" || alive[r.Node] {
+				continue
+			}
+			if ref.Kind != "DaemonSet" || was[r.Index] != r.Node {
+				t.Fatalf("%s[%d] placed on dead or unknown node %s", ref.Name, r.Index, r.Node)
+			}
+		}
+	}
 	rs := placedOn(nodes, ws, out)
 	used := map[string]map[string]int64{}
 	ports := map[string]map[string]bool{}
 	for _, r := range rs {
-		if r.node == nil || !r.node.Alive {
-			t.Fatalf("%s placed on a dead or unknown node", r.w.Name)
+		if r.node == nil {
+			t.Fatalf("%s placed on an unknown node", r.w.Name)
 		}
 		if used[r.node.Name] == nil {
 			used[r.node.Name] = map[string]int64{}
@@ -167,7 +186,7 @@ func TestSchedulerProperties(t *testing.T) {
 		if b := Schedule(shuffled); !reflect.DeepEqual(a, b) {
 			t.Fatalf("not deterministic")
 		}
-		checkInvariants(t, nodes, ws, a)
+		checkInvariants(t, nodes, ws, a, nil)
 
 		// Every node that passes a DaemonSet's static filters and where
 		// nothing but other DaemonSets competes gets one replica: with no
@@ -222,7 +241,7 @@ func TestSchedulerProperties(t *testing.T) {
 			}
 		}
 		c := Schedule(Input{DesiredCommit: "c2", Workloads: ws2, Nodes: nodes2, Current: a.Placements, Policy: policy})
-		checkInvariants(t, nodes2, ws2, c)
+		checkInvariants(t, nodes2, ws2, c, a.Placements)
 		alive := map[string]bool{}
 		for _, n := range nodes2 {
 			alive[n.Name] = n.Alive

@@ -213,7 +213,11 @@ func (s *sched) keep(w *cworkload, cur manifest.Placement, hold map[int]Revision
 			continue
 		}
 		i, ok := s.byName[r.Node]
-		if !ok || !s.nodes[i].Alive || s.noExecute(w, i) {
+		// A DaemonSet's replica stays on its node while the node is
+		// away, however long (Kubernetes' DaemonSet pods tolerate
+		// node.kubernetes.io/unreachable forever): a node that comes
+		// back keeps its containers. It goes when the node is removed.
+		if !ok || (!s.nodes[i].Alive && !w.w.PerNode) || s.noExecute(w, i) {
 			continue
 		}
 		if w.w.PerNode && onNode[i] {

@@ -188,3 +188,37 @@ func TestCordonKeepsRunningReplicasNoExecuteEvicts(t *testing.T) {
 		t.Fatalf("NoExecute did not drain a: %v", got)
 	}
 }
+
+// A DaemonSet's replica stays bound to a node that is away, past any
+// grace, so that the node keeps its container when it returns; a
+// Deployment's moves. A removed node (gone from the list) loses it.
+func TestDaemonSetStaysOnAbsentNode(t *testing.T) {
+	ds := wl("agent", 0, func(w *manifest.Workload) { w.Ref.Kind = "DaemonSet"; w.PerNode = true })
+	web := wl("web", 1)
+	nodes := []Node{node("a"), node("b")}
+	out := Schedule(Input{Workloads: []manifest.Workload{ds, web}, Nodes: nodes})
+	webNode := out.Placements[web.Ref].Replicas[0].Node
+	dead := []Node{node("a"), node("b")}
+	for i := range dead {
+		if dead[i].Name == webNode {
+			dead[i].Alive = false
+		}
+	}
+	next := Schedule(Input{Workloads: []manifest.Workload{ds, web}, Nodes: dead, Current: out.Placements})
+	if !reflect.DeepEqual(next.Placements[ds.Ref].Replicas, out.Placements[ds.Ref].Replicas) {
+		t.Fatalf("daemonset moved while %s was away: %+v -> %+v", webNode, out.Placements[ds.Ref].Replicas, next.Placements[ds.Ref].Replicas)
+	}
+	if n := next.Placements[web.Ref].Replicas[0].Node; n == webNode {
+		t.Fatalf("deployment replica stayed on dead node %s", n)
+	}
+	var left []Node
+	for _, n := range dead {
+		if n.Name != webNode {
+			left = append(left, n)
+		}
+	}
+	gone := Schedule(Input{Workloads: []manifest.Workload{ds, web}, Nodes: left, Current: next.Placements})
+	if got := nodesOf(gone.Placements[ds.Ref]); len(got) != 1 || got[0] == webNode {
+		t.Fatalf("daemonset on a removed node: %v", got)
+	}
+}

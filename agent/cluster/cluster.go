@@ -57,8 +57,14 @@ type Member struct {
 // Report is a node's observed state of its replicas, keyed by
 // "namespace/Kind/name/index".
 type Report struct {
-	Node     string                            `json:"node"`
-	Seq      uint64                            `json:"seq"`
+	Node string `json:"node"`
+	// Incarnation is when the reporting agent process started (Unix
+	// nanoseconds); Seq counts its reports from 1. A report is newer
+	// than another when its incarnation is, or, of one incarnation, its
+	// sequence: a restarted agent's first report replaces whatever its
+	// previous run sent, however many that was.
+	Incarnation int64                             `json:"inc"`
+	Seq         uint64                            `json:"seq"`
 	Replicas map[string]manifest.ReplicaStatus `json:"replicas"`
 	// Reached is the desired commit whose placements for this node all
 	// run (and are ready, or finished for Jobs); empty until then.
@@ -152,6 +158,15 @@ type Cluster struct {
 	reports map[string]Report
 	seen    map[string]time.Time // hint ids
 	seq     uint64
+	// members is this process's own copy of the membership, written in
+	// the event callbacks (memberlist holds its lock there): memberlist's
+	// Node values must not be read outside them.
+	members map[string]Member
+	// addrs holds each live node's name and address for SendReliable.
+	addrs map[string]memberlist.Node
+	// resend asks the sender to send this node's report to every alive
+	// member (it changed, or a node joined that has not seen it).
+	resend chan struct{}
 
 	hints   chan Hint
 	changes chan struct{}
@@ -184,6 +199,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("gossip port %q: %w", portStr, err)
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger, reports: map[string]Report{}, seen: map[string]time.Time{},
+		members: map[string]Member{}, addrs: map[string]memberlist.Node{}, resend: make(chan struct{}, 1),
 		hints: make(chan Hint, 64), changes: make(chan struct{}, 1), fatal: make(chan error, 1)}
 	if cfg.Meta.Started == 0 {
 		cfg.Meta.Started = time.Now().UnixNano()
@@ -227,6 +243,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	c.ml = ml
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 3}
 	ctx, c.cancel = context.WithCancel(ctx)
+	go c.sendReports(ctx)
 	if len(cfg.Join) > 0 {
 		// One join now, so that a duplicate name is found before this
 		// agent touches anything; a seed that is down is not fatal.
@@ -372,16 +389,33 @@ func (c *Cluster) LocalAddr() string {
 	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 }
 
-// Members returns every node memberlist knows, sorted by name.
+// Members returns every live node, this one included, sorted by name.
+// A node gossip declared dead, or that left, is not listed.
 func (c *Cluster) Members() []Member {
-	var out []Member
-	for _, n := range c.ml.Members() {
-		m := Member{Name: n.Name, Addr: n.Address(), Alive: n.State == memberlist.StateAlive}
-		_ = json.Unmarshal(n.Meta, &m.Meta)
+	c.mu.Lock()
+	out := make([]Member, 0, len(c.members))
+	for _, m := range c.members {
 		out = append(out, m)
 	}
+	c.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// noteMember copies n into the membership. Called from memberlist's
+// event callbacks only, where reading n is safe.
+func (c *Cluster) noteMember(n *memberlist.Node, alive bool) {
+	m := Member{Name: n.Name, Addr: n.Address(), Alive: alive}
+	_ = json.Unmarshal(n.Meta, &m.Meta)
+	c.mu.Lock()
+	if alive {
+		c.members[n.Name] = m
+		c.addrs[n.Name] = memberlist.Node{Name: n.Name, Addr: append(net.IP(nil), n.Addr...), Port: n.Port}
+	} else {
+		delete(c.members, n.Name)
+		delete(c.addrs, n.Name)
+	}
+	c.mu.Unlock()
 }
 
 // Changes signals (coalesced) that membership changed.
@@ -422,24 +456,60 @@ func HasMajority(alive, known int) bool {
 }
 
 // SetReport publishes this node's observed state: sent reliably to every
-// alive member now, and exchanged in push/pull syncs later.
+// alive member by a goroutine of its own (a peer that does not answer
+// delays nobody), again to each node that joins, and exchanged in
+// push/pull syncs. It never blocks.
 func (c *Cluster) SetReport(replicas map[string]manifest.ReplicaStatus, reached string) {
 	c.mu.Lock()
 	c.seq++
-	r := Report{Node: c.cfg.NodeName, Seq: c.seq, Replicas: replicas, Reached: reached}
+	r := Report{Node: c.cfg.NodeName, Incarnation: c.cfg.Meta.Started, Seq: c.seq, Replicas: replicas, Reached: reached}
 	c.reports[r.Node] = r
 	c.mu.Unlock()
-	b, err := json.Marshal(r)
-	if err != nil {
-		return
+	c.askResend()
+}
+
+func (c *Cluster) askResend() {
+	select {
+	case c.resend <- struct{}{}:
+	default:
 	}
-	msg := append([]byte{'r'}, b...)
-	for _, n := range c.ml.Members() {
-		if n.Name == c.cfg.NodeName || n.State != memberlist.StateAlive {
+}
+
+// sendReports sends the newest own report to every alive member each
+// time it is asked to; asks made while it sends coalesce into one more
+// round with the then newest report.
+func (c *Cluster) sendReports(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.resend:
+		}
+		c.mu.Lock()
+		r, ok := c.reports[c.cfg.NodeName]
+		peers := make([]memberlist.Node, 0, len(c.addrs))
+		for name, n := range c.addrs {
+			if name != c.cfg.NodeName {
+				peers = append(peers, n)
+			}
+		}
+		c.mu.Unlock()
+		if !ok {
 			continue
 		}
-		if err := c.ml.SendReliable(n, msg); err != nil {
-			c.log.Debug("send report", "to", n.Name, "err", err)
+		b, err := json.Marshal(r)
+		if err != nil {
+			continue
+		}
+		msg := append([]byte{'r'}, b...)
+		for i := range peers {
+			if ctx.Err() != nil {
+				return
+			}
+			// A TCP stream bounded by memberlist's TCPTimeout.
+			if err := c.ml.SendReliable(&peers[i], msg); err != nil {
+				c.log.Debug("send report", "to", peers[i].Name, "err", err)
+			}
 		}
 	}
 }
@@ -458,7 +528,7 @@ func (c *Cluster) Reports() map[string]Report {
 func (c *Cluster) mergeReport(r Report) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.reports[r.Node]; ok && old.Seq >= r.Seq {
+	if old, ok := c.reports[r.Node]; ok && !newerReport(r, old) {
 		return false
 	}
 	if r.Node == c.cfg.NodeName {
@@ -466,6 +536,15 @@ func (c *Cluster) mergeReport(r Report) bool {
 	}
 	c.reports[r.Node] = r
 	return true
+}
+
+// newerReport reports whether r supersedes old: a later incarnation, or
+// a later sequence of the same one.
+func newerReport(r, old Report) bool {
+	if r.Incarnation != old.Incarnation {
+		return r.Incarnation > old.Incarnation
+	}
+	return r.Seq > old.Seq
 }
 
 // Hint broadcasts a hint to every node (each relays it once).
@@ -594,9 +673,28 @@ func (c *Cluster) signal() {
 // events implements memberlist.EventDelegate.
 type events Cluster
 
-func (e *events) NotifyJoin(n *memberlist.Node)   { (*Cluster)(e).signal() }
-func (e *events) NotifyLeave(n *memberlist.Node)  { (*Cluster)(e).signal() }
-func (e *events) NotifyUpdate(n *memberlist.Node) { (*Cluster)(e).signal() }
+func (e *events) NotifyJoin(n *memberlist.Node) {
+	c := (*Cluster)(e)
+	c.noteMember(n, true)
+	if n.Name != c.cfg.NodeName {
+		// A node that (re)joins may have lost every report: a leader
+		// that restarted must not wait for this node's next change.
+		c.askResend()
+	}
+	c.signal()
+}
+
+func (e *events) NotifyLeave(n *memberlist.Node) {
+	c := (*Cluster)(e)
+	c.noteMember(n, false)
+	c.signal()
+}
+
+func (e *events) NotifyUpdate(n *memberlist.Node) {
+	c := (*Cluster)(e)
+	c.noteMember(n, true)
+	c.signal()
+}
 
 // conflicts implements memberlist.ConflictDelegate: two live agents gossip
 // under one name. The one that started later is the duplicate; it is told

@@ -1,0 +1,140 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"time"
+
+	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/reconcile"
+)
+
+// nodeInput is what the node loop drives the containers toward: the
+// replicas placed on this node, each with its spec, as of one status
+// commit. Published whole by the main loop, never changed afterwards.
+type nodeInput struct {
+	// desired holds the replicas, Held where their commit does not load.
+	desired []reconcile.DesiredReplica
+	// desiredCommit is the commit the status commit names (for Reached).
+	desiredCommit string
+}
+
+// nodeView is what the node loop last observed, published whole for the
+// main loop (leader, reports) and the HTTP API. Never changed afterwards.
+type nodeView struct {
+	observed map[reconcile.ReplicaKey]manifest.ReplicaStatus
+	// reached is the desired commit whose placements here all run.
+	reached string
+}
+
+// nodeLoop owns the Reconciler: it runs a pass whenever the desired
+// replicas change, a container exits, a probe or a replica's work
+// reports a change, a back-off expires, or at the latest every Resync.
+// It never touches Git and never waits for the main loop: it works from
+// the newest nodeInput, whatever the main loop is doing. Slow work
+// (stops, pulls) runs on the reconciler's replica workers.
+func (a *Agent) nodeLoop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	fails := 0
+	var lastReport string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.nodeIn.Ready():
+		case <-a.deps.Exits:
+		case <-a.deps.ImagesChanged:
+			a.deps.Reconciler.RetryImagePulls()
+		case <-timer.C:
+		}
+		in, ok := a.nodeIn.Get()
+		if !ok {
+			// Nothing committed read yet: touch nothing.
+			timer.Reset(a.cfg.Resync.Duration)
+			continue
+		}
+		obs, err := a.deps.Reconciler.Sync(ctx, in.desired)
+		next := a.cfg.Resync.Duration
+		if err != nil {
+			fails++
+			if ctx.Err() != nil {
+				return
+			}
+			a.log.Warn("reconcile pass failed", "err", err, "failures", fails)
+			a.setRuntimeError(err.Error())
+			next = min(next, time.Second<<min(fails, 5))
+		} else {
+			if fails > 0 {
+				a.log.Info("container runtime reachable again")
+			}
+			fails = 0
+			a.setRuntimeError("")
+			prev, seen := a.nodeOut.Get()
+			view := nodeView{observed: obs, reached: prev.reached}
+			if converged(in.desired, obs) {
+				view.reached = in.desiredCommit
+			}
+			// Wake the main loop (the leader commits what changed) only
+			// when something did.
+			if !seen || view.reached != prev.reached || !reflect.DeepEqual(view.observed, prev.observed) {
+				a.nodeOut.Put(view)
+			}
+			lastReport = a.report(view, lastReport)
+		}
+		if t := a.deps.Reconciler.NextWake(); !t.IsZero() {
+			next = min(next, time.Until(t))
+		}
+		timer.Reset(max(next, 50*time.Millisecond))
+	}
+}
+
+// observedHere is the node loop's newest observation of this node's
+// replicas (nil before the first pass). The map is never changed.
+func (a *Agent) observedHere() map[reconcile.ReplicaKey]manifest.ReplicaStatus {
+	v, _ := a.nodeOut.Get()
+	return v.observed
+}
+
+// reachedHere is the desired commit whose placements here all run.
+func (a *Agent) reachedHere() string {
+	v, _ := a.nodeOut.Get()
+	return v.reached
+}
+
+// converged reports whether every desired replica runs and is ready, or
+// has finished (a Job's).
+func converged(desired []reconcile.DesiredReplica, obs map[reconcile.ReplicaKey]manifest.ReplicaStatus) bool {
+	for _, d := range desired {
+		o, ok := obs[reconcile.ReplicaKey{Workload: d.Workload, Index: d.Index}]
+		switch {
+		case !ok || d.Held != "":
+			return false
+		case o.Phase == manifest.PhaseSucceeded || (d.Finished && o.Phase == manifest.PhaseFailed):
+		case o.Phase != manifest.PhaseRunning || !o.Ready:
+			return false
+		}
+	}
+	return true
+}
+
+// report publishes this node's observed replicas to the leader by gossip
+// when they changed since last (the encoded report last sent, returned
+// anew). Gossip sends on its own goroutine: this never blocks.
+func (a *Agent) report(v nodeView, last string) string {
+	if a.deps.Cluster == nil {
+		return last
+	}
+	r := make(map[string]manifest.ReplicaStatus, len(v.observed))
+	for k, o := range v.observed {
+		r[reportKey(k.Workload, k.Index)] = o
+	}
+	b, _ := json.Marshal(r)
+	key := string(b) + v.reached
+	if key == last {
+		return last
+	}
+	a.deps.Cluster.SetReport(r, v.reached)
+	return key
+}
