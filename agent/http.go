@@ -27,8 +27,8 @@ type Snapshot struct {
 	// Degraded names the parts that fail now: "source" (the desired
 	// repository), "status" (the status branch), "runtime" (containerd).
 	// Empty when all answer. The agent keeps running either way.
-	Degraded []string `json:"degraded,omitempty"`
-	Replicas      []ReplicaView     `json:"replicas"`
+	Degraded []string      `json:"degraded,omitempty"`
+	Replicas []ReplicaView `json:"replicas"`
 	// Warnings are the manifest warnings of the desired commit in force
 	// on this node (a Secret stored in plain text, ...).
 	Warnings []string `json:"warnings,omitempty"`

@@ -65,7 +65,7 @@ type Report struct {
 	// previous run sent, however many that was.
 	Incarnation int64                             `json:"inc"`
 	Seq         uint64                            `json:"seq"`
-	Replicas map[string]manifest.ReplicaStatus `json:"replicas"`
+	Replicas    map[string]manifest.ReplicaStatus `json:"replicas"`
 	// Reached is the desired commit whose placements for this node all
 	// run (and are ready, or finished for Jobs); empty until then.
 	Reached string `json:"reached,omitempty"`
