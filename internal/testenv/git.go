@@ -130,6 +130,7 @@ type Daemon struct {
 	base string
 	port string
 	cmd  *exec.Cmd
+	hang net.Listener
 }
 
 // GitDaemon serves base (read and push) on a free loopback port until the
@@ -155,6 +156,7 @@ func (d *Daemon) Start(t testing.TB) {
 	if d.cmd != nil {
 		return
 	}
+	d.unhang()
 	cmd := exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
 		"--base-path="+d.base, "--listen=127.0.0.1", "--port="+d.port, d.base)
 	cmd.Env = gitEnv()
@@ -192,5 +194,47 @@ func (d *Daemon) Stop(t testing.TB) {
 		}
 		c.Close()
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Hang replaces the daemon with a server on the same port that accepts
+// every connection and never answers (a stalled host or a hung proxy),
+// until Start. Accepted connections are held open, then closed by Start.
+func (d *Daemon) Hang(t testing.TB) {
+	t.Helper()
+	d.Stop(t)
+	var err error
+	for i := 0; i < 100; i++ {
+		if d.hang, err = net.Listen("tcp", "127.0.0.1:"+d.port); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("hanging server on %s: %v", d.port, err)
+	}
+	l := d.hang
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
+}
+
+func (d *Daemon) unhang() {
+	if d.hang != nil {
+		d.hang.Close()
+		d.hang = nil
 	}
 }
