@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"driftless.dev/driftless/manifest"
 )
 
 // networkRecord is what the agent keeps of a replica's wiring, in the
@@ -94,21 +93,13 @@ func (r *Reconciler) attachmentID(name string) string {
 	}, id)
 }
 
-// hostPorts lists the replica's ports that have a hostPort, in spec
-// order (init containers first), as the network publishes them.
+// hostPorts lists the replica's ports that have a hostPort (manifest's
+// HostPorts, the list the scheduler reserved), as the network publishes
+// them.
 func hostPorts(d DesiredReplica) []PortMapping {
 	var out []PortMapping
-	for _, c := range append(append([]manifest.Container{}, d.Pod.InitContainers...), d.Pod.Containers...) {
-		for _, p := range c.Ports {
-			if p.HostPort == 0 {
-				continue
-			}
-			proto := strings.ToLower(p.Protocol)
-			if proto == "" {
-				proto = "tcp"
-			}
-			out = append(out, PortMapping{HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: proto, HostIP: p.HostIP})
-		}
+	for _, p := range d.Pod.HostPorts() {
+		out = append(out, PortMapping{HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: strings.ToLower(p.Protocol), HostIP: p.HostIP})
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/internal/sealed"
 	"driftless.dev/driftless/manifest"
 )
@@ -673,7 +674,7 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 	if d.Pod.TerminationGracePeriodSeconds != nil {
 		grace = *d.Pod.TerminationGracePeriodSeconds
 	}
-	logPath := filepath.Join(r.cfg.DataDir, "logs", d.Workload.Namespace, d.Workload.Name, strconv.Itoa(d.Index), c.Name+".log")
+	logPath := containerlog.Path(r.cfg.DataDir, d.Workload.Namespace, d.Workload.Kind, d.Workload.Name, d.Index, c.Name)
 	spec := ContainerSpec{
 		ID: id,
 		Labels: map[string]string{

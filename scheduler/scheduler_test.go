@@ -75,6 +75,16 @@ func TestScheduleFilters(t *testing.T) {
 			w.Template.Spec.Containers[0].Resources.Requests = manifest.ResourceList{"memory": resource.MustParse(q)}
 		}
 	}
+	withSidecarPort := func(w *manifest.Workload) {
+		w.Template.Spec.InitContainers = []manifest.Container{{Name: "proxy", Image: "busybox", RestartPolicy: "Always",
+			Ports: []manifest.ContainerPort{{ContainerPort: 15001, HostPort: 8081}}}}
+	}
+	withInitMem := func(q string) func(*manifest.Workload) {
+		return func(w *manifest.Workload) {
+			w.Template.Spec.InitContainers = []manifest.Container{{Name: "migrate", Image: "busybox",
+				Resources: manifest.ResourceRequirements{Requests: manifest.ResourceList{"memory": resource.MustParse(q)}}}}
+		}
+	}
 	withHostPort := func(w *manifest.Workload) {
 		w.Template.Spec.Containers[0].Ports = []manifest.ContainerPort{{ContainerPort: 80, HostPort: 8080}}
 	}
@@ -93,6 +103,8 @@ func TestScheduleFilters(t *testing.T) {
 		{"taint", wl("x", 1), []Node{node("a", func(n *Node) { n.Taints = []manifest.Taint{{Key: "k", Effect: "NoSchedule"}} })}, []string{""}, "1 node(s): untolerated taint k="},
 		{"memory", wl("x", 2, withMem("600Mi")), []Node{node("a", func(n *Node) { n.Allocatable = map[string]resource.Quantity{"memory": resource.MustParse("1Gi")} })}, []string{"a", ""}, "1 node(s): insufficient memory"},
 		{"host port", wl("x", 2, withHostPort), []Node{node("a")}, []string{"a", ""}, ReasonHostPort},
+		{"sidecar host port", wl("x", 2, withSidecarPort), []Node{node("a")}, []string{"a", ""}, ReasonHostPort},
+		{"init container requests", wl("x", 2, withInitMem("600Mi")), []Node{node("a", func(n *Node) { n.Allocatable = map[string]resource.Quantity{"memory": resource.MustParse("1Gi")} })}, []string{"a", ""}, "1 node(s): insufficient memory"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -427,41 +427,23 @@ func (s *sched) staticFor(w *cworkload) *static {
 	return st
 }
 
-// requests sums the resource requests of the replica's containers in
-// milli-units, using limits where requests are unset, as Kubernetes
-// defaults them.
+// requests is what one replica asks of its node (manifest's
+// EffectiveRequests: init containers and sidecars counted as Kubernetes
+// counts them).
 func requests(w *manifest.Workload) map[string]int64 {
-	sum := map[string]int64{}
-	for _, c := range w.Template.Spec.Containers {
-		for k, q := range c.Resources.Requests {
-			sum[k] += q.MilliValue()
-		}
-		for k, q := range c.Resources.Limits {
-			if _, ok := c.Resources.Requests[k]; !ok {
-				sum[k] += q.MilliValue()
-			}
-		}
-	}
-	return sum
+	return w.Template.Spec.EffectiveRequests()
 }
 
+// hostPorts are the node ports one replica publishes (manifest's
+// HostPorts: app, init and sidecar containers).
 func hostPorts(w *manifest.Workload) []hostPort {
 	var out []hostPort
-	for _, c := range w.Template.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.HostPort == 0 {
-				continue
-			}
-			proto := strings.ToUpper(p.Protocol)
-			if proto == "" {
-				proto = "TCP"
-			}
-			ip := p.HostIP
-			if ip == "" {
-				ip = "0.0.0.0"
-			}
-			out = append(out, hostPort{proto, ip, p.HostPort})
+	for _, p := range w.Template.Spec.HostPorts() {
+		ip := p.HostIP
+		if ip == "" {
+			ip = "0.0.0.0"
 		}
+		out = append(out, hostPort{p.Protocol, ip, p.HostPort})
 	}
 	return out
 }

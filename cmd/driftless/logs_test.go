@@ -79,7 +79,7 @@ func TestLogsCommand(t *testing.T) {
 	start := func(container string, cmd string) string {
 		t.Helper()
 		id := "web-0-" + container
-		p := filepath.Join(data, "logs", "default", "web", "0", container+".log")
+		p := filepath.Join(data, "logs", "default", "deployment", "web", "0", container+".log")
 		l := map[string]string{
 			reconcile.LabelWorkload: "web", reconcile.LabelKind: "Deployment", reconcile.LabelReplica: "0",
 			reconcile.LabelContainer: container, reconcile.LabelSpecHash: "h", reconcile.LabelNamespace: "default",
@@ -180,7 +180,7 @@ func TestLogsCommand(t *testing.T) {
 	if _, out, _ := logs("web", "-c", "app", "--previous", "--tail", "1"); out != "line 20\n" {
 		t.Fatalf("--previous --tail 1: %q", out)
 	}
-	b, _ := os.ReadFile(containerlog.PreviousPath(filepath.Join(data, "logs", "default", "web", "0", "app.log")))
+	b, _ := os.ReadFile(containerlog.PreviousPath(filepath.Join(data, "logs", "default", "deployment", "web", "0", "app.log")))
 	if strings.Count(string(b), "line 20") != 1 {
 		t.Fatalf("previous log:\n%s", b)
 	}

@@ -30,11 +30,12 @@ func logsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs := flag.NewFlagSet("logs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: driftless logs WORKLOAD [--namespace NS] [--replica N] [-c CONTAINER] [-f] [--tail N] [--previous] [--timestamps] [--data-dir DIR]")
+		fmt.Fprintln(stderr, "Usage: driftless logs [NAMESPACE/][KIND/]NAME [--namespace NS] [--kind KIND] [--replica N] [-c CONTAINER] [-f] [--tail N] [--previous] [--timestamps] [--data-dir DIR]")
 		fs.PrintDefaults()
 	}
 	ns := fs.String("namespace", "default", "namespace of the workload (or WORKLOAD as namespace/name)")
 	fs.StringVar(ns, "n", "default", "short for --namespace")
+	kind := fs.String("kind", "", "kind of the workload (deployment, pod, job, ...) when several kinds share its name")
 	replica := fs.Int("replica", -1, "replica index (needed when several replicas run on this node)")
 	var container string
 	fs.StringVar(&container, "container", "", "container name (needed when the replica has several)")
@@ -67,10 +68,21 @@ func logsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 2
 	}
 	name := pos[0]
-	if n, w, ok := strings.Cut(name, "/"); ok {
-		*ns, name = n, w
+	switch parts := strings.Split(name, "/"); len(parts) {
+	case 2:
+		// KIND/NAME as kubectl writes it, else NAMESPACE/NAME.
+		if k, ok := kindAliases[strings.ToLower(parts[0])]; ok {
+			*kind, name = k, parts[1]
+		} else {
+			*ns, name = parts[0], parts[1]
+		}
+	case 3:
+		*ns, *kind, name = parts[0], parts[1], parts[2]
 	}
-	path, err := logPath(*dataDir, *ns, name, *replica, container, previous)
+	if k, ok := kindAliases[strings.ToLower(*kind)]; ok {
+		*kind = k
+	}
+	path, err := logPath(*dataDir, *ns, *kind, name, *replica, container, previous)
 	if err != nil {
 		fmt.Fprintln(stderr, "driftless logs:", err)
 		return 1
@@ -123,18 +135,55 @@ func printLog(stdout io.Writer, path string, tail int, timestamps bool) error {
 	return err
 }
 
+// kindAliases maps the names kubectl accepts for a kind to the kind's
+// directory in the log layout (containerlog.WorkloadDir).
+var kindAliases = map[string]string{
+	"deployment": "deployment", "deployments": "deployment", "deploy": "deployment",
+	"daemonset": "daemonset", "daemonsets": "daemonset", "ds": "daemonset",
+	"statefulset": "statefulset", "statefulsets": "statefulset", "sts": "statefulset",
+	"replicaset": "replicaset", "replicasets": "replicaset", "rs": "replicaset",
+	"job": "job", "jobs": "job", "cronjob": "cronjob", "cronjobs": "cronjob", "cj": "cronjob",
+	"pod": "pod", "pods": "pod", "po": "pod",
+}
+
 // logPath finds the current log file of one container of a workload
-// replica on this node, with errors that say what to choose from.
-func logPath(dataDir, ns, name string, replica int, container string, previous bool) (string, error) {
-	wdir := filepath.Join(dataDir, "logs", ns, name)
+// replica on this node, with errors that say what to choose from. An
+// empty kind is found from the name, unless several kinds share it.
+func logPath(dataDir, ns, kind, name string, replica int, container string, previous bool) (string, error) {
+	var kinds []string
+	for _, k := range dirNames(containerlog.NamespaceDir(dataDir, ns)) {
+		if kind == "" || k == kind {
+			if _, err := os.Stat(containerlog.WorkloadDir(dataDir, ns, k, name)); err == nil {
+				kinds = append(kinds, k)
+			}
+		}
+	}
+	if len(kinds) > 1 {
+		return "", fmt.Errorf("%d workloads named %s/%s have logs on this node (%s): choose one as KIND/NAME or with --kind", len(kinds), ns, name, strings.Join(kinds, ", "))
+	}
+	label := ns + "/" + name
+	if kind != "" {
+		label = ns + "/" + kind + "/" + name
+	}
+	if len(kinds) == 1 {
+		kind = kinds[0]
+	}
+	wdir := containerlog.WorkloadDir(dataDir, ns, kind, name)
 	reps, err := replicas(wdir)
-	if err != nil || len(reps) == 0 {
-		msg := fmt.Sprintf("workload %s/%s has no logs on this node (%s): it is not placed here, or has not started yet", ns, name, wdir)
-		if others := dirNames(filepath.Join(dataDir, "logs", ns)); len(others) > 0 {
+	if kind == "" || err != nil || len(reps) == 0 {
+		msg := fmt.Sprintf("workload %s has no logs on this node (%s): it is not placed here, or has not started yet", label, containerlog.NamespaceDir(dataDir, ns))
+		var others []string
+		for _, k := range dirNames(containerlog.NamespaceDir(dataDir, ns)) {
+			for _, w := range dirNames(filepath.Join(containerlog.NamespaceDir(dataDir, ns), k)) {
+				others = append(others, k+"/"+w)
+			}
+		}
+		if len(others) > 0 {
 			msg += fmt.Sprintf("; workloads of namespace %s with logs here: %s", ns, strings.Join(others, ", "))
 		}
 		return "", errors.New(msg)
 	}
+	name = kind + "/" + name // for the messages below
 	if replica < 0 {
 		if len(reps) > 1 {
 			return "", fmt.Errorf("workload %s/%s has replicas %s on this node: choose one with --replica", ns, name, joinInts(reps))

@@ -125,7 +125,7 @@ func TestReplicaSharesNetworkNamespace(t *testing.T) {
 		t.Fatalf("leaked namespace file left: %v", err)
 	}
 	self, _ := os.Readlink("/proc/self/ns/net")
-	waitLog(t, filepath.Join(dataDir, "logs", "default", "host", "0", "main.log"), self)
+	waitLog(t, filepath.Join(dataDir, "logs", "default", "deployment", "host", "0", "main.log"), self)
 	if _, err := os.Stat(rec.NetNSPath(host.Workload, 0)); !os.IsNotExist(err) {
 		t.Fatalf("hostNetwork replica got a namespace: %v", err)
 	}
@@ -299,7 +299,7 @@ func TestLivenessProbeRestarts(t *testing.T) {
 	})
 	// The killed run's output is kept as the previous log; the new run
 	// starts a fresh one.
-	logDir := filepath.Join(dataDir, "logs", "default", "live", "0")
+	logDir := filepath.Join(dataDir, "logs", "default", "deployment", "live", "0")
 	waitLog(t, filepath.Join(logDir, "app.previous.log"), "started")
 	waitLog(t, filepath.Join(logDir, "app.log"), "started")
 }
@@ -340,7 +340,7 @@ func TestInitContainersAndSidecar(t *testing.T) {
 		t.Fatalf("first pass: %+v", st)
 	}
 	waitStatus(t, rec, desired, d.Key(), 30*time.Second, "running after init", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning && s.Ready })
-	waitLog(t, filepath.Join(dataDir, "logs", "default", "init", "0", "app.log"), "from-init")
+	waitLog(t, filepath.Join(dataDir, "logs", "default", "deployment", "init", "0", "app.log"), "from-init")
 	if !strings.Contains(logOf(dataDir, d, "check"), "second-init-ok") {
 		t.Fatalf("second init container did not see the first one's file and the sidecar: %q", logOf(dataDir, d, "check"))
 	}
@@ -392,13 +392,13 @@ func TestSecurityContext(t *testing.T) {
 
 	waitStatus(t, rec, desired, du.Key(), 20*time.Second, "user running", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning })
 	waitStatus(t, rec, desired, dc.Key(), 20*time.Second, "caps running", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning })
-	ul := filepath.Join(dataDir, "logs", "default", "user", "0", "user.log")
+	ul := filepath.Join(dataDir, "logs", "default", "deployment", "user", "0", "user.log")
 	waitLog(t, ul, "uid=1000 gid=2000")
 	waitLog(t, ul, "3000")
 	if b, _ := os.ReadFile(ul); strings.Contains(string(b), "rootfs-writable") {
 		t.Fatalf("readOnlyRootFilesystem: a write to / succeeded:\n%s", b)
 	}
-	cl := filepath.Join(dataDir, "logs", "default", "caps", "0", "caps.log")
+	cl := filepath.Join(dataDir, "logs", "default", "deployment", "caps", "0", "caps.log")
 	waitLog(t, cl, "CapEff:\t0000000000000400") // NET_BIND_SERVICE only
 	waitLog(t, cl, "Seccomp:\t2")
 	waitLog(t, cl, "NoNewPrivs:\t1")

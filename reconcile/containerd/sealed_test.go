@@ -77,7 +77,7 @@ func TestSealedSecretReachesContainer(t *testing.T) {
 	}
 	t.Cleanup(rec.Close)
 	syncUntil(t, rec, []reconcile.DesiredReplica{d}, 20*time.Second, "running", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning })
-	logPath := filepath.Join(dataDir, "logs", "default", "sealed", "0", "main.log")
+	logPath := filepath.Join(dataDir, "logs", "default", "deployment", "sealed", "0", "main.log")
 	waitLog(t, logPath, "env="+value)
 	waitLog(t, logPath, "file="+value)
 	waitLog(t, logPath, "tmpfs")

@@ -82,7 +82,7 @@ func TestConfigAndSecrets(t *testing.T) {
 	// A changed template rolls out: the new replica may get a new index
 	// (a surge replica), so read the logs of every replica.
 	logs := func() string {
-		files, _ := filepath.Glob(filepath.Join(o.dataDir, "logs", "default", "cfg", "*", "main.log"))
+		files, _ := filepath.Glob(filepath.Join(o.dataDir, "logs", "default", "deployment", "cfg", "*", "main.log"))
 		var all string
 		for _, f := range files {
 			b, _ := os.ReadFile(f)
@@ -233,7 +233,7 @@ func TestMissingConfigMapPendingThenStarts(t *testing.T) {
 	e.work.Commit("the ConfigMap arrives")
 	e.work.Push()
 	waitFor(t, "late-user running with its ConfigMap", 60*time.Second, func() (bool, string) {
-		files, _ := filepath.Glob(filepath.Join(o.dataDir, "logs", "default", "late-user", "*", "main.log"))
+		files, _ := filepath.Glob(filepath.Join(o.dataDir, "logs", "default", "deployment", "late-user", "*", "main.log"))
 		var all string
 		for _, f := range files {
 			b, _ := os.ReadFile(f)

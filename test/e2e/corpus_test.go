@@ -52,7 +52,7 @@ func TestKubernetesExamplesRun(t *testing.T) {
 	ag := startAgent(t, o)
 
 	logOf := func(workload, container string) string {
-		d := filepath.Join(o.dataDir, "logs", "default", workload, "0")
+		d := logDirOf(o.dataDir, workload)
 		prev, _ := os.ReadFile(filepath.Join(d, container+".previous.log"))
 		cur, _ := os.ReadFile(filepath.Join(d, container+".log"))
 		return string(prev) + string(cur)
@@ -78,4 +78,13 @@ func TestKubernetesExamplesRun(t *testing.T) {
 			strings.Contains(logOf("secret-dotfiles-pod", "dotfile-test-container"), "total 0")
 		return ok, fmt.Sprintf("phases %v ip %q dapi log %q", phases, ip, tail(dapi, 6))
 	})
+}
+
+// logDirOf is the log dir of replica 0 of a workload of any kind.
+func logDirOf(dataDir, workload string) string {
+	ds, _ := filepath.Glob(filepath.Join(dataDir, "logs", "default", "*", workload, "0"))
+	if len(ds) == 0 {
+		return filepath.Join(dataDir, "logs", "default", "none", workload, "0")
+	}
+	return ds[0]
 }

@@ -170,3 +170,76 @@ func TestHungGitServer(t *testing.T) {
 	})
 	t.Logf("Git back → new commit running: %s", time.Since(back).Round(10*time.Millisecond))
 }
+
+// A Deployment and a Pod of one name write separate log files, and
+// `driftless logs` tells them apart (KIND/NAME, as kubectl writes it).
+func TestSameNameDeploymentAndPodLogs(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("deploy.yaml", deployment("twin", 1, "echo from-deployment; "+trapSleep))
+	e.work.WriteFile("pod.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: twin}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: main
+      image: busybox:latest
+      imagePullPolicy: IfNotPresent
+      command: ["sh", "-c", "echo from-pod; trap 'exit 0' TERM; sleep 1000 & wait"]
+`)
+	e.work.Commit("a Deployment and a Pod named twin")
+	e.work.Push()
+	o := e.opts(t, "node-1")
+	startAgent(t, o)
+	logs := func(args ...string) (string, error) {
+		out, err := execOut(e.bin, append([]string{"logs", "--data-dir", o.dataDir}, args...)...)
+		return out, err
+	}
+	waitFor(t, "both write their logs", 60*time.Second, func() (bool, string) {
+		d, _ := logs("deployment/twin")
+		p, _ := logs("pod/twin")
+		return strings.Contains(d, "from-deployment") && strings.Contains(p, "from-pod"), d + " | " + p
+	})
+	if d, _ := logs("deploy/twin"); strings.Contains(d, "from-pod") {
+		t.Fatalf("the Deployment's log holds the Pod's output: %q", d)
+	}
+	if p, _ := logs("twin", "--kind", "pod"); strings.Contains(p, "from-deployment") {
+		t.Fatalf("the Pod's log holds the Deployment's output: %q", p)
+	}
+	out, err := logs("twin")
+	if err == nil || !strings.Contains(out, "deployment, pod") {
+		t.Fatalf("an ambiguous name should list the kinds: %v %q", err, out)
+	}
+}
+
+// A sidecar's hostPort is the pod's as much as an app container's: two
+// replicas on one node cannot both publish it, so one stays Pending
+// with the reason.
+func TestSidecarHostPortPending(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	_, p, _ := strings.Cut(port, ":")
+	e.work.WriteFile("proxied.yaml", strings.Replace(deployment("proxied", 2, trapSleep), "      containers:\n", fmt.Sprintf(`      initContainers:
+        - name: proxy
+          image: busybox:latest
+          imagePullPolicy: IfNotPresent
+          restartPolicy: Always
+          command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+          ports:
+            - containerPort: 15001
+              hostPort: %s
+      containers:
+`, p), 1))
+	e.work.Commit("proxied: 2 replicas, sidecar with a hostPort")
+	e.work.Push()
+	startAgent(t, e.opts(t, "node-1"))
+	waitFor(t, "one replica running, the other Pending for the host port", 60*time.Second, func() (bool, string) {
+		out := statusText(t, e.bin, e.url)
+		ts := listTasks(t, e.client, "proxied")
+		return running(ts) == 2 && strings.Contains(out, "host port in use"), fmt.Sprintf("%s\n%+v", out, ts) // sidecar + app of one replica
+	})
+	time.Sleep(2 * time.Second)
+	if ts := listTasks(t, e.client, "proxied"); len(ts) != 2 {
+		t.Fatalf("the second replica was started on the node: %+v", ts)
+	}
+}

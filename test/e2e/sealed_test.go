@@ -110,7 +110,7 @@ func TestSealedSecret(t *testing.T) {
 
 	sum := sha256.Sum256([]byte(sealedValue))
 	want := hex.EncodeToString(sum[:])[:16]
-	logPath := filepath.Join(o.dataDir, "logs", "default", "vault-user", "0", "main.log")
+	logPath := filepath.Join(o.dataDir, "logs", "default", "deployment", "vault-user", "0", "main.log")
 	waitFor(t, "the container sees the value", 60*time.Second, func() (bool, string) {
 		b, _ := os.ReadFile(logPath)
 		s := string(b)
