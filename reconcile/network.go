@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-
 )
 
 // networkRecord is what the agent keeps of a replica's wiring, in the
