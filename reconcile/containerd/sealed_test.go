@@ -53,7 +53,7 @@ func TestSealedSecretReachesContainer(t *testing.T) {
 	}
 	t.Cleanup(wrong.Close)
 	desired := []reconcile.DesiredReplica{d, plain}
-	st := waitStatus(t, wrong, desired, d.Key(), 10*time.Second, "pending", func(s manifest.ReplicaStatus) bool { return s.Reason != "" })
+	st := waitStatus(t, wrong, desired, d.Key(), 10*time.Second, "pending", func(s manifest.ReplicaStatus) bool { return s.Reason != "" && s.Reason != "ContainerCreating" })
 	if st.Phase != manifest.PhasePending || st.Reason != "CreateContainerConfigError" ||
 		st.Message != "secret default/db: key password: no identity matches (sealed to 2 recipients)" {
 		t.Fatalf("wrong identity: %+v", st)
@@ -61,7 +61,7 @@ func TestSealedSecretReachesContainer(t *testing.T) {
 	waitStatus(t, wrong, desired, plain.Key(), 20*time.Second, "other workload running", func(s manifest.ReplicaStatus) bool { return s.Phase == manifest.PhaseRunning })
 	// And a node with no identity at all.
 	none := newReconciler(t, rt, t.TempDir())
-	st = waitStatus(t, none, []reconcile.DesiredReplica{d}, d.Key(), 10*time.Second, "pending", func(s manifest.ReplicaStatus) bool { return s.Reason != "" })
+	st = waitStatus(t, none, []reconcile.DesiredReplica{d}, d.Key(), 10*time.Second, "pending", func(s manifest.ReplicaStatus) bool { return s.Reason != "" && s.Reason != "ContainerCreating" })
 	if st.Reason != "CreateContainerConfigError" || !strings.Contains(st.Message, "no age identity on this node") {
 		t.Fatalf("no identity: %+v", st)
 	}
