@@ -34,6 +34,12 @@ func (f *fakeRuntime) List(ctx context.Context) ([]Container, error) {
 	defer f.mu.Unlock()
 	var out []Container
 	for _, c := range f.containers {
+		// As a real runtime: every List returns labels of its own.
+		l := make(map[string]string, len(c.Labels))
+		for k, v := range c.Labels {
+			l[k] = v
+		}
+		c.Labels = l
 		out = append(out, c)
 	}
 	return out, nil
@@ -103,9 +109,15 @@ func (f *fakeRuntime) SetLabels(ctx context.Context, id string, labels map[strin
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.containers[id]
-	for k, v := range labels {
-		c.Labels[k] = v
+	l := make(map[string]string, len(c.Labels)+len(labels))
+	for k, v := range c.Labels {
+		l[k] = v
 	}
+	for k, v := range labels {
+		l[k] = v
+	}
+	c.Labels = l
+	f.containers[id] = c
 	return nil
 }
 

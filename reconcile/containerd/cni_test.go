@@ -194,6 +194,10 @@ func TestCNIFailureLeavesReplicaPending(t *testing.T) {
 	if h := statusOf(t, rec, desired, host.Key()); h.PodIP == "" {
 		t.Fatalf("hostNetwork replica has no podIP: %+v", h)
 	}
+	// A retry of the set-up may be in flight on the replica's worker.
+	if err := rec.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if es, _ := os.ReadDir(filepath.Join(dataDir, "netns")); len(es) != 0 {
 		t.Fatalf("namespace left by a failed setup: %v", es)
 	}

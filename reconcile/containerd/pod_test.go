@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
 )
@@ -79,7 +80,7 @@ func syncUntil(t *testing.T, rec *reconcile.Reconciler, desired []reconcile.Desi
 // logOf is a container's output of its previous run (kept when it
 // restarted) and its current one.
 func logOf(dataDir string, d reconcile.DesiredReplica, container string) string {
-	dir := filepath.Join(dataDir, "logs", d.Workload.Namespace, d.Workload.Name, "0")
+	dir := filepath.Dir(containerlog.Path(dataDir, d.Workload.Namespace, d.Workload.Kind, d.Workload.Name, d.Index, container))
 	prev, _ := os.ReadFile(filepath.Join(dir, container+".previous.log"))
 	cur, _ := os.ReadFile(filepath.Join(dir, container+".log"))
 	return string(prev) + string(cur)
