@@ -172,7 +172,9 @@ spec:
 		live[n] = startAgent(t, o)
 	}
 	waitAgreement(t, "start", client, e.url, live)
-	loggerPID := func(node string) uint32 { return runningReplicas(t, client, ns+"-"+node)["logger/"+dsIndex(t, e.url, node)].pid }
+	loggerPID := func(node string) uint32 {
+		return runningReplicas(t, client, ns+"-"+node)["logger/"+dsIndex(t, e.url, node)].pid
+	}
 
 	// Followers killed past the grace and back, one after the other.
 	for _, n := range []string{"node-3", "node-2"} {
