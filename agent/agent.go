@@ -15,11 +15,10 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"k8s.io/apimachinery/pkg/api/resource"
-
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/internal/latest"
 	"driftless.dev/driftless/jobs"
+	"driftless.dev/driftless/leader"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/scheduler"
@@ -136,8 +135,12 @@ type Agent struct {
 	// not be fetched) is tried again: a hung Git server costs one fetch
 	// deadline per retry, not one per pass.
 	loadRetry map[string]time.Time
-	// jobWake is when time alone changes a Job or CronJob (leader only).
+	// jobWake (leader's job clock) and graceWake (wall clock) are when
+	// time alone changes the leader's decision; decision is this pass's.
 	jobWake     time.Time
+	graceWake   time.Time
+	decision    *decision
+	next        func(leader.Input) leader.Output
 	lastRemote  string
 	bundleRetry time.Time // a bundle is being written: look again then
 
@@ -169,6 +172,7 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 		deadSince: map[string]time.Time{},
 		loadRetry: map[string]time.Time{},
 		nodeIn:    latest.New[nodeInput](),
+		next:      leader.Next,
 		nodeOut:   latest.New[nodeView](),
 		snap:      Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC(), Webhook: WebhookStatus{Enabled: len(deps.WebhookSecret) > 0}},
 		webhook:   make(chan struct{}, 1),
@@ -295,12 +299,21 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// pass runs one level-triggered round: write status if needed, hand the
-// committed placements for this node to the node loop, record what
-// changed.
+// pass runs one level-triggered round: as leader, decide (leader.Next,
+// once) and write the status if it changed; hand the committed
+// placements for this node to the node loop; record what changed.
 func (a *Agent) pass(ctx context.Context) {
-	if a.schemaStop == nil && a.needsStatusWrite() && time.Since(a.lastWrite) >= a.cfg.StatusInterval.Duration {
-		a.writeStatus(ctx)
+	a.decision = nil
+	if a.schemaStop == nil && a.isLeader() {
+		if a.inForce == nil && a.state.LastSeen == "" && a.srcFails == 0 {
+			// A node that just became leader looks at the desired branch
+			// first, so its first commit already names the desired commit.
+			a.syncDesired(ctx)
+		}
+		a.decide()
+		if a.decision.changed && time.Since(a.lastWrite) >= a.cfg.StatusInterval.Duration {
+			a.writeStatus(ctx)
+		}
 	}
 	if a.schemaStop != nil {
 		a.publish()
@@ -325,7 +338,10 @@ func (a *Agent) nextWake() time.Duration {
 			d = w
 		}
 	}
-	if a.isLeader() && !a.jobWake.IsZero() {
+	if !a.isLeader() {
+		a.jobWake, a.graceWake = time.Time{}, time.Time{}
+	}
+	if !a.jobWake.IsZero() {
 		w := a.jobWake.Sub(a.now())
 		if a.deps.Now != nil && w > time.Second {
 			// A test clock may run faster than the wall clock.
@@ -335,7 +351,7 @@ func (a *Agent) nextWake() time.Duration {
 			d = w
 		}
 	}
-	if t := a.graceWake(); !t.IsZero() {
+	if t := a.graceWake; !t.IsZero() {
 		if w := time.Until(t); w < d {
 			d = w
 		}
@@ -559,75 +575,71 @@ func (a *Agent) readStatus(ctx context.Context) {
 	}
 }
 
-// desiredStatus is the status this node, as leader, wants on the branch,
-// computed from cur (the freshest branch state) so that a
-// compare-and-swap retry recomputes it.
-func (a *Agent) desiredStatus(cur *status.State) (*status.State, *status.Message) {
-	next := cur.Clone()
-	if next.Cluster.Leader != a.cfg.Node || next.Cluster.Term == 0 {
-		next.Cluster.Term++
-		next.Cluster.Leader = a.cfg.Node
-	}
-	next.Cluster.SchemaVersion = status.SchemaVersion
-	if a.rejection != nil {
-		next.Cluster.LastRejection = a.rejection
-	}
-	nodes, files := a.inventory(cur, time.Now())
-	next.Nodes = files
+// decision is the leader's choice of one pass: leader.Next of the branch
+// as it was read (base is its head), reused by the status write unless
+// the branch moved meanwhile.
+type decision struct {
+	base    string
+	out     leader.Output
+	changed bool
+}
 
+// leaderInput gathers what leader.Next decides from, with cur as the
+// branch: the commit in force, the gossip view, every node's report (this
+// node's own from the node loop), the grace bookkeeping and the clocks.
+func (a *Agent) leaderInput(cur *status.State) leader.Input {
+	in := leader.Input{Node: a.cfg.Node, Current: cur, Rejection: a.rejection, DeadSince: a.deadSince,
+		NodeGrace: a.cfg.NodeGrace.Duration, Now: time.Now(), JobNow: a.now()}
+	in.Policy, _ = scheduler.ParsePolicy(a.cfg.SchedulerPolicy) // checked by Config.Validate
 	if a.inForce != nil {
-		next.Cluster.DesiredCommit = a.inForce.rev.Commit
-		next.Cluster.Warnings = nil
-		for _, w := range a.inForce.set.Warnings {
-			next.Cluster.Warnings = append(next.Cluster.Warnings, w.String())
-		}
-		policy, _ := scheduler.ParsePolicy(a.cfg.SchedulerPolicy) // checked by Config.Validate
-		next.Placements, a.jobWake = a.place(cur, nodes, a.now(), policy)
-		alloc := scheduler.Allocated(a.inForce.set.Workloads, next.Placements)
-		for name, ns := range next.Nodes {
-			ns.Allocated = quantities(alloc[name])
-			next.Nodes[name] = ns
+		in.Set, in.DesiredCommit = a.inForce.set, a.inForce.rev.Commit
+	}
+	for _, m := range a.members() {
+		in.Members = append(in.Members, leader.Member{Name: m.Name, Alive: m.Alive, Labels: m.Meta.Labels,
+			CPUMilli: m.Meta.CPUMilli, MemoryBytes: m.Meta.MemoryBytes, SigningKey: m.Meta.SigningKey})
+	}
+	in.Reports = map[string]leader.Report{}
+	for n, r := range a.reports() {
+		if n != a.cfg.Node {
+			in.Reports[n] = leader.Report{Replicas: r.Replicas, Reached: r.Reached}
 		}
 	}
-	return next, describe(cur, next, a.rejection)
+	obs := a.observedHere()
+	own := leader.Report{Replicas: make(map[string]manifest.ReplicaStatus, len(obs)), Reached: a.reachedHere()}
+	for k, o := range obs {
+		own.Replicas[leader.ReportKey(k.Workload, k.Index)] = o
+	}
+	in.Reports[a.cfg.Node] = own
+	return in
 }
 
-// quantities renders milli-unit sums as Kubernetes quantities: cpu in
-// cores (500m), everything else in binary units (256Mi).
-func quantities(milli map[string]int64) map[string]string {
-	if len(milli) == 0 {
-		return nil
+// decide runs leader.Next once on the committed branch and keeps what it
+// decided: the next status, the grace bookkeeping, when time alone
+// changes the answer.
+func (a *Agent) decide() {
+	cur := a.committed
+	if cur == nil {
+		cur = (*status.State)(nil).Clone()
 	}
-	out := make(map[string]string, len(milli))
-	for k, v := range milli {
-		if k == "cpu" {
-			out[k] = resource.NewMilliQuantity(v, resource.DecimalSI).String()
-		} else {
-			out[k] = resource.NewQuantity(v/1000, resource.BinarySI).String()
-		}
-	}
-	return out
+	out := a.next(a.leaderInput(cur))
+	a.take(out)
+	a.decision = &decision{base: cur.Head, out: out, changed: a.committed == nil || !status.Equal(a.committed, out.Next)}
 }
 
-// needsStatusWrite reports whether the branch differs from what this node
-// wants; heartbeats never count.
+// take keeps the bookkeeping of one leader.Next output.
+func (a *Agent) take(out leader.Output) {
+	a.deadSince = out.DeadSince
+	a.jobWake = out.JobWake
+	a.graceWake = out.GraceWake
+}
+
+// needsStatusWrite reports whether this pass's decision differs from the
+// branch; heartbeats never count.
 func (a *Agent) needsStatusWrite() bool {
-	if !a.isLeader() {
-		return false
-	}
-	if a.committed == nil {
-		return true
-	}
-	next, _ := a.desiredStatus(a.committed)
-	return !status.Equal(a.committed, next)
+	return a.isLeader() && a.decision != nil && a.decision.changed
 }
 
 func (a *Agent) writeStatus(ctx context.Context) {
-	if a.inForce == nil && a.state.LastSeen == "" && a.srcFails == 0 {
-		// A node that just became leader looks at the desired branch
-		// first, so its first commit already names the desired commit.
-		a.syncDesired(ctx)
-	}
 	var msg *status.Message
 	var readTerm int64
 	lost := false
@@ -643,9 +655,17 @@ func (a *Agent) writeStatus(ctx context.Context) {
 			lost = true
 			return nil, nil, nil
 		}
-		next, m := a.desiredStatus(cur)
-		msg = m
-		return next, m, nil
+		// The pass's decision stands while the branch is where it was
+		// read; a branch that moved (a CAS retry) is decided anew.
+		var out leader.Output
+		if d := a.decision; d != nil && d.base == cur.Head {
+			out = d.out
+		} else {
+			out = a.next(a.leaderInput(cur))
+			a.take(out)
+		}
+		msg = out.Message
+		return out.Next, out.Message, nil
 	})
 	a.lastWrite = time.Now()
 	if errors.Is(err, status.ErrNewerSchema) {

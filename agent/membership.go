@@ -3,14 +3,12 @@ package agent
 import (
 	"fmt"
 	"runtime"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
-	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/status"
 )
 
@@ -114,135 +112,4 @@ func aliveIn(ms []cluster.Member, name string) bool {
 		}
 	}
 	return false
-}
-
-// inventory merges gossip, the branch and the Node policies into the
-// scheduler's view and the nodes/ files. A node gossip calls dead keeps
-// its replicas for NodeGrace (cordoned meanwhile), then loses them.
-func (a *Agent) inventory(cur *status.State, now time.Time) ([]scheduler.Node, map[string]status.NodeStatus) {
-	files := map[string]status.NodeStatus{}
-	for name, ns := range cur.Nodes {
-		files[name] = ns
-	}
-	seen := map[string]bool{}
-	reps := a.reports()
-	for _, m := range a.members() {
-		seen[m.Name] = true
-		ns := files[m.Name]
-		ns.SchemaVersion = status.SchemaVersion
-		ns.Name = m.Name
-		ns.Labels = m.Meta.Labels
-		if m.Meta.SigningKey != "" {
-			ns.SigningKey = m.Meta.SigningKey
-		}
-		ns.Capacity = map[string]string{}
-		if m.Meta.CPUMilli > 0 {
-			ns.Capacity["cpu"] = resource.NewMilliQuantity(m.Meta.CPUMilli, resource.DecimalSI).String()
-		}
-		if m.Meta.MemoryBytes > 0 {
-			// Whole MiB: capacity is for people to read and the scheduler to
-			// compare; a byte count like 24684092Ki helps neither.
-			ns.Capacity["memory"] = resource.NewQuantity(m.Meta.MemoryBytes/(1<<20)*(1<<20), resource.BinarySI).String()
-		}
-		if len(ns.Capacity) == 0 {
-			ns.Capacity = nil
-		}
-		if m.Name == a.cfg.Node {
-			ns.DesiredCommitReached = a.reachedHere()
-		} else if r, ok := reps[m.Name]; ok {
-			ns.DesiredCommitReached = r.Reached
-		}
-		if m.Alive {
-			ns.State = "alive"
-			delete(a.deadSince, m.Name)
-		} else {
-			ns.State = "dead"
-		}
-		files[m.Name] = ns
-	}
-	for name, ns := range files {
-		if !seen[name] && ns.State == "alive" {
-			ns.State = "dead"
-			files[name] = ns
-		}
-	}
-	var policies []manifest.Node
-	if a.inForce != nil {
-		policies = a.inForce.set.Nodes
-	}
-	nodes := SchedulerNodes(files, policies, func(name string) (bool, bool) {
-		since, ok := a.deadSince[name]
-		if !ok {
-			since = now
-			a.deadSince[name] = now
-		}
-		// Within the grace a dead node keeps its replicas, cordoned.
-		return now.Sub(since) < a.cfg.NodeGrace.Duration, true
-	})
-	return nodes, files
-}
-
-// SchedulerNodes turns the status branch's nodes and the Node policies of
-// the desired commit into the scheduler's view. Nodes a policy marks
-// removed (and that are not alive) are dropped from files. notAlive says,
-// for a node that is not alive, whether it still counts as alive and
-// whether it is then cordoned (the grace period); nil means dead.
-func SchedulerNodes(files map[string]status.NodeStatus, policies []manifest.Node, notAlive func(name string) (alive, cordoned bool)) []scheduler.Node {
-	var nodes []scheduler.Node
-	for _, name := range sortedKeys(files) {
-		ns := files[name]
-		for _, pol := range policies {
-			if pol.Metadata.Name == name && pol.Spec.Removed && ns.State != "alive" {
-				ns.State = "removed"
-				files[name] = ns
-			}
-		}
-		if ns.State == "removed" {
-			delete(files, name)
-			continue
-		}
-		n := scheduler.Node{Name: name, Labels: map[string]string{}, Alive: ns.State == "alive"}
-		for k, v := range ns.Labels {
-			n.Labels[k] = v
-		}
-		n.Labels["kubernetes.io/hostname"] = name
-		if !n.Alive && notAlive != nil {
-			n.Alive, n.Unschedulable = notAlive(name)
-			n.Unschedulable = n.Unschedulable && n.Alive
-		}
-		for _, pol := range policies {
-			if pol.Metadata.Name != name {
-				continue
-			}
-			n.Unschedulable = n.Unschedulable || pol.Spec.Unschedulable
-			n.Taints = pol.Spec.Taints
-			for k, v := range pol.Spec.Labels {
-				n.Labels[k] = v
-			}
-		}
-		for _, r := range []string{"cpu", "memory"} {
-			if c, ok := ns.Capacity[r]; ok {
-				if q, err := resource.ParseQuantity(c); err == nil {
-					if n.Allocatable == nil {
-						n.Allocatable = map[string]resource.Quantity{}
-					}
-					n.Allocatable[r] = q
-				}
-			}
-		}
-		nodes = append(nodes, n)
-	}
-	return nodes
-}
-
-// graceWake is when the earliest node grace expires (zero: none).
-func (a *Agent) graceWake() time.Time {
-	var t time.Time
-	for _, since := range a.deadSince {
-		e := since.Add(a.cfg.NodeGrace.Duration)
-		if t.IsZero() || e.Before(t) {
-			t = e
-		}
-	}
-	return t
 }

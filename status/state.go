@@ -54,13 +54,25 @@ type Rejection struct {
 	Errors []string  `json:"errors"`
 }
 
+// NodeState is a node's state on the status branch.
+type NodeState string
+
+// The states of a node: alive (gossip sees it), dead (gossip lost it; its
+// replicas move after the node grace, DaemonSets' stay), removed (a Node
+// policy with spec.removed dropped it from nodes/).
+const (
+	NodeAlive   NodeState = "alive"
+	NodeDead    NodeState = "dead"
+	NodeRemoved NodeState = "removed"
+)
+
 // NodeStatus is nodes/<name>.yaml.
 type NodeStatus struct {
 	SchemaVersion int               `json:"schemaVersion"`
 	Name          string            `json:"name"`
 	Labels        map[string]string `json:"labels,omitempty"`
 	Capacity      map[string]string `json:"capacity,omitempty"`
-	State         string            `json:"state,omitempty"`
+	State         NodeState         `json:"state,omitempty"`
 	// Allocated is the sum of the resource requests of the replicas
 	// placed on the node, as quantities (cpu: 500m, memory: 256Mi).
 	Allocated map[string]string `json:"allocated,omitempty"`

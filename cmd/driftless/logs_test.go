@@ -108,16 +108,16 @@ func TestLogsCommand(t *testing.T) {
 		return out == "line 20\n"
 	})
 
-	if code, _, errs := logs("web"); code != 1 || !strings.Contains(errs, "a container name must be specified for default/web replica 0, choose one of: [app sidecar]") {
+	if code, _, errs := logs("web"); code != 1 || !strings.Contains(errs, "a container name must be specified for default/deployment/web replica 0, choose one of: [app sidecar]") {
 		t.Fatalf("no -c: exit %d, %q", code, errs)
 	}
-	if code, _, errs := logs("nope"); code != 1 || !strings.Contains(errs, "workload default/nope has no logs on this node") || !strings.Contains(errs, "with logs here: web") {
+	if code, _, errs := logs("nope"); code != 1 || !strings.Contains(errs, "workload default/nope has no logs on this node") || !strings.Contains(errs, "with logs here: deployment/web") {
 		t.Fatalf("unknown workload: exit %d, %q", code, errs)
 	}
 	if code, _, errs := logs("web", "--replica", "3", "-c", "app"); code != 1 || !strings.Contains(errs, "no replica 3 on this node; replicas here: 0") {
 		t.Fatalf("unknown replica: exit %d, %q", code, errs)
 	}
-	if code, _, errs := logs("web", "-c", "db"); code != 1 || !strings.Contains(errs, `container "db" not found in default/web replica 0; containers: [app sidecar]`) {
+	if code, _, errs := logs("web", "-c", "db"); code != 1 || !strings.Contains(errs, `container "db" not found in default/deployment/web replica 0; containers: [app sidecar]`) {
 		t.Fatalf("unknown container: exit %d, %q", code, errs)
 	}
 	if code, _, errs := logs("web", "-c", "app", "--previous"); code != 1 || !strings.Contains(errs, "no previous run") {

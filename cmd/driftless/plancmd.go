@@ -12,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"driftless.dev/driftless/agent"
-	"driftless.dev/driftless/jobs"
+	"driftless.dev/driftless/leader"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/sources/git"
@@ -92,19 +91,19 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		cur = (*status.State)(nil).Clone() // no status branch yet: plan from nothing
 	}
-	nodeFiles := map[string]status.NodeStatus{}
-	for k, v := range cur.Nodes {
-		nodeFiles[k] = v
-	}
-	// The Job and CronJob controllers run as the leader would run them now.
-	placements, _ := jobs.Place(jobs.Input{
+	// What the leader would decide now, from what Git holds: the nodes as
+	// recorded (dead ones past their grace), the replicas' last committed
+	// status, the commit this plan is for.
+	out := leader.Next(leader.Input{
+		Node:          cur.Cluster.Leader,
+		Current:       cur,
 		Set:           set,
 		DesiredCommit: rev.Commit,
-		Current:       cur.Placements,
 		Policy:        policy,
-		Nodes:         agent.SchedulerNodes(nodeFiles, set.Nodes, nil),
 		Now:           time.Now(),
+		JobNow:        time.Now(),
 	})
+	placements := out.Next.Placements
 	changes := planDiff(cur.Placements, placements)
 	if *output == "json" {
 		enc := json.NewEncoder(stdout)

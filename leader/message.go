@@ -1,4 +1,4 @@
-package agent
+package leader
 
 import (
 	"fmt"
@@ -199,15 +199,6 @@ func phaseChange(old manifest.Placement, r manifest.ReplicaPlacement) (string, b
 		return desc, true
 	}
 	return "", false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // rolloutChange describes a rollout step: "roll ns/web: 2/4 updated, 3
