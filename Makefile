@@ -4,7 +4,7 @@ BIN       := bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build test test-short vet bench bench-scheduler demo demo-stop compat clean
+.PHONY: all build test test-short fuzz vet bench bench-scheduler demo demo-stop compat clean
 
 all: build
 
@@ -18,6 +18,16 @@ build:
 test:
 	scripts/install-deps.sh
 	$(GO) test -race -count=1 -timeout 45m ./...
+	$(MAKE) fuzz
+
+# A bounded run of every fuzz target (the committed seeds under
+# testdata/fuzz run with every plain `go test` too).
+FUZZ_TIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_TIME) ./manifest
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBundleHeader$$' -fuzztime $(FUZZ_TIME) ./sources/git
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAllowedSigners$$' -fuzztime $(FUZZ_TIME) ./sources/git
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckWebhook$$' -fuzztime $(FUZZ_TIME) ./agent
 
 # Pure-logic tests only (no containerd, no root).
 test-short:
