@@ -121,7 +121,7 @@ func validateController(d *document, sel *LabelSelector, t *PodTemplateSpec, fie
 		probs = append(probs, problemAt(d, field+".selector", "required (apps/v1)"))
 	} else {
 		probs = append(probs, validateLabels(d, sel.MatchLabels, field+".selector.matchLabels")...)
-		if !selectorMatches(sel, t.Metadata.Labels) {
+		if !sel.Matches(t.Metadata.Labels) {
 			probs = append(probs, problemAt(d, field+".template.metadata.labels", "must match spec.selector"))
 		}
 		probs = append(probs, validateSelectorExpressions(d, sel.MatchExpressions, field+".selector")...)
@@ -141,42 +141,6 @@ func validateTemplateLabels(d *document, m ObjectMeta, field string) []Problem {
 		probs = append(probs, problemAt(d, field, "name and namespace of a template are not used; remove them"))
 	}
 	return probs
-}
-
-func selectorMatches(sel *LabelSelector, labels map[string]string) bool {
-	for k, v := range sel.MatchLabels {
-		if labels[k] != v {
-			return false
-		}
-	}
-	for _, e := range sel.MatchExpressions {
-		v, has := labels[e.Key]
-		in := false
-		for _, x := range e.Values {
-			if x == v {
-				in = true
-			}
-		}
-		switch e.Operator {
-		case "In":
-			if !has || !in {
-				return false
-			}
-		case "NotIn":
-			if has && in {
-				return false
-			}
-		case "Exists":
-			if !has {
-				return false
-			}
-		case "DoesNotExist":
-			if has {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // defaultPodSpec fills Kubernetes' defaults. restartPolicy is defaulted to

@@ -80,43 +80,6 @@ func contains(vs []string, v string) bool {
 	return false
 }
 
-// labelsMatch is a label selector as pod affinity and topology spread
-// use it: a nil selector matches nothing, an empty one everything.
-func labelsMatch(sel *manifest.LabelSelector, labels map[string]string) bool {
-	if sel == nil {
-		return false
-	}
-	for k, v := range sel.MatchLabels {
-		if lv, ok := labels[k]; !ok || lv != v {
-			return false
-		}
-	}
-	for _, e := range sel.MatchExpressions {
-		v, has := labels[e.Key]
-		switch e.Operator {
-		case "In":
-			if !has || !contains(e.Values, v) {
-				return false
-			}
-		case "NotIn":
-			if has && contains(e.Values, v) {
-				return false
-			}
-		case "Exists":
-			if !has {
-				return false
-			}
-		case "DoesNotExist":
-			if has {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // tolerated reports whether any toleration matches the taint.
 func tolerated(ts []manifest.Toleration, taint manifest.Taint) bool {
 	for _, t := range ts {

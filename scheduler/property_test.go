@@ -154,7 +154,7 @@ func checkInvariants(t *rapid.T, nodes []Node, ws []manifest.Workload, out Outpu
 				continue
 			}
 			for _, b := range rs {
-				if a == b || b.w.Namespace != a.w.Namespace || !labelsMatch(term.LabelSelector, b.w.Template.Metadata.Labels) {
+				if a == b || b.w.Namespace != a.w.Namespace || !term.LabelSelector.Matches(b.w.Template.Metadata.Labels) {
 					continue
 				}
 				if db, ok := nodeLabel(b.node, term.TopologyKey); ok && db == da {
@@ -269,7 +269,7 @@ func repelled(ws []manifest.Workload, w *manifest.Workload) bool {
 	for _, o := range ws {
 		if a := o.Template.Spec.Affinity; a != nil && a.PodAntiAffinity != nil {
 			for _, term := range a.PodAntiAffinity.Required {
-				if labelsMatch(term.LabelSelector, w.Template.Metadata.Labels) {
+				if term.LabelSelector.Matches(w.Template.Metadata.Labels) {
 					return true
 				}
 			}

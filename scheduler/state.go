@@ -289,7 +289,7 @@ func (ps *podSet) matches(s *sched, w *cworkload) bool {
 	if ps.owner >= 0 {
 		return ps.owner == w.idx
 	}
-	return contains(ps.ns, w.w.Namespace) && labelsMatch(ps.sel, w.w.Template.Metadata.Labels)
+	return contains(ps.ns, w.w.Namespace) && ps.sel.Matches(w.w.Template.Metadata.Labels)
 }
 
 // compile turns a workload into ids and counters.
