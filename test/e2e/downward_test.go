@@ -83,7 +83,7 @@ func TestDownwardAPIVolumeAndLogsCommand(t *testing.T) {
 		t.Fatalf("driftless logs info -c main:\n%s\nwant:\n%s", out, strings.Join(want, "\n"))
 	}
 	out, err := logs("info")
-	if err == nil || !strings.Contains(out, "a container name must be specified for default/info replica 0, choose one of: [main side]") {
+	if err == nil || !strings.Contains(out, "a container name must be specified for default/deployment/info replica 0, choose one of: [main side]") {
 		t.Fatalf("driftless logs info: %v\n%s", err, out)
 	}
 	if out, err := logs("info", "-c", "side", "--tail", "1"); err != nil || out != "side\n" {
