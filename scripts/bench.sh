@@ -8,6 +8,7 @@ trap 'rm -f "$out"' EXIT
 run() { go test -run '^$' -count=1 -timeout 20m "$@" 2>&1 | tee -a "$out" >&2; }
 run -bench 'BenchmarkLoad2000' -benchmem -benchtime 5x ./manifest
 run -bench 'BenchmarkDiff' -benchmem ./reconcile
+run -bench 'BenchmarkLeaderPass' -benchmem ./leader
 run -bench 'BenchmarkNetNS|BenchmarkDialInNetNS' -benchtime 300x ./reconcile
 run -bench 'BenchmarkStart50' -benchtime 3x ./reconcile/containerd
 run -bench 'BenchmarkPushToRunning' -benchtime 5x ./test/e2e
