@@ -14,18 +14,8 @@ import (
 	"driftless.dev/driftless/sources"
 )
 
-const webYAML = `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-        - {name: main, image: busybox}
-`
+const webYAML = "{apiVersion: apps/v1, kind: Deployment, metadata: {name: web}, spec: {replicas: 2, selector: {matchLabels: {app: web}}, " +
+	"template: {metadata: {labels: {app: web}}, spec: {containers: [{name: main, image: busybox}]}}}}\n"
 
 func standalone(t *testing.T, src *fakeSource) (*Agent, *int) {
 	t.Helper()

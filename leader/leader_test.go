@@ -16,32 +16,20 @@ import (
 
 var t0 = time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 
-func deployment(name string, replicas int) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata: {name: %[1]s}
-spec:
-  replicas: %[2]d
-  selector: {matchLabels: {app: %[1]s}}
-  template:
-    metadata: {labels: {app: %[1]s}}
-    spec:
-      containers:
-        - {name: main, image: busybox}
-`, name, replicas)
+// workload is an apps/v1 controller of one busybox container, in YAML's
+// flow style; replicas < 0 leaves the field out (a DaemonSet).
+func workload(kind, name string, replicas int) string {
+	r := ""
+	if replicas >= 0 {
+		r = fmt.Sprintf("replicas: %d, ", replicas)
+	}
+	return fmt.Sprintf("{apiVersion: apps/v1, kind: %s, metadata: {name: %s}, spec: {%sselector: {matchLabels: {app: %[2]s}}, "+
+		"template: {metadata: {labels: {app: %[2]s}}, spec: {containers: [{name: main, image: busybox}]}}}}\n", kind, name, r)
 }
 
-const daemonSet = `apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: logger}
-spec:
-  selector: {matchLabels: {app: logger}}
-  template:
-    metadata: {labels: {app: logger}}
-    spec:
-      containers:
-        - {name: main, image: busybox}
-`
+func deployment(name string, replicas int) string { return workload("Deployment", name, replicas) }
+
+var daemonSet = workload("DaemonSet", "logger", -1)
 
 // fataler is what load needs of *testing.T, *testing.B and *rapid.T.
 type fataler interface{ Fatal(args ...any) }
@@ -87,14 +75,6 @@ func running(next *status.State) map[string]Report {
 	return out
 }
 
-func nodesOf(p manifest.Placement) []string {
-	var out []string
-	for _, r := range p.Replicas {
-		out = append(out, r.Node)
-	}
-	return out
-}
-
 func TestNextClaimsPlacesAndDescribes(t *testing.T) {
 	set := load(t, deployment("web", 3), daemonSet)
 	out := Next(input(set, nil, members("node-a", "node-b", "node-c")))
@@ -102,7 +82,7 @@ func TestNextClaimsPlacesAndDescribes(t *testing.T) {
 		t.Fatalf("cluster %+v", out.Next.Cluster)
 	}
 	web := out.Next.Placements[manifest.Ref{Namespace: "default", Kind: "Deployment", Name: "web"}]
-	got := nodesOf(web)
+	got := web.Nodes()
 	sort.Strings(got)
 	if fmt.Sprint(got) != "[node-a node-b node-c]" {
 		t.Fatalf("web on %s", got)
@@ -154,12 +134,12 @@ func TestNodeGrace(t *testing.T) {
 		t.Fatalf("grace bookkeeping %v wake %v", b.DeadSince, b.GraceWake)
 	}
 	web := manifest.Ref{Namespace: "default", Kind: "Deployment", Name: "web"}
-	if !reflect.DeepEqual(nodesOf(b.Next.Placements[web]), nodesOf(a.Next.Placements[web])) {
-		t.Fatalf("moved within the grace: %v", nodesOf(b.Next.Placements[web]))
+	if !reflect.DeepEqual(b.Next.Placements[web].Nodes(), a.Next.Placements[web].Nodes()) {
+		t.Fatalf("moved within the grace: %v", b.Next.Placements[web].Nodes())
 	}
 	in.Current, in.DeadSince, in.Now, in.JobNow = b.Next, b.DeadSince, t0.Add(11*time.Second), t0.Add(11*time.Second)
 	c := Next(in)
-	if got := fmt.Sprint(nodesOf(c.Next.Placements[web])); got != "[node-a node-a]" {
+	if got := fmt.Sprint(c.Next.Placements[web].Nodes()); got != "[node-a node-a]" {
 		t.Fatalf("after the grace web is on %s", got)
 	}
 	var ds manifest.Ref
@@ -168,7 +148,7 @@ func TestNodeGrace(t *testing.T) {
 			ds = w.Ref
 		}
 	}
-	if got := fmt.Sprint(nodesOf(c.Next.Placements[ds])); got != "[node-a node-b]" {
+	if got := fmt.Sprint(c.Next.Placements[ds].Nodes()); got != "[node-a node-b]" {
 		t.Fatalf("the DaemonSet's replica left the absent node: %s", got)
 	}
 	// node-b returns: its bookkeeping is dropped.
@@ -228,8 +208,8 @@ func TestNextProperties(t *testing.T) {
 			if ref.Name == fmt.Sprintf("w%d", k) {
 				continue
 			}
-			if !reflect.DeepEqual(nodesOf(p), nodesOf(changed.Placements[ref])) {
-				t.Fatalf("%s moved from %v to %v when w%d changed", ref.Name, nodesOf(p), nodesOf(changed.Placements[ref]), k)
+			if !reflect.DeepEqual(p.Nodes(), changed.Placements[ref].Nodes()) {
+				t.Fatalf("%s moved from %v to %v when w%d changed", ref.Name, p.Nodes(), changed.Placements[ref].Nodes(), k)
 			}
 		}
 	})

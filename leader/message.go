@@ -2,7 +2,6 @@ package leader
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"driftless.dev/driftless/manifest"
@@ -28,19 +27,7 @@ func describe(cur, next *status.State, rej *status.Rejection) *status.Message {
 			lines = append(lines, fmt.Sprintf("node %s joins", name))
 		}
 	}
-	refs := map[manifest.Ref]bool{}
-	for r := range cur.Placements {
-		refs[r] = true
-	}
-	for r := range next.Placements {
-		refs[r] = true
-	}
-	sorted := make([]manifest.Ref, 0, len(refs))
-	for r := range refs {
-		sorted = append(sorted, r)
-	}
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].String() < sorted[j].String() })
-	for _, r := range sorted {
+	for _, r := range manifest.SortedRefs(cur.Placements, next.Placements) {
 		o, had := cur.Placements[r]
 		n, has := next.Placements[r]
 		name := r.Namespace + "/" + r.Name

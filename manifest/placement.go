@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -150,4 +151,32 @@ type ReplicaStatus struct {
 	// PodIP is the replica's address: its network's (CNI), the host's
 	// with hostNetwork, empty before its network is set up.
 	PodIP string `json:"podIP,omitempty"`
+}
+
+// Nodes lists the node of each replica, in replica order ("" for one
+// that is pending).
+func (p Placement) Nodes() []string {
+	out := make([]string, 0, len(p.Replicas))
+	for _, r := range p.Replicas {
+		out = append(out, r.Node)
+	}
+	return out
+}
+
+// SortedRefs lists every workload that has a placement in a or in b, in
+// the order of their names (namespace/Kind/name): the order in which the
+// change between two sets of placements is described.
+func SortedRefs(a, b map[Ref]Placement) []Ref {
+	seen := make(map[Ref]bool, len(a)+len(b))
+	out := make([]Ref, 0, len(a)+len(b))
+	for _, m := range []map[Ref]Placement{a, b} {
+		for r := range m {
+			if !seen[r] {
+				seen[r] = true
+				out = append(out, r)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
 }

@@ -1,5 +1,7 @@
 package manifest
 
+import "slices"
+
 // Matches reports whether labels satisfy the selector, with Kubernetes'
 // semantics (apimachinery's labels.Selector, checked against it by a
 // property test): every matchLabels pair must be present with that value,
@@ -21,11 +23,11 @@ func (s *LabelSelector) Matches(labels map[string]string) bool {
 		v, has := labels[e.Key]
 		switch e.Operator {
 		case "In":
-			if !has || !containsString(e.Values, v) {
+			if !has || !slices.Contains(e.Values, v) {
 				return false
 			}
 		case "NotIn":
-			if has && containsString(e.Values, v) {
+			if has && slices.Contains(e.Values, v) {
 				return false
 			}
 		case "Exists":
@@ -41,13 +43,4 @@ func (s *LabelSelector) Matches(labels map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -118,7 +118,11 @@ type fake struct {
 	specs      map[string]ContainerSpec
 	failImage  func(ref string) error
 	failCreate func(id string) error
-	calls      []string
+	// slowPull and slowStop, when set, run first in EnsureImage and Stop
+	// (outside the lock): a pull or a stop that takes its time.
+	slowPull func(ctx context.Context, ref string) error
+	slowStop func(ctx context.Context, c Container) error
+	calls    []string
 }
 
 func newFake() *fake { return &fake{cs: map[string]*Container{}, specs: map[string]ContainerSpec{}} }
@@ -139,7 +143,12 @@ func (f *fake) List(context.Context) ([]Container, error) {
 	return out, nil
 }
 func (f *fake) record(s string) { f.mu.Lock(); f.calls = append(f.calls, s); f.mu.Unlock() }
-func (f *fake) EnsureImage(_ context.Context, ref, _ string) error {
+func (f *fake) EnsureImage(ctx context.Context, ref, _ string) error {
+	if f.slowPull != nil {
+		if err := f.slowPull(ctx, ref); err != nil {
+			return err
+		}
+	}
 	if f.failImage != nil {
 		return f.failImage(ref)
 	}
@@ -169,8 +178,20 @@ func (f *fake) Start(_ context.Context, id string) error {
 	c.State = StateRunning
 	return nil
 }
-func (f *fake) Stop(_ context.Context, id string, _ time.Duration) error {
+func (f *fake) Stop(ctx context.Context, id string, _ time.Duration) error {
 	f.record("stop " + id)
+	if f.slowStop != nil {
+		f.mu.Lock()
+		c, ok := f.cs[id]
+		var cp Container
+		if ok {
+			cp = *c
+		}
+		f.mu.Unlock()
+		if err := f.slowStop(ctx, cp); err != nil {
+			return err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c, ok := f.cs[id]; ok {

@@ -11,121 +11,53 @@ import (
 	"driftless.dev/driftless/manifest"
 )
 
-// fakeRuntime keeps containers in memory. Stop of an id in slowStop
-// blocks until release is closed (a PID 1 that ignores SIGTERM through a
-// long grace period); a pull of an image in slowPull likewise.
-type fakeRuntime struct {
-	mu         sync.Mutex
-	containers map[string]Container
-	slowStop   map[string]bool
-	slowPull   map[string]bool
-	release    chan struct{}
-	stopping   map[string]int // concurrent stops per id, at most 1 expected
-	maxStops   int
+// slow makes the fake's stops of workload stopName and pulls of image
+// pullRef wait until release is closed (a PID 1 that ignores SIGTERM
+// through a long grace period; a registry that trickles), counting how
+// many stops of one container run at once.
+type slow struct {
+	release  chan struct{}
+	mu       sync.Mutex
+	stopping map[string]int
+	maxStops int
 }
 
-func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{containers: map[string]Container{}, slowStop: map[string]bool{}, slowPull: map[string]bool{},
-		release: make(chan struct{}), stopping: map[string]int{}}
-}
-
-func (f *fakeRuntime) List(ctx context.Context) ([]Container, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []Container
-	for _, c := range f.containers {
-		// As a real runtime: every List returns labels of its own.
-		l := make(map[string]string, len(c.Labels))
-		for k, v := range c.Labels {
-			l[k] = v
-		}
-		c.Labels = l
-		out = append(out, c)
-	}
-	return out, nil
-}
-
-func (f *fakeRuntime) EnsureImage(ctx context.Context, ref, _ string) error {
-	if f.slowPull[ref] {
+func slowFake(stopName, pullRef string) (*fake, *slow) {
+	f, s := newFake(), &slow{release: make(chan struct{}), stopping: map[string]int{}}
+	wait := func(ctx context.Context) error {
 		select {
-		case <-f.release:
+		case <-s.release:
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	return nil
-}
-
-func (f *fakeRuntime) Create(ctx context.Context, spec ContainerSpec) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.containers[spec.ID] = Container{ID: spec.ID, Labels: spec.Labels, State: StateCreated}
-	return nil
-}
-
-func (f *fakeRuntime) Start(ctx context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := f.containers[id]
-	c.State, c.StartedAt = StateRunning, time.Now()
-	f.containers[id] = c
-	return nil
-}
-
-func (f *fakeRuntime) Stop(ctx context.Context, id string, grace time.Duration) error {
-	f.mu.Lock()
-	f.stopping[id]++
-	f.maxStops = max(f.maxStops, f.stopping[id])
-	slow := f.slowStop[f.containers[id].Labels[LabelWorkload]]
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		f.stopping[id]--
-		f.mu.Unlock()
-	}()
-	if slow {
-		select {
-		case <-f.release:
-		case <-ctx.Done():
-			return ctx.Err()
+	f.slowStop = func(ctx context.Context, c Container) error {
+		s.mu.Lock()
+		s.stopping[c.ID]++
+		s.maxStops = max(s.maxStops, s.stopping[c.ID])
+		s.mu.Unlock()
+		defer func() { s.mu.Lock(); s.stopping[c.ID]--; s.mu.Unlock() }()
+		if c.Labels[LabelWorkload] == stopName {
+			return wait(ctx)
 		}
+		return nil
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := f.containers[id]
-	c.State = StateExited
-	f.containers[id] = c
-	return nil
+	f.slowPull = func(ctx context.Context, ref string) error {
+		if ref == pullRef {
+			return wait(ctx)
+		}
+		return nil
+	}
+	return f, s
 }
 
-func (f *fakeRuntime) Remove(ctx context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.containers, id)
-	return nil
-}
-
-func (f *fakeRuntime) SetLabels(ctx context.Context, id string, labels map[string]string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := f.containers[id]
-	l := make(map[string]string, len(c.Labels)+len(labels))
-	for k, v := range c.Labels {
-		l[k] = v
-	}
-	for k, v := range labels {
-		l[k] = v
-	}
-	c.Labels = l
-	f.containers[id] = c
-	return nil
-}
-
-func (f *fakeRuntime) running(name string) int {
+// running counts the running containers of workload name.
+func (f *fake) running(name string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
-	for _, c := range f.containers {
+	for _, c := range f.cs {
 		if c.Labels[LabelWorkload] == name && c.State == StateRunning {
 			n++
 		}
@@ -179,9 +111,7 @@ func passUntil(t *testing.T, r *Reconciler, desired []DesiredReplica, what strin
 // image pull hangs, delay nobody else: another workload's new replica
 // starts, and Sync returns at once, while they wait.
 func TestSlowWorkDelaysOnlyItsReplica(t *testing.T) {
-	rt := newFakeRuntime()
-	rt.slowStop["old"] = true
-	rt.slowPull["huge:1"] = true
+	rt, sl := slowFake("old", "huge:1")
 	r := newTestReconciler(t, rt)
 
 	old := replicas("old", "busybox", 1)
@@ -214,17 +144,16 @@ func TestSlowWorkDelaysOnlyItsReplica(t *testing.T) {
 	if st := obs[big[0].Key()]; st.Phase != manifest.PhasePending || st.Reason != "ContainerCreating" {
 		t.Fatalf("big while its image pulls: %+v", st)
 	}
-	close(rt.release)
+	close(sl.release)
 	passUntil(t, r, desired, "old removed and big running", func() bool { return rt.running("old") == 0 && rt.running("big") == 1 })
-	if rt.maxStops != 1 {
-		t.Fatalf("a container was stopped by %d workers at once", rt.maxStops)
+	if sl.maxStops != 1 {
+		t.Fatalf("a container was stopped by %d workers at once", sl.maxStops)
 	}
 }
 
 // Close is bounded even while a worker waits on a stop that never ends.
 func TestCloseBounded(t *testing.T) {
-	rt := newFakeRuntime()
-	rt.slowStop["old"] = true
+	rt, _ := slowFake("old", "")
 	r := newTestReconciler(t, rt)
 	old := replicas("old", "busybox", 1)
 	passUntil(t, r, old, "running", func() bool { return rt.running("old") == 1 })
@@ -241,7 +170,7 @@ func TestCloseBounded(t *testing.T) {
 // Work items of one replica keep their order: the stale container is
 // removed before the new spec's container is created.
 func TestReplaceOrder(t *testing.T) {
-	rt := newFakeRuntime()
+	rt := newFake()
 	r := newTestReconciler(t, rt)
 	v1 := replicas("app", "busybox", 1)
 	passUntil(t, r, v1, "v1 running", func() bool { return rt.running("app") == 1 })
@@ -250,9 +179,9 @@ func TestReplaceOrder(t *testing.T) {
 	passUntil(t, r, v2, "v2 running", func() bool {
 		rt.mu.Lock()
 		defer rt.mu.Unlock()
-		for _, c := range rt.containers {
+		for _, c := range rt.cs {
 			if c.Labels[LabelSpecHash] == "h2" && c.State == StateRunning {
-				return len(rt.containers) == 1
+				return len(rt.cs) == 1
 			}
 		}
 		return false

@@ -158,7 +158,7 @@ func TestFilters(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := Schedule(Input{Workloads: []manifest.Workload{tc.w}, Nodes: tc.nodes})
 			p := out.Placements[tc.w.Ref]
-			got := sorted(nodesOf(p))
+			got := sorted(p.Nodes())
 			want := sorted(tc.want)
 			// "x" in want stands for "either of the nodes not named".
 			if !reflect.DeepEqual(got, want) && !xMatch(got, want, tc.nodes) {
@@ -219,9 +219,9 @@ func TestPodAffinityFollowsAndFirstReplicaMayStart(t *testing.T) {
 	db := wl("db", 1, withLabels("app", "db"), matchFields("In", "c"))
 	web := wl("web", 4, withLabels("app", "web"), podAffinity(zoneKey, "app", "db"))
 	out := Schedule(Input{Workloads: []manifest.Workload{db, web}, Nodes: nodes})
-	for _, n := range nodesOf(out.Placements[web.Ref]) {
+	for _, n := range out.Placements[web.Ref].Nodes() {
 		if n != "b" && n != "c" {
-			t.Fatalf("web replica on %q, outside db's zone z2: %v", n, nodesOf(out.Placements[web.Ref]))
+			t.Fatalf("web replica on %q, outside db's zone z2: %v", n, out.Placements[web.Ref].Nodes())
 		}
 	}
 	// Without a db, web cannot place; a workload affine to itself can.
@@ -232,7 +232,7 @@ func TestPodAffinityFollowsAndFirstReplicaMayStart(t *testing.T) {
 	self := wl("cache", 3, withLabels("app", "cache"), podAffinity(zoneKey, "app", "cache"))
 	out = Schedule(Input{Workloads: []manifest.Workload{self}, Nodes: nodes})
 	zones := map[string]bool{}
-	for _, n := range nodesOf(out.Placements[self.Ref]) {
+	for _, n := range out.Placements[self.Ref].Nodes() {
 		for _, nd := range nodes {
 			if nd.Name == n {
 				zones[nd.Labels[zoneKey]] = true
@@ -252,10 +252,10 @@ func TestAntiAffinityIsSymmetric(t *testing.T) {
 	nodes := []Node{node("n1"), node("n2"), node("n3"), node("n4")}
 	out := Schedule(Input{Workloads: []manifest.Workload{noisy, quiet}, Nodes: nodes})
 	on := map[string]bool{}
-	for _, n := range nodesOf(out.Placements[noisy.Ref]) {
+	for _, n := range out.Placements[noisy.Ref].Nodes() {
 		on[n] = true
 	}
-	for _, n := range nodesOf(out.Placements[quiet.Ref]) {
+	for _, n := range out.Placements[quiet.Ref].Nodes() {
 		if n == "" || on[n] {
 			t.Fatalf("quiet on %q next to noisy %v", n, on)
 		}
@@ -266,7 +266,7 @@ func TestScorers(t *testing.T) {
 	t.Run("least-allocated spreads", func(t *testing.T) {
 		w := wl("x", 2, withReq("1", "1Gi"))
 		out := Schedule(Input{Workloads: []manifest.Workload{w}, Nodes: []Node{node("a", alloc("4", "4Gi")), node("b", alloc("4", "4Gi"))}})
-		if got := sorted(nodesOf(out.Placements[w.Ref])); !reflect.DeepEqual(got, []string{"a", "b"}) {
+		if got := sorted(out.Placements[w.Ref].Nodes()); !reflect.DeepEqual(got, []string{"a", "b"}) {
 			t.Fatalf("least-allocated: %v", got)
 		}
 	})
@@ -275,11 +275,11 @@ func TestScorers(t *testing.T) {
 		w := wl("x", 3, withReq("500m", "512Mi"))
 		nodes := []Node{node("a", alloc("8", "8Gi")), node("b", alloc("8", "8Gi")), node("c", alloc("8", "8Gi"))}
 		out := Schedule(Input{Workloads: []manifest.Workload{filler, w}, Nodes: nodes, Policy: MostAllocated})
-		if got := nodesOf(out.Placements[w.Ref]); !reflect.DeepEqual(got, []string{"b", "b", "b"}) {
+		if got := out.Placements[w.Ref].Nodes(); !reflect.DeepEqual(got, []string{"b", "b", "b"}) {
 			t.Fatalf("most-allocated should pack onto the fuller b: %v", got)
 		}
 		out = Schedule(Input{Workloads: []manifest.Workload{filler, w}, Nodes: nodes, Policy: LeastAllocated})
-		if got := sorted(nodesOf(out.Placements[w.Ref])); !reflect.DeepEqual(got, []string{"a", "b", "c"}) && !reflect.DeepEqual(got, []string{"a", "a", "c"}) && !reflect.DeepEqual(got, []string{"a", "c", "c"}) {
+		if got := sorted(out.Placements[w.Ref].Nodes()); !reflect.DeepEqual(got, []string{"a", "b", "c"}) && !reflect.DeepEqual(got, []string{"a", "a", "c"}) && !reflect.DeepEqual(got, []string{"a", "c", "c"}) {
 			t.Fatalf("least-allocated should avoid b: %v", got)
 		}
 	})
@@ -296,7 +296,7 @@ func TestScorers(t *testing.T) {
 				nodes = append(nodes, node(fmt.Sprintf("n%d", i), labels("disk", d)))
 			}
 			out := Schedule(Input{Workloads: []manifest.Workload{w}, Nodes: nodes})
-			got := nodesOf(out.Placements[w.Ref])[0]
+			got := out.Placements[w.Ref].Nodes()[0]
 			for _, n := range nodes {
 				if n.Name == got && n.Labels["disk"] != "ssd" {
 					t.Fatalf("preferred ssd (weight 80), got %s with disk=%s", got, n.Labels["disk"])
@@ -320,11 +320,11 @@ func TestScorers(t *testing.T) {
 		near := wl("b-near", 1, pref(1))
 		far := wl("b-far", 1, pref(-1))
 		out := Schedule(Input{Workloads: []manifest.Workload{db, near}, Nodes: nodes})
-		if got := nodesOf(out.Placements[near.Ref]); got[0] != "n2" {
+		if got := out.Placements[near.Ref].Nodes(); got[0] != "n2" {
 			t.Fatalf("preferred affinity to db on n2, got %v", got)
 		}
 		out = Schedule(Input{Workloads: []manifest.Workload{db, far}, Nodes: nodes})
-		if got := nodesOf(out.Placements[far.Ref]); got[0] == "n2" {
+		if got := out.Placements[far.Ref].Nodes(); got[0] == "n2" {
 			t.Fatalf("preferred anti-affinity to db on n2, got %v", got)
 		}
 	})
@@ -342,13 +342,13 @@ func TestScorers(t *testing.T) {
 		// replica in z2, node spreading alone would put exactly one.
 		out := Schedule(Input{Workloads: []manifest.Workload{w}, Nodes: nodes})
 		inZ2 := 0
-		for _, n := range nodesOf(out.Placements[w.Ref]) {
+		for _, n := range out.Placements[w.Ref].Nodes() {
 			if n == "n5" {
 				inZ2++
 			}
 		}
 		if inZ2 < 2 {
-			t.Fatalf("z2 got %d of 6 replicas: %v", inZ2, nodesOf(out.Placements[w.Ref]))
+			t.Fatalf("z2 got %d of 6 replicas: %v", inZ2, out.Placements[w.Ref].Nodes())
 		}
 	})
 	t.Run("ScheduleAnyway spread", func(t *testing.T) {
@@ -356,13 +356,13 @@ func TestScorers(t *testing.T) {
 		nodes := []Node{node("a", labels("rack", "r1")), node("b", labels("rack", "r1")), node("c", labels("rack", "r1")), node("d", labels("rack", "r2"))}
 		out := Schedule(Input{Workloads: []manifest.Workload{w}, Nodes: nodes})
 		onD := 0
-		for _, n := range nodesOf(out.Placements[w.Ref]) {
+		for _, n := range out.Placements[w.Ref].Nodes() {
 			if n == "d" {
 				onD++
 			}
 		}
 		if onD < 2 {
-			t.Fatalf("rack r2 got %d of 4: %v", onD, nodesOf(out.Placements[w.Ref]))
+			t.Fatalf("rack r2 got %d of 4: %v", onD, out.Placements[w.Ref].Nodes())
 		}
 	})
 }
@@ -375,10 +375,10 @@ func TestNoExecuteEvictsUnlessTolerated(t *testing.T) {
 	in.Current = first.Placements
 	in.Nodes = []Node{node("a", taint("k", "v", "NoExecute")), node("b", taint("p", "", "PreferNoSchedule"))}
 	next := Schedule(in)
-	if got, want := nodesOf(next.Placements[tol.Ref]), nodesOf(first.Placements[tol.Ref]); !reflect.DeepEqual(got, want) {
+	if got, want := next.Placements[tol.Ref].Nodes(), first.Placements[tol.Ref].Nodes(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("tolerated NoExecute moved replicas: %v -> %v", want, got)
 	}
-	if got := nodesOf(next.Placements[plain.Ref]); !reflect.DeepEqual(got, []string{"b", "b"}) {
+	if got := next.Placements[plain.Ref].Nodes(); !reflect.DeepEqual(got, []string{"b", "b"}) {
 		t.Fatalf("untolerated NoExecute left replicas: %v", got)
 	}
 }
@@ -390,7 +390,7 @@ func TestRunningReplicasIgnoreLabelChanges(t *testing.T) {
 	first := Schedule(in)
 	in.Current = first.Placements
 	in.Nodes = []Node{node("a"), node("b")}
-	if got, want := nodesOf(Schedule(in).Placements[w.Ref]), nodesOf(first.Placements[w.Ref]); !reflect.DeepEqual(got, want) {
+	if got, want := Schedule(in).Placements[w.Ref].Nodes(), first.Placements[w.Ref].Nodes(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("IgnoredDuringExecution: %v -> %v", want, got)
 	}
 	// A new template is scheduled afresh: it no longer fits there.

@@ -33,24 +33,16 @@ func node(name string, mod ...func(*Node)) Node {
 	return n
 }
 
-func nodesOf(p manifest.Placement) []string {
-	var out []string
-	for _, r := range p.Replicas {
-		out = append(out, r.Node)
-	}
-	return out
-}
-
 func TestScheduleSpreadsAndIsStable(t *testing.T) {
 	in := Input{DesiredCommit: "c1", Workloads: []manifest.Workload{wl("web", 3)}, Nodes: []Node{node("a"), node("b"), node("c")}}
 	out := Schedule(in)
 	p := out.Placements[in.Workloads[0].Ref]
 	seen := map[string]bool{}
-	for _, n := range nodesOf(p) {
+	for _, n := range p.Nodes() {
 		seen[n] = true
 	}
 	if len(seen) != 3 {
-		t.Fatalf("3 replicas on 3 empty nodes should spread, got %v", nodesOf(p))
+		t.Fatalf("3 replicas on 3 empty nodes should spread, got %v", p.Nodes())
 	}
 	// Adding a workload and scaling keeps existing replicas where they are.
 	in2 := in
@@ -110,7 +102,7 @@ func TestScheduleFilters(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := Schedule(Input{Workloads: []manifest.Workload{tc.w}, Nodes: tc.nodes})
 			p := out.Placements[tc.w.Ref]
-			if got := nodesOf(p); !reflect.DeepEqual(got, tc.want) {
+			if got := p.Nodes(); !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("nodes = %q, want %q", got, tc.want)
 			}
 			if tc.pending != "" {
@@ -127,7 +119,7 @@ func TestDaemonSetOnePerFeasibleNode(t *testing.T) {
 	ds := wl("agent", 0, func(w *manifest.Workload) { w.Ref.Kind = "DaemonSet"; w.PerNode = true })
 	nodes := []Node{node("a"), node("b", func(n *Node) { n.Unschedulable = true }), node("c")}
 	out := Schedule(Input{Workloads: []manifest.Workload{ds}, Nodes: nodes})
-	if got := nodesOf(out.Placements[ds.Ref]); !reflect.DeepEqual(got, []string{"a", "c"}) {
+	if got := out.Placements[ds.Ref].Nodes(); !reflect.DeepEqual(got, []string{"a", "c"}) {
 		t.Fatalf("daemonset on %v, want [a c]", got)
 	}
 }
@@ -192,11 +184,11 @@ func TestCordonKeepsRunningReplicasNoExecuteEvicts(t *testing.T) {
 	first := Schedule(in)
 	in.Current = first.Placements
 	in.Nodes = []Node{node("a", func(n *Node) { n.Unschedulable = true }), node("b")}
-	if got, want := nodesOf(Schedule(in).Placements[w.Ref]), nodesOf(first.Placements[w.Ref]); !reflect.DeepEqual(got, want) {
+	if got, want := Schedule(in).Placements[w.Ref].Nodes(), first.Placements[w.Ref].Nodes(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("cordon moved replicas: %v -> %v", want, got)
 	}
 	in.Nodes = []Node{node("a", func(n *Node) { n.Taints = []manifest.Taint{{Key: "k", Effect: "NoExecute"}} }), node("b")}
-	if got := nodesOf(Schedule(in).Placements[w.Ref]); !reflect.DeepEqual(got, []string{"b", "b"}) {
+	if got := Schedule(in).Placements[w.Ref].Nodes(); !reflect.DeepEqual(got, []string{"b", "b"}) {
 		t.Fatalf("NoExecute did not drain a: %v", got)
 	}
 }
@@ -230,7 +222,7 @@ func TestDaemonSetStaysOnAbsentNode(t *testing.T) {
 		}
 	}
 	gone := Schedule(Input{Workloads: []manifest.Workload{ds, web}, Nodes: left, Current: next.Placements})
-	if got := nodesOf(gone.Placements[ds.Ref]); len(got) != 1 || got[0] == webNode {
+	if got := gone.Placements[ds.Ref].Nodes(); len(got) != 1 || got[0] == webNode {
 		t.Fatalf("daemonset on a removed node: %v", got)
 	}
 }

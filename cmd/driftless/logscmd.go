@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,7 +190,7 @@ func logPath(dataDir, ns, kind, name string, replica int, container string, prev
 			return "", fmt.Errorf("workload %s/%s has replicas %s on this node: choose one with --replica", ns, name, joinInts(reps))
 		}
 		replica = reps[0]
-	} else if !containsInt(reps, replica) {
+	} else if !slices.Contains(reps, replica) {
 		return "", fmt.Errorf("workload %s/%s has no replica %d on this node; replicas here: %s", ns, name, replica, joinInts(reps))
 	}
 	rdir := filepath.Join(wdir, strconv.Itoa(replica))
@@ -197,7 +198,7 @@ func logPath(dataDir, ns, kind, name string, replica int, container string, prev
 	where := fmt.Sprintf("%s/%s replica %d", ns, name, replica)
 	switch {
 	case container != "":
-		if !containsString(cs, container) {
+		if !slices.Contains(cs, container) {
 			return "", fmt.Errorf("container %q not found in %s; containers: [%s]", container, where, strings.Join(cs, " "))
 		}
 	case len(cs) == 1:
@@ -269,22 +270,4 @@ func joinInts(xs []int) string {
 		s = append(s, strconv.Itoa(x))
 	}
 	return strings.Join(s, ", ")
-}
-
-func containsInt(xs []int, x int) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
-func containsString(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }

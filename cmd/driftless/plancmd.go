@@ -143,19 +143,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 
 func planDiff(cur, next map[manifest.Ref]manifest.Placement) []planChange {
 	var out []planChange
-	refs := map[manifest.Ref]bool{}
-	for r := range cur {
-		refs[r] = true
-	}
-	for r := range next {
-		refs[r] = true
-	}
-	sorted := make([]manifest.Ref, 0, len(refs))
-	for r := range refs {
-		sorted = append(sorted, r)
-	}
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].String() < sorted[j].String() })
-	for _, ref := range sorted {
+	for _, ref := range manifest.SortedRefs(cur, next) {
 		old := map[int]manifest.ReplicaPlacement{}
 		for _, r := range cur[ref].Replicas {
 			old[r.Index] = r

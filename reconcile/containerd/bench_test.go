@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 
+	"driftless.dev/driftless/internal/testenv"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
 )
@@ -57,7 +58,10 @@ func BenchmarkStart50(b *testing.B) {
 	}
 
 	b.Run("reconciler", func(b *testing.B) {
-		rec, err := reconcile.New(reconcile.Config{Node: "n", DataDir: b.TempDir(), Runtime: rt, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		dataDir := b.TempDir()
+		// Replicas' network namespaces are mounted below the data dir.
+		b.Cleanup(func() { testenv.UnmountBelow(dataDir) })
+		rec, err := reconcile.New(reconcile.Config{Node: "n", DataDir: dataDir, Runtime: rt, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -130,47 +130,12 @@ func waitAgreement(t *testing.T, step string, c *containerd.Client, url string, 
 func TestChaosRecordStaysTrue(t *testing.T) {
 	e := newEnv(t)
 	client := e.client
-	keyFile := writeKey(t, "0123456789abcdef0123456789abcdef")
 	e.work.WriteFile("web.yaml", deployment("web", 3, trapSleep))
-	e.work.WriteFile("logger.yaml", `apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: logger}
-spec:
-  selector: {matchLabels: {app: logger}}
-  template:
-    metadata: {labels: {app: logger}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: main
-          image: busybox:latest
-          imagePullPolicy: IfNotPresent
-          command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
-`)
+	e.work.WriteFile("logger.yaml", loggerDaemonSet)
 	e.work.Commit("web x3 and a daemonset")
 	e.work.Push()
-
 	names := []string{"node-1", "node-2", "node-3"}
-	gossip := map[string]string{}
-	for _, n := range names {
-		gossip[n] = freeGossipAddr(t)
-	}
-	opts := map[string]agentOpts{}
-	live := map[string]*agentProc{}
-	for _, n := range names {
-		var seeds []string
-		for _, m := range names {
-			if m != n {
-				seeds = append(seeds, gossip[m])
-			}
-		}
-		o := e.opts(t, n)
-		o.namespace = ns + "-" + n
-		o.extra = []string{"--gossip", gossip[n], "--join", strings.Join(seeds, ","),
-			"--gossip-key-file", keyFile, "--bootstrap-expect", "3", "--node-grace", "2s", "--status-poll", "1s"}
-		opts[n] = o
-		live[n] = startAgent(t, o)
-	}
+	opts, live := startCluster(t, e, names)
 	waitAgreement(t, "start", client, e.url, live)
 	loggerPID := func(node string) uint32 {
 		return runningReplicas(t, client, ns+"-"+node)["logger/"+dsIndex(t, e.url, node)].pid

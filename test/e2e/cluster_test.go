@@ -10,21 +10,9 @@ import (
 	"github.com/containerd/containerd"
 )
 
-func freeGossipAddr(t testing.TB) string {
-	return freePort(t) // memberlist also binds UDP on it; a free TCP port almost always is
-}
-
-// Three agent processes, one private containerd (a namespace per node),
-// one status branch: replicas spread, a DaemonSet runs everywhere, the
-// lowest node name leads; when the leader is killed another takes over
-// with a higher term and the dead node's replicas move after the grace.
-func TestClusterOfThree(t *testing.T) {
-	e := newEnv(t)
-	bin, url, work, client := e.bin, e.url, e.work, e.client
-	keyFile := writeKey(t, "0123456789abcdef0123456789abcdef")
-
-	work.WriteFile("web.yaml", deployment("web", 3, trapSleep))
-	work.WriteFile("agent.yaml", `apiVersion: apps/v1
+// loggerDaemonSet is a DaemonSet whose one container stops at once on
+// SIGTERM.
+var loggerDaemonSet = `apiVersion: apps/v1
 kind: DaemonSet
 metadata: {name: logger}
 spec:
@@ -34,15 +22,14 @@ spec:
     spec:
       terminationGracePeriodSeconds: 1
       containers:
-        - name: main
-          image: busybox:latest
-          imagePullPolicy: IfNotPresent
-          command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
-`)
-	work.Commit("web x3 and a daemonset")
-	work.Push()
+` + busyboxContainer("        ", "main", trapSleep)
 
-	names := []string{"node-1", "node-2", "node-3"}
+// startCluster starts one agent per name, all gossiping with each other
+// (one gossip key, bootstrap-expect all, a 2-s node grace), each in its
+// own containerd namespace ns-<name>.
+func startCluster(t *testing.T, e *env, names []string) (map[string]agentOpts, map[string]*agentProc) {
+	t.Helper()
+	keyFile := writeKey(t, "0123456789abcdef0123456789abcdef")
 	gossip := map[string]string{}
 	for _, n := range names {
 		gossip[n] = freeGossipAddr(t)
@@ -59,10 +46,31 @@ spec:
 		o := e.opts(t, n)
 		o.namespace = ns + "-" + n
 		o.extra = []string{"--gossip", gossip[n], "--join", strings.Join(seeds, ","),
-			"--gossip-key-file", keyFile, "--bootstrap-expect", "3", "--node-grace", "2s", "--status-poll", "1s"}
+			"--gossip-key-file", keyFile, "--bootstrap-expect", fmt.Sprint(len(names)), "--node-grace", "2s", "--status-poll", "1s"}
 		opts[n] = o
 		agents[n] = startAgent(t, opts[n])
 	}
+	return opts, agents
+}
+
+func freeGossipAddr(t testing.TB) string {
+	return freePort(t) // memberlist also binds UDP on it; a free TCP port almost always is
+}
+
+// Three agent processes, one private containerd (a namespace per node),
+// one status branch: replicas spread, a DaemonSet runs everywhere, the
+// lowest node name leads; when the leader is killed another takes over
+// with a higher term and the dead node's replicas move after the grace.
+func TestClusterOfThree(t *testing.T) {
+	e := newEnv(t)
+	bin, url, work, client := e.bin, e.url, e.work, e.client
+	work.WriteFile("web.yaml", deployment("web", 3, trapSleep))
+	work.WriteFile("agent.yaml", loggerDaemonSet)
+	work.Commit("web x3 and a daemonset")
+	work.Push()
+
+	names := []string{"node-1", "node-2", "node-3"}
+	opts, agents := startCluster(t, e, names)
 
 	perNode := func(c *containerd.Client, workload string, nodes []string) map[string]int {
 		out := map[string]int{}

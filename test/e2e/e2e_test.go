@@ -378,11 +378,24 @@ spec:
     spec:
       terminationGracePeriodSeconds: 1
       containers:
-        - name: main
-          image: busybox:latest
-          imagePullPolicy: IfNotPresent
-          command: ["sh", "-c", %[3]q]
-`, name, replicas, script)
+%[3]s`, name, replicas, busyboxContainer("        ", "main", script))
+}
+
+// pod is a Pod of one busybox container running script.
+func pod(name, script string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+%s`, name, busyboxContainer("    ", name, script))
+}
+
+// busyboxContainer is one list item of containers (or initContainers),
+// indented by indent: the test image running script with sh -c.
+func busyboxContainer(indent, name, script string) string {
+	return fmt.Sprintf("%[1]s- name: %[2]s\n%[1]s  image: busybox:latest\n%[1]s  imagePullPolicy: IfNotPresent\n%[1]s  command: [\"sh\", \"-c\", %[3]q]\n", indent, name, script)
 }
 
 func TestSingleNodeLifecycle(t *testing.T) {

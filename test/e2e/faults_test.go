@@ -13,30 +13,39 @@ import (
 	"driftless.dev/driftless/internal/testenv"
 )
 
+// daemonEnv is an env whose agents reach the desired repository through
+// a git daemon the test can stop, start or hang; the person pushes to the
+// bare repository directly.
+type daemonEnv struct {
+	env
+	daemon *testenv.Daemon
+}
+
+func newDaemonEnv(t *testing.T) *daemonEnv {
+	t.Helper()
+	e := &daemonEnv{env: env{bin: buildBinary(t), cd: testenv.StartContainerd(t)}}
+	e.images = filepath.Dir(testenv.BusyboxArchive(t))
+	base := t.TempDir()
+	bareDir := filepath.Join(base, "desired.git")
+	testenv.InitBareRepo(t, bareDir)
+	e.daemon = testenv.GitDaemon(t, base)
+	e.url = e.daemon.URL + "/desired.git"
+	e.work = testenv.NewWorkClone(t, "file://"+bareDir)
+	e.client = e.cd.Client(t)
+	return e
+}
+
 // Git unreachable: the commit in force keeps running, /healthz answers,
 // the API says the source is failing, and a restarted agent comes back with
 // its last state without Git. When Git returns, new commits apply again.
 func TestGitUnreachableKeepsRunning(t *testing.T) {
-	bin := buildBinary(t)
-	cd := testenv.StartContainerd(t)
-	images := filepath.Dir(testenv.BusyboxArchive(t))
-	base := t.TempDir()
-	bareDir := filepath.Join(base, "desired.git")
-	testenv.InitBareRepo(t, bareDir)
-	daemon := testenv.GitDaemon(t, base)
-	url := daemon.URL + "/desired.git"
-	work := testenv.NewWorkClone(t, "file://"+bareDir)
-	client := cd.Client(t)
-
+	e := newDaemonEnv(t)
+	work, client, daemon := e.work, e.client, e.daemon
 	work.WriteFile("app.yaml", deployment("keep", 2, trapSleep))
 	work.Commit("keep: 2")
 	work.Push()
 
-	dataDir := t.TempDir()
-	// The replicas' network namespaces stay mounted after the agent is
-	// killed, as on a real node.
-	t.Cleanup(func() { testenv.UnmountBelow(dataDir) })
-	opts := agentOpts{bin: bin, node: "node-1", repo: url, dataDir: dataDir, sock: cd.Address, images: images, api: freePort(t)}
+	opts := e.opts(t, "node-1")
 	ag := startAgent(t, opts)
 	waitFor(t, "2 replicas", 60*time.Second, func() (bool, string) {
 		ts := listTasks(t, client, "keep")

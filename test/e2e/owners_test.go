@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
-
-	"driftless.dev/driftless/internal/testenv"
 )
 
 // stubborn is a Deployment whose PID 1 ignores SIGTERM (as busybox sh and
@@ -98,24 +95,13 @@ func killTask(t testing.TB, c *containerd.Client, id string) {
 // back-off), /healthz answers, the API says the source is degraded, and
 // when the server answers again a new commit applies within a poll or two.
 func TestHungGitServer(t *testing.T) {
-	bin := buildBinary(t)
-	cd := testenv.StartContainerd(t)
-	images := filepath.Dir(testenv.BusyboxArchive(t))
-	base := t.TempDir()
-	bareDir := filepath.Join(base, "desired.git")
-	testenv.InitBareRepo(t, bareDir)
-	daemon := testenv.GitDaemon(t, base)
-	url := daemon.URL + "/desired.git"
-	work := testenv.NewWorkClone(t, "file://"+bareDir)
-	client := cd.Client(t)
-
+	e := newDaemonEnv(t)
+	work, client, daemon := e.work, e.client, e.daemon
 	work.WriteFile("app.yaml", deployment("crash", 1, trapSleep))
 	work.Commit("crash: 1")
 	work.Push()
-	dataDir := t.TempDir()
-	t.Cleanup(func() { testenv.UnmountBelow(dataDir) })
-	opts := agentOpts{bin: bin, node: "node-1", repo: url, dataDir: dataDir, sock: cd.Address, images: images, api: freePort(t),
-		extra: []string{"--fetch-timeout", "3s", "--status-timeout", "3s"}}
+	opts := e.opts(t, "node-1")
+	opts.extra = []string{"--fetch-timeout", "3s", "--status-timeout", "3s"}
 	ag := startAgent(t, opts)
 	waitFor(t, "replica running", 60*time.Second, func() (bool, string) {
 		ts := listTasks(t, client, "crash")
@@ -176,17 +162,7 @@ func TestHungGitServer(t *testing.T) {
 func TestSameNameDeploymentAndPodLogs(t *testing.T) {
 	e := newEnv(t)
 	e.work.WriteFile("deploy.yaml", deployment("twin", 1, "echo from-deployment; "+trapSleep))
-	e.work.WriteFile("pod.yaml", `apiVersion: v1
-kind: Pod
-metadata: {name: twin}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: main
-      image: busybox:latest
-      imagePullPolicy: IfNotPresent
-      command: ["sh", "-c", "echo from-pod; trap 'exit 0' TERM; sleep 1000 & wait"]
-`)
+	e.work.WriteFile("pod.yaml", pod("twin", "echo from-pod; "+trapSleep))
 	e.work.Commit("a Deployment and a Pod named twin")
 	e.work.Push()
 	o := e.opts(t, "node-1")
@@ -219,17 +195,9 @@ func TestSidecarHostPortPending(t *testing.T) {
 	e := newEnv(t)
 	port := freePort(t)
 	_, p, _ := strings.Cut(port, ":")
-	e.work.WriteFile("proxied.yaml", strings.Replace(deployment("proxied", 2, trapSleep), "      containers:\n", fmt.Sprintf(`      initContainers:
-        - name: proxy
-          image: busybox:latest
-          imagePullPolicy: IfNotPresent
-          restartPolicy: Always
-          command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
-          ports:
-            - containerPort: 15001
-              hostPort: %s
-      containers:
-`, p), 1))
+	sidecar := busyboxContainer("        ", "proxy", trapSleep) +
+		fmt.Sprintf("          restartPolicy: Always\n          ports: [{containerPort: 15001, hostPort: %s}]\n", p)
+	e.work.WriteFile("proxied.yaml", strings.Replace(deployment("proxied", 2, trapSleep), "      containers:\n", "      initContainers:\n"+sidecar+"      containers:\n", 1))
 	e.work.Commit("proxied: 2 replicas, sidecar with a hostPort")
 	e.work.Push()
 	startAgent(t, e.opts(t, "node-1"))
