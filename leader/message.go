@@ -55,7 +55,7 @@ func describe(cur, next *status.State, rej *status.Rejection) *status.Message {
 		switch {
 		case !has:
 			lines = append(lines, fmt.Sprintf("remove %s", name))
-		case !had || o.SpecHash != n.SpecHash || placedOn(o) != placedOn(n):
+		case !had || manifest.Rebound(o, n):
 			lines = append(lines, fmt.Sprintf("schedule %s: %s", name, placedOn(n)))
 		default:
 			for _, rp := range n.Replicas {

@@ -180,3 +180,24 @@ func SortedRefs(a, b map[Ref]Placement) []Ref {
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
 }
+
+// Rebound reports whether n binds the workload differently from o: a new
+// template, or any replica (by index) added, removed, or on another node
+// (two replicas swapping nodes included). The commit message, `driftless
+// history` and `driftless plan` all call a placement changed by this one
+// rule.
+func Rebound(o, n Placement) bool {
+	if o.SpecHash != n.SpecHash || len(o.Replicas) != len(n.Replicas) {
+		return true
+	}
+	was := make(map[int]string, len(o.Replicas))
+	for _, r := range o.Replicas {
+		was[r.Index] = r.Node
+	}
+	for _, r := range n.Replicas {
+		if node, ok := was[r.Index]; !ok || node != r.Node {
+			return true
+		}
+	}
+	return false
+}

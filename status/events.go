@@ -1,9 +1,6 @@
 package status
 
 import (
-	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"driftless.dev/driftless/manifest"
@@ -79,7 +76,7 @@ func Events(log []Entry) []Event {
 				add(ev)
 			}
 		}
-		for _, ref := range sortedRefs(cur.Placements, prev.Placements) {
+		for _, ref := range manifest.SortedRefs(cur.Placements, prev.Placements) {
 			ref := ref
 			p, has := cur.Placements[ref]
 			o, had := prev.Placements[ref]
@@ -91,7 +88,7 @@ func Events(log []Entry) []Event {
 			}
 			// Every accepted commit re-stamps each placement; only a new
 			// spec or new nodes is a placement worth showing.
-			if !had || o.SpecHash != p.SpecHash || nodesOf(o) != nodesOf(p) {
+			if !had || manifest.Rebound(o, p) {
 				ev := base
 				ev.Kind, ev.DesiredCommit, ev.Workload = EventPlaced, p.DesiredCommit, &ref
 				for _, r := range p.Replicas {
@@ -124,28 +121,5 @@ func Events(log []Entry) []Event {
 		}
 		prev = cur
 	}
-	return out
-}
-
-func nodesOf(p manifest.Placement) string {
-	var b strings.Builder
-	for _, r := range p.Replicas {
-		fmt.Fprintf(&b, "%d=%s,", r.Index, r.Node)
-	}
-	return b.String()
-}
-
-func sortedRefs(a, b map[manifest.Ref]manifest.Placement) []manifest.Ref {
-	seen := map[manifest.Ref]bool{}
-	var out []manifest.Ref
-	for _, m := range []map[manifest.Ref]manifest.Placement{a, b} {
-		for r := range m {
-			if !seen[r] {
-				seen[r] = true
-				out = append(out, r)
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
 }
