@@ -124,7 +124,9 @@ type RemoveOp struct {
 
 // CreateOp creates (and starts) the missing containers of one replica.
 type CreateOp struct {
-	Replica    DesiredReplica
+	// Replica points into the desired replicas given to Diff, which must
+	// not change while the plan is in use.
+	Replica    *DesiredReplica
 	Containers []string // container names, in spec order
 }
 
@@ -153,9 +155,13 @@ func Diff(desired []DesiredReplica, actual []Container, st BackoffState, now tim
 		byID[c.ID] = c
 	}
 	wanted := map[string]bool{}
-	held := map[ReplicaKey]bool{}
-	for _, d := range desired {
+	var held map[ReplicaKey]bool // replicas whose spec is unknown here
+	for i := range desired {
+		d := &desired[i]
 		if d.Held != "" {
+			if held == nil {
+				held = map[ReplicaKey]bool{}
+			}
 			held[d.Key()] = true
 			continue
 		}
@@ -196,7 +202,7 @@ func Diff(desired []DesiredReplica, actual []Container, st BackoffState, now tim
 			return true
 		}
 		var missing []string
-		prog := initProgress(d, byID, st.Unstarted)
+		prog := initProgress(*d, byID, st.Unstarted)
 		if !prog.Done {
 			// One init container at a time, in order.
 			if prog.Next >= 0 {
@@ -205,7 +211,7 @@ func Diff(desired []DesiredReplica, actual []Container, st BackoffState, now tim
 					missing = append(missing, c.Name)
 				}
 			}
-		} else if appsFinished(d, byID) {
+		} else if appsFinished(*d, byID) {
 			for _, c := range d.Pod.InitContainers {
 				if a, ok := byID[ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)]; ok && c.IsSidecar() && a.State == StateRunning {
 					plan.Stop = append(plan.Stop, RemoveOp{ID: a.ID, Grace: graceOf(a)})
@@ -234,7 +240,7 @@ func Diff(desired []DesiredReplica, actual []Container, st BackoffState, now tim
 		}
 	}
 	for _, a := range actual {
-		if wanted[a.ID] || (len(held) > 0 && held[containerKey(a)]) {
+		if wanted[a.ID] || (held != nil && held[containerKey(a)]) {
 			continue
 		}
 		plan.Remove = append(plan.Remove, RemoveOp{ID: a.ID, Grace: graceOf(a)})

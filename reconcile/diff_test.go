@@ -237,6 +237,8 @@ func newRec(t *testing.T, f *fake, now *time.Time) *Reconciler {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Before the data dir goes: a replica's worker may still write in it.
+	t.Cleanup(r.Close)
 	return r
 }
 

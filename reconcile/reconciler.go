@@ -256,7 +256,7 @@ func (r *Reconciler) noteExits(actual []Container, now time.Time) {
 // create makes the replica's volumes, then creates and starts its missing
 // containers in spec order.
 func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaStatus, error) {
-	d, err := r.openSecrets(op.Replica)
+	d, err := r.openSecrets(*op.Replica)
 	if err != nil {
 		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
 	}
