@@ -261,9 +261,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.takeBundles(ctx)
 			poll.Reset(a.nextPoll())
 		case h := <-hints:
-			if h.Kind == "status" {
+			if h.Kind == cluster.HintStatus {
 				a.readStatus(ctx)
-			} else if h.Kind == "desired" && a.isLeader() {
+			} else if h.Kind == cluster.HintDesired && a.isLeader() {
 				a.syncDesired(ctx)
 			}
 		case <-a.deps.SourceChanged:
@@ -277,7 +277,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				poll.Reset(a.nextPoll())
 			}
 			if a.deps.Cluster != nil {
-				a.deps.Cluster.Hint(cluster.Hint{Kind: "desired"})
+				a.deps.Cluster.Hint(cluster.Hint{Kind: cluster.HintDesired})
 			}
 		case <-a.deps.InboxChanged:
 			a.takeBundles(ctx)
@@ -452,7 +452,7 @@ func (a *Agent) consider(ctx context.Context, rev sources.Revision, now time.Tim
 			return []string{msg}
 		}
 	}
-	if a.cfg.Verify != "" && a.cfg.Verify != "off" {
+	if a.cfg.Verify != "" && a.cfg.Verify != git.VerifyOff {
 		if err := a.deps.Source.Verify(a.inForceCommit(), rev.Commit, a.cfg.Verify, a.deps.Trust); err != nil {
 			a.reject(rev.Commit, now, []string{err.Error()})
 			return []string{err.Error()}
@@ -689,7 +689,7 @@ func (a *Agent) writeStatus(ctx context.Context) {
 	if changed && msg != nil {
 		a.log.Info("status committed", "commit", short(st.Head), "summary", msg.Summary, "term", st.Cluster.Term)
 		if a.deps.Cluster != nil {
-			a.deps.Cluster.Hint(cluster.Hint{Kind: "status", Commit: st.Head})
+			a.deps.Cluster.Hint(cluster.Hint{Kind: cluster.HintStatus, Commit: st.Head})
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"driftless.dev/driftless/reconcile/cni"
 	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/sources/git"
+	"driftless.dev/driftless/status"
 )
 
 // Config is the agent's configuration. It is read once at start and never
@@ -274,8 +275,8 @@ func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Node:              host,
-		Branch:            "main",
-		StatusBranch:      "driftless/status",
+		Branch:            git.DefaultBranch,
+		StatusBranch:      status.DefaultBranch,
 		StatusInterval:    Duration{2 * time.Second},
 		DataDir:           "/var/lib/driftless",
 		ContainerdAddress: "/run/containerd/containerd.sock",
@@ -346,8 +347,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--gossip needs --gossip-key-file (or --insecure-gossip)"))
 	}
 	switch c.Verify {
-	case "", "off":
-	case "head", "all":
+	case "", git.VerifyOff:
+	case git.VerifyHead, git.VerifyAll:
 		if c.TrustedKeysFile == "" && c.AllowedSignersFile == "" {
 			errs = append(errs, fmt.Errorf("--verify %s needs --trusted-keys or --allowed-signers", c.Verify))
 		}

@@ -377,7 +377,7 @@ func (s *Set) addReplicaSet(d *document, o *ReplicaSet) []Problem {
 	if o.Spec.Replicas == nil {
 		o.Spec.Replicas = ptr[int32](1)
 	}
-	defaultPodSpec(&o.Spec.Template.Spec, "Always")
+	defaultPodSpec(&o.Spec.Template.Spec, RestartAlways)
 	probs := validateController(d, o.Spec.Selector, &o.Spec.Template, "spec")
 	probs = append(probs, validateReplicas(d, o.Spec.Replicas, "spec.replicas")...)
 	if len(probs) > 0 {
@@ -388,7 +388,7 @@ func (s *Set) addReplicaSet(d *document, o *ReplicaSet) []Problem {
 }
 
 func (s *Set) addDaemonSet(d *document, o *DaemonSet) []Problem {
-	defaultPodSpec(&o.Spec.Template.Spec, "Always")
+	defaultPodSpec(&o.Spec.Template.Spec, RestartAlways)
 	if o.Spec.UpdateStrategy.Type == "" {
 		o.Spec.UpdateStrategy.Type = "RollingUpdate"
 	}
@@ -441,7 +441,7 @@ func (s *Set) jobWorkload(d *document, meta ObjectMeta, sp *JobSpec, prefix stri
 	defaultPodSpec(&sp.Template.Spec, "")
 	var probs []Problem
 	switch rp {
-	case "OnFailure", "Never":
+	case RestartOnFailure, RestartNever:
 	case "":
 		probs = append(probs, problemAt(d, prefix+".template.spec.restartPolicy", "required for a Job: OnFailure or Never"))
 	default:
@@ -476,7 +476,7 @@ func (s *Set) jobWorkload(d *document, meta ObjectMeta, sp *JobSpec, prefix stri
 }
 
 func (s *Set) addPod(d *document, o *Pod) []Problem {
-	defaultPodSpec(&o.Spec, "Always")
+	defaultPodSpec(&o.Spec, RestartAlways)
 	tmpl := PodTemplateSpec{Metadata: ObjectMeta{Labels: o.Metadata.Labels, Annotations: o.Metadata.Annotations}, Spec: o.Spec}
 	if probs := validatePodSpec(d, &o.Spec, "spec"); len(probs) > 0 {
 		return probs

@@ -2,6 +2,14 @@ package manifest
 
 import "strings"
 
+// Restart policies of a pod (and, Always only, of a sidecar init
+// container), as Kubernetes spells them.
+const (
+	RestartAlways    = "Always"
+	RestartOnFailure = "OnFailure"
+	RestartNever     = "Never"
+)
+
 // The facts of a pod that validation, the scheduler and the node must
 // agree on are computed here, once: the ports it publishes on its node
 // and the resources it asks for.

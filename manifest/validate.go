@@ -110,7 +110,7 @@ func defaultDeployment(o *Deployment) {
 	if sp.ProgressDeadlineSeconds == nil {
 		sp.ProgressDeadlineSeconds = ptr[int32](600)
 	}
-	defaultPodSpec(&sp.Template.Spec, "Always")
+	defaultPodSpec(&sp.Template.Spec, RestartAlways)
 }
 
 // validateController checks what apps/v1 controllers share: a selector
@@ -126,7 +126,7 @@ func validateController(d *document, sel *LabelSelector, t *PodTemplateSpec, fie
 		}
 		probs = append(probs, validateSelectorExpressions(d, sel.MatchExpressions, field+".selector")...)
 	}
-	if t.Spec.RestartPolicy != "Always" {
+	if t.Spec.RestartPolicy != RestartAlways {
 		probs = append(probs, valueProblem(d, field+".template.spec.restartPolicy", t.Spec.RestartPolicy, "must be Always"))
 	}
 	probs = append(probs, validateTemplateLabels(d, t.Metadata, field+".template.metadata")...)
@@ -178,7 +178,7 @@ var knownResources = map[string]bool{"cpu": true, "memory": true, "ephemeral-sto
 func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 	var probs []Problem
 	switch s.RestartPolicy {
-	case "Always", "OnFailure", "Never", "":
+	case RestartAlways, RestartOnFailure, RestartNever, "":
 	default:
 		probs = append(probs, valueProblem(d, field+".restartPolicy", s.RestartPolicy, "must be Always, OnFailure or Never"))
 	}

@@ -76,7 +76,7 @@ func defaultHTTPGet(h *HTTPGetAction) {
 
 // IsSidecar reports whether an init container is a sidecar (restartPolicy
 // Always): started in order before the app containers and kept running.
-func (c Container) IsSidecar() bool { return c.RestartPolicy == "Always" }
+func (c Container) IsSidecar() bool { return c.RestartPolicy == RestartAlways }
 
 // validateContainerExtras checks probes, lifecycle hooks, security
 // context and restartPolicy of one container.
@@ -86,7 +86,7 @@ func validateContainerExtras(d *document, c *Container, p string, init bool) []P
 	case c.RestartPolicy == "":
 	case !init:
 		probs = append(probs, problemAt(d, p+".restartPolicy", "only init containers may set restartPolicy"))
-	case c.RestartPolicy != "Always":
+	case c.RestartPolicy != RestartAlways:
 		probs = append(probs, valueProblem(d, p+".restartPolicy", c.RestartPolicy, "must be Always (a sidecar) or unset"))
 	}
 	if init && !c.IsSidecar() {

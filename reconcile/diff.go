@@ -219,7 +219,7 @@ func Diff(desired []DesiredReplica, actual []Container, st BackoffState, now tim
 			}
 		} else {
 			for _, c := range d.Pod.InitContainers {
-				if c.IsSidecar() && !consider(c, "Always") {
+				if c.IsSidecar() && !consider(c, manifest.RestartAlways) {
 					missing = append(missing, c.Name)
 				}
 			}
@@ -311,18 +311,18 @@ func appsFinished(d DesiredReplica, byID map[string]Container) bool {
 func initPolicy(c manifest.Container, pod string) string {
 	switch {
 	case c.IsSidecar():
-		return "Always"
-	case pod == "Never":
-		return "Never"
+		return manifest.RestartAlways
+	case pod == manifest.RestartNever:
+		return manifest.RestartNever
 	}
-	return "OnFailure"
+	return manifest.RestartOnFailure
 }
 
 func shouldRestart(policy string, exit int) bool {
 	switch policy {
-	case "Never":
+	case manifest.RestartNever:
 		return false
-	case "OnFailure":
+	case manifest.RestartOnFailure:
 		return exit != 0
 	default:
 		return true

@@ -54,6 +54,10 @@ type Rejection struct {
 	Errors []string  `json:"errors"`
 }
 
+// DefaultBranch is the status branch unless told otherwise (one per
+// cluster when several share a repository).
+const DefaultBranch = "driftless/status"
+
 // NodeState is a node's state on the status branch.
 type NodeState string
 

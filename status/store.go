@@ -50,7 +50,7 @@ type Store struct {
 // Open opens (or creates) the local clone. It needs no network.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Branch == "" {
-		cfg.Branch = "driftless/status"
+		cfg.Branch = DefaultBranch
 	}
 	if cfg.AuthorName == "" {
 		cfg.AuthorName = "driftless"

@@ -71,11 +71,21 @@ type Report struct {
 	Reached string `json:"reached,omitempty"`
 }
 
+// HintKind says which branch moved.
+type HintKind string
+
+// Hint kinds: the status branch has a new commit (followers read it), or
+// the desired branch may have (the leader fetches it).
+const (
+	HintStatus  HintKind = "status"
+	HintDesired HintKind = "desired"
+)
+
 // Hint tells other nodes that something moved in Git, so that they look
 // sooner than their next poll.
 type Hint struct {
 	ID     string `json:"id"`
-	Kind   string `json:"kind"` // "status" or "desired"
+	Kind   HintKind `json:"kind"`
 	Commit string `json:"commit"`
 }
 

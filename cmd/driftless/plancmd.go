@@ -33,10 +33,10 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	repo := fs.String("repo", "", "desired-state repository URL")
-	branch := fs.String("branch", "main", "branch to plan")
+	branch := fs.String("branch", git.DefaultBranch, "branch to plan")
 	path := fs.String("path", "", "sub-directory of the manifests")
 	statusRepo := fs.String("status-repo", "", "repository of the status branch (default: --repo)")
-	statusBranch := fs.String("status-branch", "driftless/status", "status branch")
+	statusBranch := fs.String("status-branch", status.DefaultBranch, "status branch")
 	output := fs.String("o", "text", "output format: text or json")
 	policyName := fs.String("scheduler-policy", string(scheduler.LeastAllocated), "how nodes are ranked: least-allocated or most-allocated (as the cluster's leader does)")
 	var auth git.Auth

@@ -21,7 +21,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	repo := fs.String("repo", "", "repository holding the status branch")
-	branch := fs.String("status-branch", "driftless/status", "status branch")
+	branch := fs.String("status-branch", status.DefaultBranch, "status branch")
 	output := fs.String("o", "text", "output format: text or json")
 	var auth git.Auth
 	authFlags(fs, &auth)

@@ -18,7 +18,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	repo := fs.String("repo", "", "repository holding the status branch")
-	branch := fs.String("status-branch", "driftless/status", "status branch")
+	branch := fs.String("status-branch", status.DefaultBranch, "status branch")
 	signersFile := fs.String("allowed-signers", "", "ssh-keygen allowed_signers file: node name -> the key that signs its status commits")
 	output := fs.String("o", "text", "output format: text or json")
 	var auth git.Auth

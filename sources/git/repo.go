@@ -130,7 +130,7 @@ var _ sources.Source = (*Repo)(nil)
 // starts with its last state when the remote is unreachable.
 func Open(ctx context.Context, cfg Config) (*Repo, error) {
 	if cfg.Branch == "" {
-		cfg.Branch = "main"
+		cfg.Branch = DefaultBranch
 	}
 	r := &Repo{cfg: cfg, urls: append([]string{cfg.URL}, cfg.Mirrors...)}
 	for _, u := range r.urls {

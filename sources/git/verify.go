@@ -16,6 +16,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
+// DefaultBranch is the desired branch followed unless told otherwise.
+const DefaultBranch = "main"
+
 // Verification modes.
 const (
 	VerifyOff  = "off"
