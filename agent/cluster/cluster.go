@@ -84,9 +84,9 @@ const (
 // Hint tells other nodes that something moved in Git, so that they look
 // sooner than their next poll.
 type Hint struct {
-	ID     string `json:"id"`
+	ID     string   `json:"id"`
 	Kind   HintKind `json:"kind"`
-	Commit string `json:"commit"`
+	Commit string   `json:"commit"`
 }
 
 // Config configures membership.
