@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -112,37 +113,47 @@ type loaded struct {
 	set *manifest.Set
 }
 
-// Agent is one node's daemon. All mutable state is owned by the loop
-// goroutine; the HTTP handlers read a snapshot under mu.
+// Agent is one node's daemon. Its state is owned by three goroutines
+// (doc.go): the intake loop, the main loop and the node loop; the HTTP
+// handlers read a snapshot under mu.
 type Agent struct {
 	cfg  Config
 	log  *slog.Logger
 	deps Deps
 
-	// owned by the loop
-	state          persisted
-	inForce        *loaded
-	sets           map[string]*manifest.Set
-	committed      *status.State
-	rejection      *status.Rejection // newest rejection not yet committed
-	lastWrite      time.Time
-	srcFails       int
-	srcErr         string // last fetch error logged, so a repeat is not
-	schemaStop     error
-	deadSince      map[string]time.Time
-	lastStatusRead time.Time
+	// owned by the intake loop
+	state     persisted
+	inForce   *loaded
+	sets      map[string]*manifest.Set
+	rejection *status.Rejection // newest refusal
+	srcFails  int
+	srcErr    string // last fetch error logged, so a repeat is not
 	// loadRetry is when a desired commit that failed to load (it could
 	// not be fetched) is tried again: a hung Git server costs one fetch
 	// deadline per retry, not one per pass.
-	loadRetry map[string]time.Time
+	loadRetry   map[string]time.Time
+	lastRemote  string
+	bundleRetry time.Time // a bundle is being written: look again then
+
+	// between the intake and the main loop
+	wants     intakeWants
+	intakeOut *latest.Value[intakeView]
+	leading   atomic.Bool // the main loop's isLeader, for the intake
+
+	// owned by the main loop
+	view           intakeView        // the intake's, as of this pass
+	rejDone        *status.Rejection // the refusal already committed
+	committed      *status.State
+	lastWrite      time.Time
+	schemaStop     error
+	deadSince      map[string]time.Time
+	lastStatusRead time.Time
 	// jobWake (leader's job clock) and graceWake (wall clock) are when
 	// time alone changes the leader's decision; decision is this pass's.
 	jobWake     time.Time
 	graceWake   time.Time
 	decision    *decision
 	next        func(leader.Input) leader.Output
-	lastRemote  string
-	bundleRetry time.Time // a bundle is being written: look again then
 
 	webhook chan struct{} // a valid webhook call: fetch now
 
@@ -172,6 +183,8 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 		deadSince: map[string]time.Time{},
 		loadRetry: map[string]time.Time{},
 		nodeIn:    latest.New[nodeInput](),
+		intakeOut: latest.New[intakeView](),
+		wants:     intakeWants{kick: make(chan struct{}, 1)},
 		next:      leader.Next,
 		nodeOut:   latest.New[nodeView](),
 		snap:      Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC(), Webhook: WebhookStatus{Enabled: len(deps.WebhookSecret) > 0}},
@@ -208,37 +221,35 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	// Start from what is on disk, so that the node keeps its last state
-	// when Git is unreachable.
-	if a.state.InForce != "" && a.deps.Source.Has(a.state.InForce) {
-		if set, err := a.load(ctx, a.state.InForce); err == nil {
-			a.inForce = &loaded{rev: sources.Revision{Commit: a.state.InForce}, set: set}
-		} else {
-			a.log.Warn("commit in force no longer loads", "commit", short(a.state.InForce), "err", err)
-		}
-	}
-	// The node loop starts from the last status read (the local copy
-	// when Git is unreachable) and runs whatever the main loop is doing.
+	// when Git is unreachable; the node loop starts from the last status
+	// read (the local copy when Git is unreachable). Then each loop runs
+	// whatever the others are doing.
+	a.startIntake(ctx)
 	a.readStatus(ctx)
+	a.view, _ = a.intakeOut.Get()
+	a.leading.Store(a.isLeader())
 	a.publishDesired(ctx)
-	nodeCtx, stopNode := context.WithCancel(ctx)
-	nodeDone := make(chan struct{})
+	loops, stopLoops := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(nodeDone)
-		a.nodeLoop(nodeCtx)
+		defer wg.Done()
+		a.nodeLoop(loops)
+	}()
+	go func() {
+		defer wg.Done()
+		a.intakeLoop(loops)
 	}()
 	defer func() {
-		stopNode()
-		<-nodeDone
+		stopLoops()
+		wg.Wait()
 	}()
 	// Look at the desired repository before the first status write, so
 	// that the first commit already names the desired commit.
-	if a.isLeader() {
-		a.syncDesired(ctx)
+	if a.leading.Load() {
+		a.wantFetch()
 	}
 
-	a.takeBundles(ctx)
-	poll := time.NewTimer(a.nextPoll())
-	defer poll.Stop()
 	wake := time.NewTimer(0)
 	defer wake.Stop()
 	var hints <-chan cluster.Hint
@@ -251,45 +262,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			a.log.Info("agent stopping; containers keep running")
 			return nil
-		case <-poll.C:
-			// Only the leader follows the desired branch closely; a
-			// follower fetches it when a placement names a commit it
-			// does not have.
-			if a.isLeader() {
-				a.syncDesired(ctx)
-			}
-			a.takeBundles(ctx)
-			poll.Reset(a.nextPoll())
 		case h := <-hints:
 			if h.Kind == cluster.HintStatus {
 				a.readStatus(ctx)
 			} else if h.Kind == cluster.HintDesired && a.isLeader() {
-				a.syncDesired(ctx)
+				a.wantFetch()
 			}
-		case <-a.deps.SourceChanged:
-			if a.isLeader() {
-				a.syncDesired(ctx)
-			}
-		case <-a.webhook:
-			// Whoever the hook reached, the leader fetches: tell it.
-			if a.isLeader() {
-				a.syncDesired(ctx)
-				poll.Reset(a.nextPoll())
-			}
-			if a.deps.Cluster != nil {
-				a.deps.Cluster.Hint(cluster.Hint{Kind: cluster.HintDesired})
-			}
-		case <-a.deps.InboxChanged:
-			a.takeBundles(ctx)
 		case <-changes:
+		case <-a.intakeOut.Ready():
 		case <-a.nodeOut.Ready():
 		case <-wake.C:
 		}
 		if ctx.Err() != nil {
 			continue
-		}
-		if !a.bundleRetry.IsZero() && !time.Now().Before(a.bundleRetry) {
-			a.takeBundles(ctx)
 		}
 		if !a.isLeader() && time.Since(a.lastStatusRead) >= a.cfg.StatusPoll.Duration {
 			a.readStatus(ctx)
@@ -304,12 +289,17 @@ func (a *Agent) Run(ctx context.Context) error {
 // placements for this node to the node loop; record what changed.
 func (a *Agent) pass(ctx context.Context) {
 	a.decision = nil
-	if a.schemaStop == nil && a.isLeader() {
-		if a.inForce == nil && a.state.LastSeen == "" && a.srcFails == 0 {
-			// A node that just became leader looks at the desired branch
-			// first, so its first commit already names the desired commit.
-			a.syncDesired(ctx)
-		}
+	a.view, _ = a.intakeOut.Get()
+	leading := a.isLeader()
+	a.leading.Store(leading)
+	switch {
+	case a.schemaStop != nil || !leading:
+	case a.view.inForce == nil && a.view.lastSeen == "" && a.view.srcFails == 0:
+		// A node that just became leader looks at the desired branch
+		// first, so its first commit already names the desired commit;
+		// the intake's answer wakes this loop again.
+		a.wantFetch()
+	default:
 		a.decide()
 		if a.decision.changed && time.Since(a.lastWrite) >= a.cfg.StatusInterval.Duration {
 			a.writeStatus(ctx)
@@ -358,16 +348,6 @@ func (a *Agent) nextWake() time.Duration {
 	}
 	if !a.isLeader() {
 		if w := time.Until(a.lastStatusRead.Add(a.cfg.StatusPoll.Duration)); w < d {
-			d = w
-		}
-	}
-	if !a.bundleRetry.IsZero() {
-		if w := time.Until(a.bundleRetry); w < d {
-			d = w
-		}
-	}
-	for _, t := range a.loadRetry {
-		if w := time.Until(t); w < d {
 			d = w
 		}
 	}
@@ -459,7 +439,7 @@ func (a *Agent) consider(ctx context.Context, rev sources.Revision, now time.Tim
 		}
 	}
 	a.state.Following = following
-	set, err := a.load(ctx, rev.Commit)
+	set, err := a.load(ctx, rev.Commit, nil)
 	if err != nil {
 		var perrs manifest.Errors
 		lines := []string{err.Error()}
@@ -506,8 +486,10 @@ func (a *Agent) inForceCommit() string {
 	return a.inForce.rev.Commit
 }
 
-// load reads and validates the manifests of one commit, cached by commit.
-func (a *Agent) load(ctx context.Context, commit string) (*manifest.Set, error) {
+// load reads and validates the manifests of one commit, cached by commit;
+// the cache keeps the commit in force, this one and those in keep (the
+// commits placements name). Intake loop only.
+func (a *Agent) load(ctx context.Context, commit string, keep map[string]bool) (*manifest.Set, error) {
 	if s, ok := a.sets[commit]; ok {
 		return s, nil
 	}
@@ -536,19 +518,8 @@ func (a *Agent) load(ctx context.Context, commit string) (*manifest.Set, error) 
 	}
 	// Keep the cache small: the commit in force, the one being loaded and
 	// those placements still name.
-	keep := map[string]bool{commit: true, a.inForceCommit(): true}
-	if a.committed != nil {
-		for _, p := range a.committed.Placements {
-			keep[p.DesiredCommit] = true
-			for _, r := range p.Replicas {
-				if r.DesiredCommit != "" {
-					keep[r.DesiredCommit] = true
-				}
-			}
-		}
-	}
 	for c := range a.sets {
-		if !keep[c] {
+		if c != commit && c != a.inForceCommit() && !keep[c] {
 			delete(a.sets, c)
 		}
 	}
@@ -588,11 +559,14 @@ type decision struct {
 // branch: the commit in force, the gossip view, every node's report (this
 // node's own from the node loop), the grace bookkeeping and the clocks.
 func (a *Agent) leaderInput(cur *status.State) leader.Input {
-	in := leader.Input{Node: a.cfg.Node, Current: cur, Rejection: a.rejection, DeadSince: a.deadSince,
+	in := leader.Input{Node: a.cfg.Node, Current: cur, DeadSince: a.deadSince,
 		NodeGrace: a.cfg.NodeGrace.Duration, Now: time.Now(), JobNow: a.now()}
+	if a.view.rejection != a.rejDone {
+		in.Rejection = a.view.rejection
+	}
 	in.Policy, _ = scheduler.ParsePolicy(a.cfg.SchedulerPolicy) // checked by Config.Validate
-	if a.inForce != nil {
-		in.Set, in.DesiredCommit = a.inForce.set, a.inForce.rev.Commit
+	if f := a.view.inForce; f != nil {
+		in.Set, in.DesiredCommit = f.set, f.rev.Commit
 	}
 	for _, m := range a.members() {
 		in.Members = append(in.Members, leader.Member{Name: m.Name, Alive: m.Alive, Labels: m.Meta.Labels,
@@ -683,8 +657,8 @@ func (a *Agent) writeStatus(ctx context.Context) {
 		a.log.Info("another node leads; following it", "leader", st.Cluster.Leader, "term", st.Cluster.Term)
 		return
 	}
-	if a.rejection != nil && st.Cluster.LastRejection != nil && st.Cluster.LastRejection.Commit == a.rejection.Commit {
-		a.rejection = nil
+	if r := a.view.rejection; r != nil && st.Cluster.LastRejection != nil && st.Cluster.LastRejection.Commit == r.Commit {
+		a.rejDone = r
 	}
 	if changed && msg != nil {
 		a.log.Info("status committed", "commit", short(st.Head), "summary", msg.Summary, "term", st.Cluster.Term)
@@ -740,6 +714,7 @@ func (a *Agent) publishDesired(ctx context.Context) {
 		return
 	}
 	var desired []reconcile.DesiredReplica
+	commits := map[string]bool{}
 	for _, p := range a.committed.Placements {
 		for _, r := range p.Replicas {
 			if r.Node != a.cfg.Node {
@@ -748,10 +723,10 @@ func (a *Agent) publishDesired(ctx context.Context) {
 			// During a rollout an old replica runs the template of the
 			// commit it was placed with.
 			commit := p.CommitOf(r)
-			set, err := a.load(ctx, commit)
-			if err != nil {
-				a.log.Warn("placement names a commit that does not load; leaving its replicas as they are", "workload", p.Workload.String(), "commit", short(commit), "err", err)
-				desired = append(desired, reconcile.DesiredReplica{Workload: p.Workload, Index: r.Index, SpecHash: r.SpecHash, Held: err.Error()})
+			commits[commit] = true
+			set, ok := a.view.sets[commit]
+			if !ok {
+				desired = append(desired, reconcile.DesiredReplica{Workload: p.Workload, Index: r.Index, SpecHash: r.SpecHash, Held: heldReason(a.view, commit)})
 				continue
 			}
 			w, ok := workloadOf(set, p)
@@ -772,6 +747,9 @@ func (a *Agent) publishDesired(ctx context.Context) {
 			})
 		}
 	}
+	// The intake loads what placements name (fetching what this node
+	// lacks); its answer wakes the main loop, which publishes again.
+	a.wantCommits(commits)
 	in := nodeInput{desired: desired, desiredCommit: a.committed.Cluster.DesiredCommit}
 	if prev, ok := a.nodeIn.Get(); ok && prev.desiredCommit == in.desiredCommit && reflect.DeepEqual(prev.desired, in.desired) {
 		return

@@ -40,7 +40,7 @@ func (a *Agent) takeBundles(ctx context.Context) {
 			a.refuseBundle(path, err.Error())
 			continue
 		}
-		if !a.isLeader() {
+		if !a.leading.Load() {
 			// The leader decides on heads; keep the branch moving only
 			// forward so that this node, should it lead, starts from it.
 			if cur, herr := a.deps.Source.Head(); herr != nil {

@@ -1,28 +1,32 @@
-// Package agent is the driftless daemon of one node. It owns the loops
-// and wires them with immutable values:
+// Package agent is the driftless daemon of one node. It owns three loops
+// and wires them with immutable values through latest-value slots:
 //
-//	               desired repo            status branch
-//	                    │ fetch (FetchTimeout)   │ read / CAS push (StatusTimeout)
-//	                    v                        v
-//	┌─ main loop ──────────────────────────────────────────────────────┐
-//	│ intake: verify, validate, take a commit whole or not at all      │
-//	│ leader (when it leads): leader.Next once per pass ─> status write│
-//	│ publishDesired: placements for this node + their specs           │
-//	└───────────────┬───────────────────────────────────▲──────────────┘
-//	    nodeIn (latest value)                  nodeOut (latest value)
-//	                v                                   │
-//	┌─ node loop ───────────────────────────────────────┴──────────────┐
-//	│ Reconciler.Sync: list, Diff, hand each replica's work to its     │
-//	│ worker (stop with grace, pull, create, hooks: ContainerdTimeout, │
-//	│ PullTimeout), observe ─> report (gossip, its own goroutine)      │
-//	└──────────────────────────────────────────────────────────────────┘
+//	desired repo, bundle inbox                    status branch
+//	   │ fetch (FetchTimeout)                       │ read / CAS push (StatusTimeout)
+//	   v                                            v
+//	┌─ intake loop ──────────────┐  intakeView  ┌─ main loop ─────────────────────┐
+//	│ poll/fsnotify/webhook/hint │─────────────>│ leader: leader.Next once a pass │
+//	│ verify, validate: a commit │  wants       │   ─> status commit (CAS)        │
+//	│ whole or not at all;       │<─────────────│ follower: read the branch       │
+//	│ load commits placements    │ (fetch, the  │ publishDesired: this node's     │
+//	│ name; import bundles       │  commits)    │   replicas + their specs        │
+//	└────────────────────────────┘              └───────┬──────────────────▲──────┘
+//	                                            nodeIn  │                  │ nodeOut
+//	                                                    v                  │
+//	                         ┌─ node loop ─────────────────────────────────┴──────┐
+//	                         │ Reconciler.Sync: list, Diff, hand each replica's   │
+//	                         │ work to its worker (stop with grace, pull, create, │
+//	                         │ hooks: ContainerdTimeout, PullTimeout), observe    │
+//	                         │ ─> report (gossip, sent on its own goroutine)      │
+//	                         └────────────────────────────────────────────────────┘
 //	HTTP: serves the snapshot under a mutex; never waits on a loop.
 //
-// The node loop never touches Git and never waits for the main loop: with
-// Git hung or gone it keeps restarting containers from the last placements
-// it was given. A placement whose desired commit does not load holds only
-// its own replicas (left as they are, reported with the reason). Every
-// call that leaves the process has a deadline (Config).
+// No loop waits for another's slow work: with the desired repository
+// hung, the leader still commits placements and the node still restarts
+// containers; with the status branch hung, the node keeps the last
+// placements it was given. A placement whose desired commit is not loaded
+// (yet) holds only its own replicas (left as they are, reported with the
+// reason). Every call that leaves the process has a deadline (Config).
 //
 // The agent never stops containers because it stops: like the kubelet,
 // it leaves them running and adopts them on the next start.

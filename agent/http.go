@@ -147,8 +147,8 @@ func (a *Agent) publish() {
 			}
 		}
 	}
-	if a.rejection != nil {
-		rej = a.rejection
+	if a.view.rejection != nil && a.view.rejection != a.rejDone {
+		rej = a.view.rejection
 	}
 	sort.Slice(views, func(i, j int) bool {
 		if views[i].Workload != views[j].Workload {
@@ -158,7 +158,7 @@ func (a *Agent) publish() {
 	})
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.snap.DesiredCommit = a.inForceCommit()
+	a.snap.DesiredCommit = a.view.inForceCommit()
 	if !a.isLeader() && a.committed != nil {
 		a.snap.DesiredCommit = a.committed.Cluster.DesiredCommit
 	}
@@ -168,8 +168,8 @@ func (a *Agent) publish() {
 	a.snap.Term = term
 	a.snap.LastRejection = rej
 	a.snap.Warnings = nil
-	if a.inForce != nil {
-		for _, w := range a.inForce.set.Warnings {
+	if a.view.inForce != nil {
+		for _, w := range a.view.inForce.set.Warnings {
 			a.snap.Warnings = append(a.snap.Warnings, w.String())
 		}
 	}

@@ -40,7 +40,7 @@ func TestLeaderNextOncePerPass(t *testing.T) {
 	src := &fakeSource{head: sources.Revision{Commit: "c1"}, files: map[string][]manifest.File{"c1": {{Path: "web.yaml", Data: []byte(webYAML)}}}}
 	a, calls := standalone(t, src)
 	ctx := context.Background()
-	a.syncDesired(ctx)
+	a.intakeWork(ctx, true)
 	for pass := 1; pass <= 5; pass++ {
 		a.pass(ctx)
 		if *calls != pass {
@@ -59,7 +59,7 @@ func TestUnloadableCommitHoldsOnlyItsReplicas(t *testing.T) {
 	src := &fakeSource{head: sources.Revision{Commit: "c1"}, files: map[string][]manifest.File{"c1": {{Path: "web.yaml", Data: []byte(webYAML)}}}}
 	a, _ := standalone(t, src)
 	ctx := context.Background()
-	a.syncDesired(ctx)
+	a.intakeWork(ctx, true)
 	a.pass(ctx)
 	// The branch names, for one more workload, a commit this node does
 	// not have and cannot fetch.
@@ -69,7 +69,11 @@ func TestUnloadableCommitHoldsOnlyItsReplicas(t *testing.T) {
 		Replicas: []manifest.ReplicaPlacement{{Index: 0, Node: "node-a", SpecHash: "h9"}}}
 	a.committed = st
 	src.syncErr = func() error { return errors.New("remote unreachable") }
-	a.sets = map[string]*manifest.Set{}
+	// The main loop asks the intake for c9; the intake's fetch fails;
+	// the main loop publishes again with the reason.
+	a.publishDesired(ctx)
+	a.intakeWork(ctx, false)
+	a.view, _ = a.intakeOut.Get()
 	a.publishDesired(ctx)
 	in, ok := a.nodeIn.Get()
 	if !ok {
@@ -89,10 +93,10 @@ func TestUnloadableCommitHoldsOnlyItsReplicas(t *testing.T) {
 	if held != 1 || normal != 2 {
 		t.Fatalf("held %d (want 1), reconciled %d (want 2)", held, normal)
 	}
-	// The next pass does not fetch again before the retry time.
+	// The intake does not fetch again before the retry time.
 	fetches := 0
 	src.syncErr = func() error { fetches++; return errors.New("remote unreachable") }
-	a.publishDesired(ctx)
+	a.intakeWork(ctx, false)
 	if fetches != 0 {
 		t.Fatalf("fetched %d times before the retry time", fetches)
 	}
