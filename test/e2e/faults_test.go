@@ -19,6 +19,7 @@ import (
 type daemonEnv struct {
 	env
 	daemon *testenv.Daemon
+	bare   string // the repository's directory
 }
 
 func newDaemonEnv(t *testing.T) *daemonEnv {
@@ -27,6 +28,7 @@ func newDaemonEnv(t *testing.T) *daemonEnv {
 	e.images = filepath.Dir(testenv.BusyboxArchive(t))
 	base := t.TempDir()
 	bareDir := filepath.Join(base, "desired.git")
+	e.bare = bareDir
 	testenv.InitBareRepo(t, bareDir)
 	e.daemon = testenv.GitDaemon(t, base)
 	e.url = e.daemon.URL + "/desired.git"

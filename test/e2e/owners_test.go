@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -89,10 +90,12 @@ func killTask(t testing.TB, c *containerd.Client, id string) {
 	}
 }
 
-// A Git server that accepts connections and never answers: fetches and
-// status reads time out, are logged once and retried; the node loop
-// carries on (a SIGKILLed container is restarted after its usual
-// back-off), /healthz answers, the API says the source is degraded, and
+// A Git server that accepts connections and never answers, in place of
+// the desired repository (the status branch lives in a local mirror):
+// fetches time out (the default 30 s), are logged once and retried; the
+// node loop carries on (a SIGKILLed container is restarted after its
+// usual back-off), the leader commits the restart to the status branch
+// meanwhile, /healthz answers, the API says the source is degraded, and
 // when the server answers again a new commit applies within a poll or two.
 func TestHungGitServer(t *testing.T) {
 	e := newDaemonEnv(t)
@@ -100,8 +103,9 @@ func TestHungGitServer(t *testing.T) {
 	work.WriteFile("app.yaml", deployment("crash", 1, trapSleep))
 	work.Commit("crash: 1")
 	work.Push()
+	statusRepo := "file://" + e.bare
 	opts := e.opts(t, "node-1")
-	opts.extra = []string{"--fetch-timeout", "3s", "--status-timeout", "3s"}
+	opts.extra = []string{"--status-repo", statusRepo}
 	ag := startAgent(t, opts)
 	waitFor(t, "replica running", 60*time.Second, func() (bool, string) {
 		ts := listTasks(t, client, "crash")
@@ -109,7 +113,39 @@ func TestHungGitServer(t *testing.T) {
 	})
 
 	daemon.Hang(t)
-	waitFor(t, "source degraded in the API", 20*time.Second, func() (bool, string) {
+	time.Sleep(time.Second) // the leader's next poll is now stuck in a fetch
+	before := listTasks(t, client, "crash")
+	killTask(t, client, before[0].ID)
+	killed := time.Now()
+	waitFor(t, "killed container restarted while Git hangs", 40*time.Second, func() (bool, string) {
+		ts := listTasks(t, client, "crash")
+		return running(ts) == 1 && ts[0].PID != before[0].PID, fmt.Sprintf("%+v", ts)
+	})
+	t.Logf("SIGKILLed container restarted after %s while every fetch hangs", time.Since(killed).Round(100*time.Millisecond))
+	restarted := time.Now()
+	waitFor(t, "the restart on the status branch while the desired fetch hangs", 15*time.Second, func() (bool, string) {
+		out, _ := execOut(e.bin, "status", "--repo", statusRepo, "-o", "json")
+		var st struct {
+			Placements []struct {
+				Replicas []struct {
+					Status *struct{ Restarts int } `json:"status"`
+				} `json:"replicas"`
+			} `json:"placements"`
+		}
+		if json.Unmarshal([]byte(out), &st) != nil {
+			return false, out
+		}
+		for _, p := range st.Placements {
+			for _, r := range p.Replicas {
+				if r.Status != nil && r.Status.Restarts >= 1 {
+					return true, ""
+				}
+			}
+		}
+		return false, out
+	})
+	t.Logf("restart committed %s after it happened, a desired fetch hanging meanwhile", time.Since(restarted).Round(100*time.Millisecond))
+	waitFor(t, "source degraded in the API", 45*time.Second, func() (bool, string) {
 		var s struct {
 			Degraded []string `json:"degraded"`
 		}
@@ -123,15 +159,6 @@ func TestHungGitServer(t *testing.T) {
 		}
 		return strings.Contains(strings.Join(s.Degraded, ","), "source"), fmt.Sprint(s.Degraded)
 	})
-
-	before := listTasks(t, client, "crash")
-	killTask(t, client, before[0].ID)
-	killed := time.Now()
-	waitFor(t, "killed container restarted while Git hangs", 40*time.Second, func() (bool, string) {
-		ts := listTasks(t, client, "crash")
-		return running(ts) == 1 && ts[0].PID != before[0].PID, fmt.Sprintf("%+v", ts)
-	})
-	t.Logf("SIGKILLed container restarted after %s while every fetch hangs", time.Since(killed).Round(100*time.Millisecond))
 	resp, err := http.Get("http://" + opts.api + "/healthz")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz while Git hangs: %v %v", resp, err)
