@@ -150,10 +150,10 @@ type Agent struct {
 	lastStatusRead time.Time
 	// jobWake (leader's job clock) and graceWake (wall clock) are when
 	// time alone changes the leader's decision; decision is this pass's.
-	jobWake     time.Time
-	graceWake   time.Time
-	decision    *decision
-	next        func(leader.Input) leader.Output
+	jobWake   time.Time
+	graceWake time.Time
+	decision  *decision
+	next      func(leader.Input) leader.Output
 
 	webhook chan struct{} // a valid webhook call: fetch now
 
