@@ -163,7 +163,7 @@ The demo keeps running. Try:
 
   kill -9 \$(cat $DEMO/agent-node-3.pid)          # a node dies: after 10s its replicas move
   tail -f $DEMO/agent-node-1.log                 # what the leader does
-  ls $DEMO/data/*/logs/default/hello/            # container logs, per node
+  ls $DEMO/data/*/logs/default/deployment/hello/            # container logs, per node
 
 Stop everything with: make demo-stop
 TXT
