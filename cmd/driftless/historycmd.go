@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,26 +36,19 @@ type historyReport struct {
 func runHistory(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("history", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	repo := fs.String("repo", "", "desired-state repository URL")
+	rf := addRepoFlags(fs, "desired-state repository URL")
 	branch := fs.String("branch", git.DefaultBranch, "desired branch")
 	statusRepo := fs.String("status-repo", "", "repository of the status branch (default: --repo)")
-	statusBranch := fs.String("status-branch", status.DefaultBranch, "status branch")
 	trustedKeys := fs.String("trusted-keys", "", "armored OpenPGP keys: show whether signers are trusted")
 	signersFile := fs.String("allowed-signers", "", "ssh-keygen allowed_signers file: show whether signers are trusted")
 	limit := fs.Int("n", 200, "at most this many desired commits (the newest)")
-	output := fs.String("o", "text", "output format: text or json")
-	var auth git.Auth
-	authFlags(fs, &auth)
-	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+	if code, done := parseFlags(fs, reorderFlags(fs, args)); done {
+		return code
+	}
+	if !rf.usable(stderr, fs.NArg() <= 1 && *limit > 0, "usage: driftless history --repo URL [--branch main] [--status-branch B] [WORKLOAD] [-o text|json]\n  WORKLOAD: name, namespace/name or namespace/Kind/name") {
 		return 2
 	}
-	if *repo == "" || fs.NArg() > 1 || *limit <= 0 || (*output != "text" && *output != "json") {
-		fmt.Fprintln(stderr, "usage: driftless history --repo URL [--branch main] [--status-branch B] [WORKLOAD] [-o text|json]\n  WORKLOAD: name, namespace/name or namespace/Kind/name")
-		return 2
-	}
+	repo, statusBranch, output, auth := rf.repo, rf.statusBranch, rf.output, rf.auth
 	if *statusRepo == "" {
 		*statusRepo = *repo
 	}

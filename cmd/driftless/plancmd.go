@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,25 +31,18 @@ type planChange struct {
 func runPlan(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	repo := fs.String("repo", "", "desired-state repository URL")
+	rf := addRepoFlags(fs, "desired-state repository URL")
 	branch := fs.String("branch", git.DefaultBranch, "branch to plan")
 	path := fs.String("path", "", "sub-directory of the manifests")
 	statusRepo := fs.String("status-repo", "", "repository of the status branch (default: --repo)")
-	statusBranch := fs.String("status-branch", status.DefaultBranch, "status branch")
-	output := fs.String("o", "text", "output format: text or json")
 	policyName := fs.String("scheduler-policy", string(scheduler.LeastAllocated), "how nodes are ranked: least-allocated or most-allocated (as the cluster's leader does)")
-	var auth git.Auth
-	authFlags(fs, &auth)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if !rf.usable(stderr, fs.NArg() == 0, "usage: driftless plan --repo URL [--branch main] [--path DIR] [--status-branch B] [--scheduler-policy P] [-o text|json]") {
 		return 2
 	}
-	if *repo == "" || fs.NArg() > 0 || (*output != "text" && *output != "json") {
-		fmt.Fprintln(stderr, "usage: driftless plan --repo URL [--branch main] [--path DIR] [--status-branch B] [--scheduler-policy P] [-o text|json]")
-		return 2
-	}
+	repo, statusBranch, output, auth := rf.repo, rf.statusBranch, rf.output, rf.auth
 	policy, err := scheduler.ParsePolicy(*policyName)
 	if err != nil {
 		fmt.Fprintln(stderr, "driftless plan:", err)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,28 +12,20 @@ import (
 	"time"
 
 	"driftless.dev/driftless/manifest"
-	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
 )
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	repo := fs.String("repo", "", "repository holding the status branch")
-	branch := fs.String("status-branch", status.DefaultBranch, "status branch")
-	output := fs.String("o", "text", "output format: text or json")
-	var auth git.Auth
-	authFlags(fs, &auth)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+	rf := addRepoFlags(fs, "repository holding the status branch")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if !rf.usable(stderr, fs.NArg() == 0, "usage: driftless status --repo URL [--status-branch B] [-o text|json]") {
 		return 2
 	}
-	if *repo == "" || fs.NArg() > 0 || (*output != "text" && *output != "json") {
-		fmt.Fprintln(stderr, "usage: driftless status --repo URL [--status-branch B] [-o text|json]")
-		return 2
-	}
+	repo, branch, output, auth := rf.repo, rf.statusBranch, rf.output, rf.auth
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, err := status.ReadState(ctx, *repo, *branch, auth)

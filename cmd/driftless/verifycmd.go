@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,22 +16,15 @@ import (
 func runVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	repo := fs.String("repo", "", "repository holding the status branch")
-	branch := fs.String("status-branch", status.DefaultBranch, "status branch")
+	rf := addRepoFlags(fs, "repository holding the status branch")
 	signersFile := fs.String("allowed-signers", "", "ssh-keygen allowed_signers file: node name -> the key that signs its status commits")
-	output := fs.String("o", "text", "output format: text or json")
-	var auth git.Auth
-	authFlags(fs, &auth)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if !rf.usable(stderr, *signersFile != "" && fs.NArg() == 0, "usage: driftless verify --repo URL [--status-branch B] --allowed-signers FILE [-o text|json]") {
 		return 2
 	}
-	if *repo == "" || *signersFile == "" || fs.NArg() > 0 || (*output != "text" && *output != "json") {
-		fmt.Fprintln(stderr, "usage: driftless verify --repo URL [--status-branch B] --allowed-signers FILE [-o text|json]")
-		return 2
-	}
+	repo, branch, output, auth := rf.repo, rf.statusBranch, rf.output, rf.auth
 	signers, err := git.LoadAllowedSigners(*signersFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "driftless verify: %v\n", err)
