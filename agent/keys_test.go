@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,25 +13,10 @@ import (
 	"time"
 
 	"driftless.dev/driftless/agent/cluster"
+	"driftless.dev/driftless/internal/testenv"
 )
 
-func freeGossipAddr(t *testing.T) string {
-	t.Helper()
-	for i := 0; i < 20; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		if u, err := net.ListenPacket("udp", addr); err == nil {
-			u.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free port")
-	return ""
-}
+func freeGossipAddr(t *testing.T) string { return testenv.FreeGossipAddr(t) }
 
 func aliveCount(c *cluster.Cluster) int {
 	n := 0

@@ -6,35 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"driftless.dev/driftless/internal/testenv"
 	"driftless.dev/driftless/manifest"
 )
 
 var key = []byte("0123456789abcdef")
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	// memberlist binds TCP and UDP on the same port.
-	for i := 0; i < 20; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		u, err := net.ListenPacket("udp", addr)
-		if err == nil {
-			u.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free port")
-	return ""
-}
+func freeAddr(t *testing.T) string { return testenv.FreeGossipAddr(t) }
 
 func start(t *testing.T, name string, join []string, mod ...func(*Config)) *Cluster {
 	t.Helper()
@@ -54,13 +36,7 @@ func start(t *testing.T, name string, join []string, mod ...func(*Config)) *Clus
 
 func eventually(t *testing.T, what string, d time.Duration, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Until(t, what, d, f)
 }
 
 func alive(c *Cluster) int {

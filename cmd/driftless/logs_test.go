@@ -47,13 +47,7 @@ func (l *lockedBuffer) String() string {
 
 func waitUntil(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Until(t, what, 15*time.Second, ok)
 }
 
 // driftless logs reads what the shim's log writer wrote for containers on

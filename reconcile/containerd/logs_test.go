@@ -61,13 +61,7 @@ func lastTick(t testing.TB, path string) int {
 
 func waitFor(t testing.TB, what string, d time.Duration, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Until(t, what, d, ok)
 }
 
 // loggerOf finds the log writer process of a log path and its parent.

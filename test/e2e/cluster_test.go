@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"driftless.dev/driftless/internal/testenv"
 	"github.com/containerd/containerd"
 )
 
@@ -53,9 +54,7 @@ func startCluster(t *testing.T, e *env, names []string) (map[string]agentOpts, m
 	return opts, agents
 }
 
-func freeGossipAddr(t testing.TB) string {
-	return freePort(t) // memberlist also binds UDP on it; a free TCP port almost always is
-}
+func freeGossipAddr(t testing.TB) string { return testenv.FreeGossipAddr(t) }
 
 // Three agent processes, one private containerd (a namespace per node),
 // one status branch: replicas spread, a DaemonSet runs everywhere, the

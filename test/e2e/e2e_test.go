@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -139,15 +138,7 @@ func (e *env) opts(t testing.TB, node string) agentOpts {
 	return agentOpts{bin: e.bin, node: node, repo: e.url, dataDir: dataDir, sock: e.cd.Address, images: e.images, api: freePort(t)}
 }
 
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freePort(t testing.TB) string { return testenv.FreePort(t) }
 
 type agentProc struct {
 	t    testing.TB
@@ -350,17 +341,7 @@ func running(ts []task) int {
 
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, desc := cond()
-		if ok {
-			return
-		}
-		last = desc
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
+	testenv.Eventually(t, what, timeout, cond)
 }
 
 func deployment(name string, replicas int, script string) string {
