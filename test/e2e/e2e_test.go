@@ -1,5 +1,3 @@
-// Package e2e runs the driftless binary as a user would: real Git
-// repositories, a private containerd, agent processes killed with SIGKILL.
 package e2e
 
 import (
