@@ -13,7 +13,8 @@
 // changed (Rebound).
 //
 // It must never do I/O beyond the bytes it is handed, never depend on
-// another driftless package, never accept a field it does not implement
+// another driftless package (but internal/sealed, to recognise a sealed
+// Secret), never accept a field it does not implement
 // (an unsupported field is a located error, not ignored), and never put
 // a Secret's value in an error or a log line.
 package manifest
