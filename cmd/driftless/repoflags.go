@@ -25,7 +25,7 @@ func addRepoFlags(fs *flag.FlagSet, repoHelp string) *repoFlags {
 		statusBranch: fs.String("status-branch", status.DefaultBranch, "status branch"),
 		output:       fs.String("o", "text", "output format: text or json"),
 	}
-	authFlags(fs, &f.auth)
+	f.auth.RegisterFlags(fs)
 	return f
 }
 

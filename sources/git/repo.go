@@ -7,6 +7,7 @@ package git
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -40,6 +41,15 @@ type Auth struct {
 	TokenFile string `json:"tokenFile,omitempty"`
 	// BasicAuthFile holds "user:password" for https:// remotes.
 	BasicAuthFile string `json:"basicAuthFile,omitempty"`
+}
+
+// RegisterFlags binds the credential-file flags of every command that
+// reads a repository; defaults are a's current values.
+func (a *Auth) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&a.SSHKeyFile, "ssh-key", a.SSHKeyFile, "SSH private key file for ssh:// remotes")
+	fs.StringVar(&a.KnownHostsFile, "known-hosts", a.KnownHostsFile, "known_hosts file for ssh:// remotes")
+	fs.StringVar(&a.TokenFile, "token-file", a.TokenFile, "file holding a token for https:// remotes")
+	fs.StringVar(&a.BasicAuthFile, "basic-auth-file", a.BasicAuthFile, "file holding user:password for https:// remotes")
 }
 
 // Method returns the go-git auth method for url, or nil for none.
