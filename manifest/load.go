@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -300,8 +302,8 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 	if !ok {
 		// The document did not decode; still report a bad name, so that
 		// one round of fixes is enough more often.
-		if name != "" && (len(name) > 253 || !dns1123Subdomain.MatchString(name)) {
-			probs = append(probs, valueProblem(d, "metadata.name", name, "must be a lowercase DNS-1123 name"))
+		if name != "" && !isDNS1123Subdomain(name) {
+			probs = append(probs, invalid(d, "metadata.name", name, validation.IsDNS1123Subdomain(name))...)
 		}
 		return probs
 	}
@@ -581,9 +583,7 @@ func (s *Set) addNode(d *document, o *Node) []Problem {
 	var probs []Problem
 	for i, t := range o.Spec.Taints {
 		p := fmt.Sprintf("spec.taints[%d]", i)
-		if !isQualifiedName(t.Key) {
-			probs = append(probs, valueProblem(d, p+".key", t.Key, "must be a qualified name"))
-		}
+		probs = append(probs, invalid(d, p+".key", t.Key, validation.IsQualifiedName(t.Key))...)
 		switch t.Effect {
 		case "NoSchedule", "PreferNoSchedule", "NoExecute":
 		default:

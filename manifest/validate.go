@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"fmt"
 	"path"
 	"regexp"
@@ -8,15 +10,7 @@ import (
 	"strings"
 )
 
-var (
-	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-	qualifiedName    = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
-	labelValue       = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
-	configKey        = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
-	ianaSvcName      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-	envVarName       = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
-)
+var ()
 
 func problemAt(d *document, field, msg string) Problem {
 	return Problem{File: d.file, Line: d.lineOf(field), Field: field, Message: msg}
@@ -26,24 +20,30 @@ func valueProblem(d *document, field, value, msg string) Problem {
 	return Problem{File: d.file, Line: d.lineOf(field), Field: field, Value: value, HasValue: true, Message: msg}
 }
 
-func isConfigKey(k string) bool { return len(k) <= 253 && configKey.MatchString(k) }
+// Names, keys and values are checked by Kubernetes' own rules
+// (apimachinery's util/validation), and refused in its words.
 
-func isQualifiedName(k string) bool {
-	prefix, name, found := strings.Cut(k, "/")
-	if !found {
-		name, prefix = prefix, ""
-	} else if prefix == "" || len(prefix) > 253 || !dns1123Subdomain.MatchString(prefix) {
-		return false
+func isConfigKey(k string) bool        { return len(validation.IsConfigMapKey(k)) == 0 }
+func isQualifiedName(k string) bool    { return len(validation.IsQualifiedName(k)) == 0 }
+func isDNS1123Label(s string) bool     { return len(validation.IsDNS1123Label(s)) == 0 }
+func isLabelValue(v string) bool       { return len(validation.IsValidLabelValue(v)) == 0 }
+func isDNS1123Subdomain(s string) bool { return len(validation.IsDNS1123Subdomain(s)) == 0 }
+
+// invalid is the problem of value at field per Kubernetes' messages
+// (errs, from util/validation), or nil when errs is empty.
+func invalid(d *document, field, value string, errs []string) []Problem {
+	if len(errs) == 0 {
+		return nil
 	}
-	return len(name) <= 63 && qualifiedName.MatchString(name)
+	return []Problem{valueProblem(d, field, value, strings.Join(errs, "; "))}
 }
 
 func validateMeta(d *document, m *ObjectMeta, clusterScoped bool) []Problem {
 	var probs []Problem
 	if m.Name == "" {
 		probs = append(probs, problemAt(d, "metadata.name", "required"))
-	} else if len(m.Name) > 253 || !dns1123Subdomain.MatchString(m.Name) {
-		probs = append(probs, valueProblem(d, "metadata.name", m.Name, "must be a lowercase DNS-1123 name"))
+	} else {
+		probs = append(probs, invalid(d, "metadata.name", m.Name, validation.IsDNS1123Subdomain(m.Name))...)
 	}
 	if clusterScoped {
 		if m.Namespace != "" {
@@ -52,15 +52,13 @@ func validateMeta(d *document, m *ObjectMeta, clusterScoped bool) []Problem {
 	} else {
 		if m.Namespace == "" {
 			m.Namespace = "default"
-		} else if len(m.Namespace) > 63 || !dns1123Label.MatchString(m.Namespace) {
-			probs = append(probs, valueProblem(d, "metadata.namespace", m.Namespace, "must be a lowercase DNS-1123 label"))
+		} else {
+			probs = append(probs, invalid(d, "metadata.namespace", m.Namespace, validation.IsDNS1123Label(m.Namespace))...)
 		}
 	}
 	probs = append(probs, validateLabels(d, m.Labels, "metadata.labels")...)
 	for k := range m.Annotations {
-		if !isQualifiedName(k) {
-			probs = append(probs, valueProblem(d, "metadata.annotations."+k, k, "must be a qualified name"))
-		}
+		probs = append(probs, invalid(d, "metadata.annotations."+k, k, validation.IsQualifiedName(k))...)
 	}
 	return probs
 }
@@ -68,12 +66,8 @@ func validateMeta(d *document, m *ObjectMeta, clusterScoped bool) []Problem {
 func validateLabels(d *document, labels map[string]string, field string) []Problem {
 	var probs []Problem
 	for k, v := range labels {
-		if !isQualifiedName(k) {
-			probs = append(probs, valueProblem(d, field+"."+k, k, "invalid label key: must be a qualified name ([prefix/]name)"))
-		}
-		if len(v) > 63 || !labelValue.MatchString(v) {
-			probs = append(probs, valueProblem(d, field+"."+k, v, "invalid label value: at most 63 characters [-A-Za-z0-9_.], starting and ending alphanumeric"))
-		}
+		probs = append(probs, invalid(d, field+"."+k, k, validation.IsQualifiedName(k))...)
+		probs = append(probs, invalid(d, field+"."+k, v, validation.IsValidLabelValue(v))...)
 	}
 	return probs
 }
@@ -185,8 +179,8 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 	if g := s.TerminationGracePeriodSeconds; g != nil && *g < 0 {
 		probs = append(probs, valueProblem(d, field+".terminationGracePeriodSeconds", fmt.Sprint(*g), "must be >= 0"))
 	}
-	if s.Hostname != "" && (len(s.Hostname) > 63 || !dns1123Label.MatchString(s.Hostname)) {
-		probs = append(probs, valueProblem(d, field+".hostname", s.Hostname, "must be a lowercase DNS-1123 label"))
+	if s.Hostname != "" && !isDNS1123Label(s.Hostname) {
+		probs = append(probs, invalid(d, field+".hostname", s.Hostname, validation.IsDNS1123Label(s.Hostname))...)
 	}
 	probs = append(probs, validateLabels(d, s.NodeSelector, field+".nodeSelector")...)
 	probs = append(probs, validateScheduling(d, s, field)...)
@@ -196,8 +190,8 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 		p := fmt.Sprintf("%s.volumes[%d]", field, i)
 		if v.Name == "" {
 			probs = append(probs, problemAt(d, p+".name", "required"))
-		} else if len(v.Name) > 63 || !dns1123Label.MatchString(v.Name) {
-			probs = append(probs, valueProblem(d, p+".name", v.Name, "must be a lowercase DNS-1123 label"))
+		} else if !isDNS1123Label(v.Name) {
+			probs = append(probs, invalid(d, p+".name", v.Name, validation.IsDNS1123Label(v.Name))...)
 		} else if volumes[v.Name] {
 			probs = append(probs, valueProblem(d, p+".name", v.Name, "duplicate volume name"))
 		}
@@ -270,8 +264,8 @@ func validateContainer(d *document, s *PodSpec, c *Container, p string, init boo
 	switch {
 	case c.Name == "":
 		probs = append(probs, problemAt(d, p+".name", "required"))
-	case len(c.Name) > 63 || !dns1123Label.MatchString(c.Name):
-		probs = append(probs, valueProblem(d, p+".name", c.Name, "must be a lowercase DNS-1123 label"))
+	case !isDNS1123Label(c.Name):
+		probs = append(probs, invalid(d, p+".name", c.Name, validation.IsDNS1123Label(c.Name))...)
 	case names[c.Name]:
 		probs = append(probs, valueProblem(d, p+".name", c.Name, "duplicate container name"))
 	}
@@ -289,8 +283,10 @@ func validateContainer(d *document, s *PodSpec, c *Container, p string, init boo
 	}
 	for j, e := range c.Env {
 		ep := fmt.Sprintf("%s.env[%d]", p, j)
-		if e.Name == "" || !envVarName.MatchString(e.Name) {
-			probs = append(probs, valueProblem(d, ep+".name", e.Name, "must be a valid environment variable name"))
+		if e.Name == "" {
+			probs = append(probs, problemAt(d, ep+".name", "required"))
+		} else {
+			probs = append(probs, invalid(d, ep+".name", e.Name, validation.IsEnvVarName(e.Name))...)
 		}
 		if e.ValueFrom != nil {
 			probs = append(probs, validateEnvSource(d, s, e, ep)...)
@@ -301,8 +297,8 @@ func validateContainer(d *document, s *PodSpec, c *Container, p string, init boo
 		if (e.ConfigMapRef == nil) == (e.SecretRef == nil) {
 			probs = append(probs, problemAt(d, ep, "must name exactly one of configMapRef and secretRef"))
 		}
-		if e.Prefix != "" && !envVarName.MatchString(e.Prefix) {
-			probs = append(probs, valueProblem(d, ep+".prefix", e.Prefix, "must be a valid environment variable name prefix"))
+		if e.Prefix != "" {
+			probs = append(probs, invalid(d, ep+".prefix", e.Prefix, validation.IsEnvVarName(e.Prefix))...)
 		}
 	}
 	portNames := map[string]bool{}
@@ -320,8 +316,8 @@ func validateContainer(d *document, s *PodSpec, c *Container, p string, init boo
 			probs = append(probs, valueProblem(d, pp+".protocol", port.Protocol, "must be TCP, UDP or SCTP"))
 		}
 		if port.Name != "" {
-			if len(port.Name) > 15 || !ianaSvcName.MatchString(port.Name) || !strings.ContainsAny(port.Name, "abcdefghijklmnopqrstuvwxyz") || strings.Contains(port.Name, "--") {
-				probs = append(probs, valueProblem(d, pp+".name", port.Name, "must be an IANA service name (at most 15 lowercase letters, digits and '-', with a letter)"))
+			if errs := validation.IsValidPortName(port.Name); len(errs) > 0 {
+				probs = append(probs, invalid(d, pp+".name", port.Name, errs)...)
 			} else if portNames[port.Name] {
 				probs = append(probs, valueProblem(d, pp+".name", port.Name, "duplicate port name"))
 			}
@@ -411,9 +407,7 @@ func validateEnvSource(d *document, s *PodSpec, e EnvVar, p string) []Problem {
 		if ks.sel.Name == "" {
 			probs = append(probs, problemAt(d, p+".valueFrom."+ks.name+".name", "required"))
 		}
-		if !isConfigKey(ks.sel.Key) {
-			probs = append(probs, valueProblem(d, p+".valueFrom."+ks.name+".key", ks.sel.Key, "must be a valid key"))
-		}
+		probs = append(probs, invalid(d, p+".valueFrom."+ks.name+".key", ks.sel.Key, validation.IsConfigMapKey(ks.sel.Key))...)
 	}
 	if f := src.FieldRef; f != nil && !envFieldPaths.MatchString(f.FieldPath) {
 		probs = append(probs, valueProblem(d, p+".valueFrom.fieldRef.fieldPath", f.FieldPath, "not a supported field (metadata.name, metadata.namespace, metadata.labels['k'], metadata.annotations['k'], spec.nodeName, status.podIP, status.hostIP)"))
@@ -488,9 +482,7 @@ func validateItems(d *document, items []KeyToPath, mode *int32, p string) []Prob
 	}
 	for i, it := range items {
 		ip := fmt.Sprintf("%s.items[%d]", p, i)
-		if !isConfigKey(it.Key) {
-			probs = append(probs, valueProblem(d, ip+".key", it.Key, "must be a valid key"))
-		}
+		probs = append(probs, invalid(d, ip+".key", it.Key, validation.IsConfigMapKey(it.Key))...)
 		if it.Path == "" || path.IsAbs(it.Path) || strings.HasPrefix(path.Clean(it.Path), "..") {
 			probs = append(probs, valueProblem(d, ip+".path", it.Path, "must be a relative path inside the volume"))
 		}
@@ -540,7 +532,7 @@ func validateScheduling(d *document, s *PodSpec, field string) []Problem {
 			if t.Key == "" {
 				probs = append(probs, problemAt(d, p+".operator", "must be Exists when key is empty"))
 			}
-			if len(t.Value) > 63 || !labelValue.MatchString(t.Value) {
+			if !isLabelValue(t.Value) {
 				probs = append(probs, valueProblem(d, p+".value", t.Value, "invalid label value: at most 63 characters [-A-Za-z0-9_.], starting and ending alphanumeric"))
 			}
 		case "Exists":
@@ -687,8 +679,8 @@ func validatePodAffinityTerm(d *document, t PodAffinityTerm, field string) []Pro
 		probs = append(probs, valueProblem(d, field+".topologyKey", t.TopologyKey, "must be a qualified name"))
 	}
 	for i, ns := range t.Namespaces {
-		if len(ns) > 63 || !dns1123Label.MatchString(ns) {
-			probs = append(probs, valueProblem(d, fmt.Sprintf("%s.namespaces[%d]", field, i), ns, "must be a lowercase DNS-1123 label"))
+		if !isDNS1123Label(ns) {
+			probs = append(probs, invalid(d, fmt.Sprintf("%s.namespaces[%d]", field, i), ns, validation.IsDNS1123Label(ns))...)
 		}
 	}
 	return append(probs, validateSelector(d, t.LabelSelector, field+".labelSelector")...)
