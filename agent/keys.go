@@ -10,6 +10,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"driftless.dev/driftless/agent/cluster"
+	"driftless.dev/driftless/internal/fswatch"
 )
 
 // keySetter is the part of the cluster that takes a new keyring.
@@ -24,19 +25,12 @@ type keySetter interface {
 // encrypts, all decrypt. A file that does not parse is logged and the
 // keys in use are kept. Runs until ctx ends.
 func reloadKeys(ctx context.Context, path string, cl keySetter, reload <-chan os.Signal, log *slog.Logger) {
-	var events <-chan fsnotify.Event
-	if w, err := fsnotify.NewWatcher(); err != nil {
-		log.Warn("cannot watch the gossip key file; reload with SIGHUP", "err", err)
-	} else if err := w.Add(filepath.Dir(path)); err != nil {
-		w.Close()
-		log.Warn("cannot watch the gossip key file; reload with SIGHUP", "err", err)
-	} else {
-		defer w.Close()
-		events = w.Events
-	}
 	base := filepath.Base(path)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	changed, err := fswatch.Dir(ctx, filepath.Dir(path), 200*time.Millisecond,
+		func(ev fsnotify.Event) bool { return filepath.Base(ev.Name) == base }, nil)
+	if err != nil {
+		log.Warn("cannot watch the gossip key file; reload with SIGHUP", "err", err)
+	}
 	apply := func(why string) {
 		keys, err := cluster.LoadKeyFile(path)
 		if err != nil {
@@ -53,15 +47,11 @@ func reloadKeys(ctx context.Context, path string, cl keySetter, reload <-chan os
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-events:
+		case _, ok := <-changed:
 			if !ok {
-				events = nil
+				changed = nil
 				continue
 			}
-			if filepath.Base(ev.Name) == base {
-				timer.Reset(200 * time.Millisecond)
-			}
-		case <-timer.C:
 			apply("file changed")
 		case <-reload:
 			apply("SIGHUP")
