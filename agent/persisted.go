@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"driftless.dev/driftless/internal/atomicfile"
 )
 
 // persisted is the agent's own memory across restarts: the last good
@@ -35,7 +37,7 @@ func loadPersisted(path string) (persisted, error) {
 	return p, nil
 }
 
-// savePersisted writes atomically (temp file + rename) so a crash never
+// savePersisted writes atomically (internal/atomicfile) so a crash never
 // leaves a half-written file.
 func savePersisted(path string, p persisted) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -45,21 +47,5 @@ func savePersisted(path string, p persisted) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, b, 0o644)
 }

@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"driftless.dev/driftless/internal/atomicfile"
 	"driftless.dev/driftless/manifest"
 )
 
@@ -370,14 +371,7 @@ func writeFiles(dir string, files map[string]fileContent, _ os.FileMode) error {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		tmp := p + ".driftless-tmp"
-		if err := os.WriteFile(tmp, f.data, f.mode); err != nil {
-			return err
-		}
-		if err := os.Chmod(tmp, f.mode); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, p); err != nil {
+		if err := atomicfile.WriteFile(p, f.data, f.mode); err != nil {
 			return err
 		}
 		keep[p] = true

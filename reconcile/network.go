@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"driftless.dev/driftless/internal/atomicfile"
 )
 
 // networkRecord is what the agent keeps of a replica's wiring, in the
@@ -57,11 +59,7 @@ func (r *Reconciler) writeNetworkRecord(name string, rec networkRecord) error {
 	if err != nil {
 		return err
 	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
+	if err := atomicfile.WriteFile(p, b, 0o644); err != nil {
 		return err
 	}
 	r.mu.Lock()

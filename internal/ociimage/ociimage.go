@@ -20,6 +20,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"driftless.dev/driftless/internal/atomicfile"
 )
 
 // BusyboxPath is where Debian's busybox-static installs the binary.
@@ -169,20 +171,7 @@ func BuildBusyboxFile(path, name string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := BuildBusybox(f, name); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return BuildBusybox(w, name) })
 }
 
 const printenvScript = `#!/bin/sh
