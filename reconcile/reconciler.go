@@ -632,7 +632,8 @@ func (r *Reconciler) cleanupPods(ctx context.Context, desired []DesiredReplica, 
 				continue
 			}
 			p := filepath.Join(r.netnsDir(), e.Name())
-			if err := r.teardownNetwork(ctx, e.Name(), p); err != nil {
+			name := e.Name()
+			if err := r.call(ctx, func(ctx context.Context) error { return r.teardownNetwork(ctx, name, p) }); err != nil {
 				r.log.Warn("network teardown", "replica", e.Name(), "err", err)
 				continue
 			}
