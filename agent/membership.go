@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"fmt"
 	"runtime"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -21,10 +20,6 @@ type Membership interface {
 	Hint(cluster.Hint)
 	Hints() <-chan cluster.Hint
 	Changes() <-chan struct{}
-}
-
-func reportKey(ref manifest.Ref, idx int) string {
-	return fmt.Sprintf("%s/%d", ref, idx)
 }
 
 // members returns the gossip view, or this node alone when standalone.

@@ -2,10 +2,10 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"reflect"
 	"time"
 
+	"driftless.dev/driftless/leader"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
 )
@@ -38,7 +38,6 @@ func (a *Agent) nodeLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	fails := 0
-	var lastReport string
 	for {
 		select {
 		case <-ctx.Done():
@@ -76,12 +75,12 @@ func (a *Agent) nodeLoop(ctx context.Context) {
 			if converged(in.desired, obs) {
 				view.reached = in.desiredCommit
 			}
-			// Wake the main loop (the leader commits what changed) only
-			// when something did.
+			// Wake the main loop (the leader commits what changed) and
+			// tell the other nodes only when something did.
 			if !seen || view.reached != prev.reached || !reflect.DeepEqual(view.observed, prev.observed) {
 				a.nodeOut.Put(view)
+				a.report(view)
 			}
-			lastReport = a.report(view, lastReport)
 		}
 		if t := a.deps.Reconciler.NextWake(); !t.IsZero() {
 			next = min(next, time.Until(t))
@@ -119,22 +118,16 @@ func converged(desired []reconcile.DesiredReplica, obs map[reconcile.ReplicaKey]
 	return true
 }
 
-// report publishes this node's observed replicas to the leader by gossip
-// when they changed since last (the encoded report last sent, returned
-// anew). Gossip sends on its own goroutine: this never blocks.
-func (a *Agent) report(v nodeView, last string) string {
+// report publishes this node's observed replicas to the leader by gossip.
+// Gossip sends on its own goroutine (and again to nodes that join): this
+// never blocks.
+func (a *Agent) report(v nodeView) {
 	if a.deps.Cluster == nil {
-		return last
+		return
 	}
 	r := make(map[string]manifest.ReplicaStatus, len(v.observed))
 	for k, o := range v.observed {
-		r[reportKey(k.Workload, k.Index)] = o
-	}
-	b, _ := json.Marshal(r)
-	key := string(b) + v.reached
-	if key == last {
-		return last
+		r[leader.ReportKey(k.Workload, k.Index)] = o
 	}
 	a.deps.Cluster.SetReport(r, v.reached)
-	return key
 }
