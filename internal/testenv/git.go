@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -138,12 +137,7 @@ type Daemon struct {
 func GitDaemon(t testing.TB, base string) *Daemon {
 	t.Helper()
 	Require(t, "git")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
+	_, port, _ := net.SplitHostPort(FreePort(t))
 	d := &Daemon{URL: "git://127.0.0.1:" + port, base: base, port: port}
 	d.Start(t)
 	t.Cleanup(func() { d.Stop(t) })

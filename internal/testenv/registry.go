@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,12 +29,7 @@ func StartRegistry(t testing.TB, user, password string) *Registry {
 	t.Helper()
 	Require(t, "docker-registry", "skopeo")
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := l.Addr().String()
-	l.Close()
+	host := FreePort(t)
 	cfg := fmt.Sprintf(`version: 0.1
 log:
   level: warn
