@@ -17,7 +17,7 @@ build:
 # CI=true a test that cannot get containerd fails instead of skipping.
 test:
 	scripts/install-deps.sh
-	$(GO) test -race -count=1 -timeout 45m ./...
+	GO=$(GO) scripts/test.sh
 	$(MAKE) fuzz
 
 # A bounded run of every fuzz target (the committed seeds under

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -160,7 +161,10 @@ type Cluster struct {
 	cfg   Config
 	ml    *memberlist.Memberlist
 	kr    *memberlist.Keyring // nil without encryption
-	queue *memberlist.TransmitLimitedQueue
+	// queue exists before memberlist starts (its callbacks use it at
+	// once); its node count comes from started, set once Create returns.
+	queue   *memberlist.TransmitLimitedQueue
+	started atomic.Pointer[memberlist.Memberlist]
 	log   *slog.Logger
 
 	mu      sync.Mutex
@@ -246,12 +250,13 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.SuspicionMult > 0 {
 		mc.SuspicionMult = cfg.SuspicionMult
 	}
+	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.numMembers, RetransmitMult: 3}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.BindAddr, err)
 	}
 	c.ml = ml
-	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 3}
+	c.started.Store(ml)
 	ctx, c.cancel = context.WithCancel(ctx)
 	go c.sendReports(ctx)
 	if len(cfg.Join) > 0 {
@@ -566,6 +571,15 @@ func (c *Cluster) Hint(h Hint) {
 	c.seen[h.ID] = time.Now()
 	c.mu.Unlock()
 	c.queueHint(h)
+}
+
+// numMembers is the member count for the broadcast queue (1 while
+// memberlist is still starting).
+func (c *Cluster) numMembers() int {
+	if ml := c.started.Load(); ml != nil {
+		return ml.NumMembers()
+	}
+	return 1
 }
 
 func (c *Cluster) queueHint(h Hint) {
