@@ -158,14 +158,14 @@ func KeyID(k []byte) string {
 
 // Cluster is a running membership. Methods are safe for concurrent use.
 type Cluster struct {
-	cfg   Config
-	ml    *memberlist.Memberlist
-	kr    *memberlist.Keyring // nil without encryption
+	cfg Config
+	ml  *memberlist.Memberlist
+	kr  *memberlist.Keyring // nil without encryption
 	// queue exists before memberlist starts (its callbacks use it at
 	// once); its node count comes from started, set once Create returns.
 	queue   *memberlist.TransmitLimitedQueue
 	started atomic.Pointer[memberlist.Memberlist]
-	log   *slog.Logger
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	meta    []byte
