@@ -48,6 +48,9 @@ type Workload struct {
 	// SpecHash, so a change to one replaces the replicas that use it.
 	ConfigMaps map[string]ConfigMap `json:"-"`
 	Secrets    map[string]Secret    `json:"-"`
+	// MissingServiceAccount names the ServiceAccount the template runs as
+	// when the commit lacks it: the replicas stay Pending.
+	MissingServiceAccount string `json:"-"`
 
 	doc       *document
 	specField string
@@ -59,9 +62,12 @@ type Set struct {
 	CronJobs   []CronJobDef
 	ConfigMaps []ConfigMap
 	Secrets    []Secret
-	Nodes      []Node
-	Skipped    []Skipped
-	Warnings   []Problem
+	Services   []Service
+	// ServiceAccounts are names pods may run as (no token is mounted).
+	ServiceAccounts []ServiceAccount
+	Nodes           []Node
+	Skipped         []Skipped
+	Warnings        []Problem
 
 	opts LoadOptions
 }
@@ -87,7 +93,6 @@ func refLess(a, b Ref) bool {
 
 // notHandled are Kubernetes kinds driftless recognises and does not apply.
 var notHandled = map[string]string{
-	"Service":                        "services and their networking are not handled by driftless",
 	"Ingress":                        "ingress is not handled by driftless",
 	"IngressClass":                   "ingress is not handled by driftless",
 	"NetworkPolicy":                  "network policies are not handled by driftless",
@@ -96,7 +101,6 @@ var notHandled = map[string]string{
 	"PersistentVolumeClaim":          "persistent volumes are not handled by driftless",
 	"PersistentVolume":               "persistent volumes are not handled by driftless",
 	"StorageClass":                   "persistent volumes are not handled by driftless",
-	"ServiceAccount":                 "there is no Kubernetes API to authenticate to",
 	"Role":                           "there is no Kubernetes API to authorise",
 	"RoleBinding":                    "there is no Kubernetes API to authorise",
 	"ClusterRole":                    "there is no Kubernetes API to authorise",
@@ -215,6 +219,9 @@ func LoadWith(files []File, opts LoadOptions) (*Set, error) {
 		}
 	}
 	if len(problems) == 0 {
+		problems = append(problems, set.checkServiceAddresses()...)
+	}
+	if len(problems) == 0 {
 		set.resolveRefs()
 	}
 	if len(problems) > 0 {
@@ -294,6 +301,14 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 		o := &Secret{}
 		probs, ok = d.decodeInto(o)
 		meta, v = &o.Metadata, func(d *document) []Problem { return s.addSecret(d, o) }
+	case "Service":
+		o := &Service{}
+		probs, ok = d.decodeInto(o, "status")
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addService(d, o) }
+	case "ServiceAccount":
+		o := &ServiceAccount{}
+		probs, ok = d.decodeInto(o)
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addServiceAccount(d, o) }
 	case "Node":
 		o := &Node{}
 		probs, ok = d.decodeInto(o, "status")
@@ -324,15 +339,17 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 type validator func(*document) []Problem
 
 var kinds = map[string]string{
-	"Deployment": "apps/v1",
-	"DaemonSet":  "apps/v1",
-	"ReplicaSet": "apps/v1",
-	"Job":        "batch/v1",
-	"CronJob":    "batch/v1",
-	"Pod":        "v1",
-	"ConfigMap":  "v1",
-	"Secret":     "v1",
-	"Node":       "driftless.dev/v1",
+	"Deployment":     "apps/v1",
+	"DaemonSet":      "apps/v1",
+	"ReplicaSet":     "apps/v1",
+	"Job":            "batch/v1",
+	"CronJob":        "batch/v1",
+	"Pod":            "v1",
+	"ConfigMap":      "v1",
+	"Secret":         "v1",
+	"Service":        "v1",
+	"ServiceAccount": "v1",
+	"Node":           "driftless.dev/v1",
 }
 
 func (s *Set) workload(d *document, kind string, meta ObjectMeta, tmpl PodTemplateSpec, replicas int) Workload {
@@ -626,6 +643,12 @@ func (s *Set) resolveRefs() {
 	for _, c := range s.Secrets {
 		secs[c.Metadata.Namespace+"/"+c.Metadata.Name] = c
 	}
+	sas := map[string]bool{}
+	saAutomount := map[string]*bool{}
+	for _, a := range s.ServiceAccounts {
+		sas[a.Metadata.Namespace+"/"+a.Metadata.Name] = true
+		saAutomount[a.Metadata.Namespace+"/"+a.Metadata.Name] = a.AutomountServiceAccountToken
+	}
 	seen := map[string]bool{}
 	add := func(p Problem) {
 		if !seen[p.String()] {
@@ -725,16 +748,41 @@ func (s *Set) resolveRefs() {
 				useSecret(vp+".secret", "secretName", v.Secret.SecretName, "", v.Secret.Optional)
 			}
 		}
-		if len(w.ConfigMaps)+len(w.Secrets) > 0 {
-			w.SpecHash = hashWithRefs(w.Template, w.ConfigMaps, w.Secrets)
+		sa := spec.ServiceAccount()
+		if sa != "default" && !sas[w.Namespace+"/"+sa] {
+			w.MissingServiceAccount = sa
+			f := w.specField + ".serviceAccountName"
+			if spec.ServiceAccountName == "" {
+				f = w.specField + ".serviceAccount"
+			}
+			add(valueProblem(d, f, sa, fmt.Sprintf("ServiceAccount not found in namespace %s of this commit: its replicas stay Pending (CreateContainerConfigError) until a commit adds it", w.Namespace)))
+		}
+		// A pod that names its ServiceAccount is one that may talk to the
+		// API with its token: say that none is mounted (a pod left on
+		// "default" is not warned about, most never read it).
+		if sa != "default" && automountToken(spec, saAutomount[w.Namespace+"/"+sa]) {
+			add(Problem{File: d.file, Line: d.lineOf(w.specField), Field: w.specField + ".automountServiceAccountToken",
+				Message: "no service account token is mounted (there is no Kubernetes API server); set automountServiceAccountToken: false to say the pod needs none"})
+		}
+		if len(w.ConfigMaps)+len(w.Secrets) > 0 || w.MissingServiceAccount != "" {
+			w.SpecHash = hashWithRefs(w.Template, w.ConfigMaps, w.Secrets, w.MissingServiceAccount)
 		}
 	}
+}
+
+// automountToken reports whether Kubernetes would mount a token into the
+// pod: unless the pod, or else its ServiceAccount, says false.
+func automountToken(spec PodSpec, sa *bool) bool {
+	if spec.AutomountServiceAccountToken != nil {
+		return *spec.AutomountServiceAccountToken
+	}
+	return sa == nil || *sa
 }
 
 // hashWithRefs hashes the template together with the content of the
 // ConfigMaps and Secrets it uses (the hash is public; it reveals nothing of
 // the values).
-func hashWithRefs(t PodTemplateSpec, cms map[string]ConfigMap, secs map[string]Secret) string {
+func hashWithRefs(t PodTemplateSpec, cms map[string]ConfigMap, secs map[string]Secret, missingSA string) string {
 	type cm struct {
 		Data       map[string]string
 		BinaryData map[string][]byte
@@ -743,7 +791,9 @@ func hashWithRefs(t PodTemplateSpec, cms map[string]ConfigMap, secs map[string]S
 		Template   PodTemplateSpec
 		ConfigMaps map[string]cm
 		Secrets    map[string]map[string][]byte
-	}{Template: t, ConfigMaps: map[string]cm{}, Secrets: map[string]map[string][]byte{}}
+		// MissingServiceAccount changes the hash once the commit adds it.
+		MissingServiceAccount string `json:",omitempty"`
+	}{Template: t, ConfigMaps: map[string]cm{}, Secrets: map[string]map[string][]byte{}, MissingServiceAccount: missingSA}
 	for n, c := range cms {
 		refs.ConfigMaps[n] = cm{c.Data, c.BinaryData}
 	}

@@ -198,8 +198,11 @@ spec:
 	if probs != nil {
 		t.Fatal(probs)
 	}
-	if len(set.Workloads) != 2 || len(set.Skipped) != 2 {
-		t.Fatalf("workloads %+v skipped %+v", set.Workloads, set.Skipped)
+	if len(set.Workloads) != 2 || len(set.Skipped) != 1 || len(set.Services) != 1 {
+		t.Fatalf("workloads %+v services %+v skipped %+v", set.Workloads, set.Services, set.Skipped)
+	}
+	if sv := set.Services[0]; sv.Spec.Type != ServiceClusterIP || sv.Spec.Ports[0].Protocol != "TCP" || sv.Spec.Ports[0].Target().IntVal != 80 {
+		t.Fatalf("service not defaulted: %+v", sv.Spec)
 	}
 	web, ok := set.Workload(Ref{Namespace: "default", Kind: "Deployment", Name: "web"})
 	if !ok || web.Replicas != 2 || web.Line != 1 {

@@ -244,7 +244,83 @@ type PodSpec struct {
 	// TopologySpreadConstraints bound how unevenly matching replicas may
 	// spread across topology domains.
 	TopologySpreadConstraints []TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+	// ServiceAccountName (or the deprecated serviceAccount) names a
+	// ServiceAccount of the commit, "default" when unset; no token is
+	// mounted.
+	ServiceAccountName           string `json:"serviceAccountName,omitempty"`
+	DeprecatedServiceAccount     string `json:"serviceAccount,omitempty"`
+	AutomountServiceAccountToken *bool  `json:"automountServiceAccountToken,omitempty"`
+	// DNSPolicy is ClusterFirst when unset (see EffectiveDNSPolicy).
+	DNSPolicy   string        `json:"dnsPolicy,omitempty"`
+	DNSConfig   *PodDNSConfig `json:"dnsConfig,omitempty"`
+	HostAliases []HostAlias   `json:"hostAliases,omitempty"`
+	// Subdomain with Hostname gives the replica the DNS name
+	// <hostname>.<subdomain>.<namespace>.svc.<domain> when a headless
+	// Service named subdomain selects it.
+	Subdomain string `json:"subdomain,omitempty"`
+	// EnableServiceLinks (default true) gives the containers the
+	// <SVC>_SERVICE_HOST and _PORT variables of the namespace's Services.
+	EnableServiceLinks *bool `json:"enableServiceLinks,omitempty"`
+	SetHostnameAsFQDN  *bool `json:"setHostnameAsFQDN,omitempty"`
 }
+
+// DNS policies, as Kubernetes names them.
+const (
+	DNSClusterFirst            = "ClusterFirst"
+	DNSClusterFirstWithHostNet = "ClusterFirstWithHostNet"
+	DNSDefault                 = "Default"
+	DNSNone                    = "None"
+)
+
+// PodDNSConfig is what dnsConfig adds to (or, with dnsPolicy None, is) a
+// replica's resolv.conf.
+type PodDNSConfig struct {
+	Nameservers []string             `json:"nameservers,omitempty"`
+	Searches    []string             `json:"searches,omitempty"`
+	Options     []PodDNSConfigOption `json:"options,omitempty"`
+}
+
+// PodDNSConfigOption is one resolv.conf option (ndots: 2, edns0).
+type PodDNSConfigOption struct {
+	Name  string  `json:"name,omitempty"`
+	Value *string `json:"value,omitempty"`
+}
+
+// HostAlias is one line added to a replica's /etc/hosts.
+type HostAlias struct {
+	IP        string   `json:"ip"`
+	Hostnames []string `json:"hostnames,omitempty"`
+}
+
+// ServiceAccount is the ServiceAccount the replica runs as.
+func (s *PodSpec) ServiceAccount() string {
+	switch {
+	case s.ServiceAccountName != "":
+		return s.ServiceAccountName
+	case s.DeprecatedServiceAccount != "":
+		return s.DeprecatedServiceAccount
+	}
+	return "default"
+}
+
+// EffectiveDNSPolicy is the DNS policy in force: ClusterFirst by default;
+// ClusterFirst on the host network means Default, as in Kubernetes.
+func (s *PodSpec) EffectiveDNSPolicy() string {
+	p := s.DNSPolicy
+	if p == "" {
+		p = DNSClusterFirst
+	}
+	if p == DNSClusterFirst && s.HostNetwork {
+		return DNSDefault
+	}
+	if p == DNSClusterFirstWithHostNet {
+		return DNSClusterFirst
+	}
+	return p
+}
+
+// ServiceLinks reports whether Service environment variables are given.
+func (s *PodSpec) ServiceLinks() bool { return s.EnableServiceLinks == nil || *s.EnableServiceLinks }
 
 // Toleration lets a replica ignore a taint that matches it.
 type Toleration struct {

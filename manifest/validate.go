@@ -184,6 +184,7 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 	}
 	probs = append(probs, validateLabels(d, s.NodeSelector, field+".nodeSelector")...)
 	probs = append(probs, validateScheduling(d, s, field)...)
+	probs = append(probs, validatePodNaming(d, s, field)...)
 
 	volumes := map[string]bool{}
 	for i, v := range s.Volumes {
