@@ -565,6 +565,7 @@ func (a *Agent) leaderInput(cur *status.State) leader.Input {
 		in.Rejection = a.view.rejection
 	}
 	in.Policy, _ = scheduler.ParsePolicy(a.cfg.SchedulerPolicy) // checked by Config.Validate
+	in.Services, _ = a.cfg.ServiceConfig()                      // checked by Config.Validate
 	if f := a.view.inForce; f != nil {
 		in.Set, in.DesiredCommit = f.set, f.rev.Commit
 	}

@@ -4,18 +4,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/reconcile/cni"
 	"driftless.dev/driftless/scheduler"
+	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
 )
@@ -122,6 +126,26 @@ type Config struct {
 	// sharing a host share its bridge and must use the same; replica
 	// addresses are reachable from their own host only.
 	PodCIDR string `json:"podCIDR"`
+
+	// ServiceCIDR is the range Service addresses (ClusterIPs) are
+	// allocated from by the leader; every agent must use the same.
+	ServiceCIDR string `json:"serviceCIDR"`
+	// ClusterDNS is the address pods are given as their nameserver
+	// (default: the tenth address of ServiceCIDR); each node sends it to
+	// its own DNS server (DNSListen).
+	ClusterDNS string `json:"clusterDNS,omitempty"`
+	// ClusterDomain is the DNS domain of Services (cluster.local).
+	ClusterDomain string `json:"clusterDomain"`
+	// DNSListen is the address of this node's DNS server for its pods
+	// ("off": no cluster DNS; pods get the host's resolvers).
+	DNSListen string `json:"dnsListen"`
+	// ServiceProxy programs Services into the node's packet filter:
+	// "iptables" (one iptables-restore per change) or "off".
+	ServiceProxy string `json:"serviceProxy"`
+	// NodeIP is this node's address on the network between nodes
+	// (NodePorts, DNS); default: the gossip address's, else the first
+	// non-loopback address.
+	NodeIP string `json:"nodeIP,omitempty"`
 
 	// Listen is the address of the HTTP API (health, status).
 	Listen string `json:"listen"`
@@ -285,6 +309,10 @@ func DefaultConfig() Config {
 		LogMaxFiles:       containerlog.DefaultMaxFiles,
 		CNIBinDir:         cni.DefaultBinDir(),
 		PodCIDR:           cni.DefaultPodCIDR,
+		ServiceCIDR:       services.DefaultCIDR.String(),
+		ClusterDomain:     "cluster.local",
+		DNSListen:         "0.0.0.0:10053",
+		ServiceProxy:      "iptables",
 		Listen:            "127.0.0.1:7480",
 		Poll:              Duration{5 * time.Second},
 		Resync:            Duration{10 * time.Second},
@@ -376,6 +404,27 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--log-max-files %d: must be at least 1", c.LogMaxFiles))
 	}
 	if c.CNIConfDir == "" {
+		if _, err := c.ServiceConfig(); err != nil {
+			errs = append(errs, err)
+		}
+		switch c.ServiceProxy {
+		case "iptables", "off":
+		default:
+			errs = append(errs, fmt.Errorf("--service-proxy: %q: want iptables or off", c.ServiceProxy))
+		}
+		if c.DNSListen != "off" {
+			if _, _, err := net.SplitHostPort(c.DNSListen); err != nil {
+				errs = append(errs, fmt.Errorf("--dns-listen: %w", err))
+			}
+		}
+		if c.NodeIP != "" {
+			if a, err := netip.ParseAddr(c.NodeIP); err != nil || !a.Is4() {
+				errs = append(errs, fmt.Errorf("--node-ip: %q: want an IPv4 address", c.NodeIP))
+			}
+		}
+		if msgs := validation.IsDNS1123Subdomain(c.ClusterDomain); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("--cluster-domain: %q: %s", c.ClusterDomain, strings.Join(msgs, "; ")))
+		}
 		if _, err := cni.ParsePodCIDR(c.PodCIDR); err != nil {
 			errs = append(errs, fmt.Errorf("--pod-cidr: %w", err))
 		}
@@ -390,4 +439,21 @@ func (c *Config) Validate() error {
 		c.DataDir = abs
 	}
 	return errors.Join(errs...)
+}
+
+// ServiceConfig is the Service address range and cluster DNS address.
+func (c *Config) ServiceConfig() (services.Config, error) {
+	p, err := netip.ParsePrefix(c.ServiceCIDR)
+	if err != nil || !p.Addr().Is4() || p.Bits() > 28 {
+		return services.Config{}, fmt.Errorf("--service-cidr: %q: want an IPv4 range of at least 16 addresses (10.96.0.0/16)", c.ServiceCIDR)
+	}
+	out := services.Config{CIDR: p.Masked(), ClusterDNS: services.DNSAddr(p)}
+	if c.ClusterDNS != "" {
+		a, err := netip.ParseAddr(c.ClusterDNS)
+		if err != nil || !a.Is4() {
+			return services.Config{}, fmt.Errorf("--cluster-dns: %q: want an IPv4 address", c.ClusterDNS)
+		}
+		out.ClusterDNS = a
+	}
+	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"driftless.dev/driftless/jobs"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/scheduler"
+	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/status"
 )
 
@@ -63,6 +64,8 @@ type Input struct {
 	// CronJobs and rollouts (the same but in tests).
 	Now, JobNow time.Time
 	Policy      scheduler.Policy
+	// Services are the ranges Service addresses come from.
+	Services services.Config
 }
 
 // Output is what Next decided.
@@ -127,6 +130,14 @@ func Next(in Input) Output {
 			ns.Allocated = quantities(alloc[name])
 			next.Nodes[name] = ns
 		}
+		next.Services = services.Compute(services.Input{
+			Config:     in.Services,
+			Services:   in.Set.Services,
+			Workloads:  in.Set.Workloads,
+			Placements: next.Placements,
+			Alive:      func(n string) bool { return next.Nodes[n].State == status.NodeAlive },
+			Previous:   cur.Services,
+		})
 	}
 	for _, since := range dead {
 		if e := since.Add(in.NodeGrace); e.After(in.Now) && (out.GraceWake.IsZero() || e.Before(out.GraceWake)) {

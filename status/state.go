@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/services"
 )
 
 // SchemaVersion is the version of the layout this code writes. A branch
@@ -105,6 +106,8 @@ type State struct {
 	Cluster    Cluster
 	Nodes      map[string]NodeStatus
 	Placements map[manifest.Ref]manifest.Placement
+	// Services are the Services' addresses and endpoints.
+	Services map[manifest.Ref]services.Record
 }
 
 // Message is what a status commit says: a one-line summary, an optional
@@ -136,9 +139,20 @@ func (m Message) String() string {
 // Clone returns a deep copy.
 func (s *State) Clone() *State {
 	if s == nil {
-		return &State{Nodes: map[string]NodeStatus{}, Placements: map[manifest.Ref]manifest.Placement{}}
+		return &State{Nodes: map[string]NodeStatus{}, Placements: map[manifest.Ref]manifest.Placement{}, Services: map[manifest.Ref]services.Record{}}
 	}
-	out := &State{Head: s.Head, Cluster: s.Cluster, Nodes: make(map[string]NodeStatus, len(s.Nodes)), Placements: make(map[manifest.Ref]manifest.Placement, len(s.Placements))}
+	out := &State{Head: s.Head, Cluster: s.Cluster, Nodes: make(map[string]NodeStatus, len(s.Nodes)), Placements: make(map[manifest.Ref]manifest.Placement, len(s.Placements)),
+		Services: make(map[manifest.Ref]services.Record, len(s.Services))}
+	for k, r := range s.Services {
+		r.Ports = append([]services.Port(nil), r.Ports...)
+		eps := make([]services.Endpoint, len(r.Endpoints))
+		for i, e := range r.Endpoints {
+			e.Ports = append([]int32(nil), e.Ports...)
+			eps[i] = e
+		}
+		r.Endpoints = eps
+		out.Services[k] = r
+	}
 	if r := s.Cluster.LastRejection; r != nil {
 		c := *r
 		c.Errors = append([]string(nil), r.Errors...)
@@ -206,6 +220,16 @@ func PlacementPath(r manifest.Ref) string {
 	return path.Join("placements", r.Namespace, r.Kind+"."+r.Name+".yaml")
 }
 
+// ServicePath is where a Service's record lives on the branch.
+func ServicePath(r manifest.Ref) string {
+	return path.Join("services", r.Namespace, r.Name+".yaml")
+}
+
+type serviceFile struct {
+	SchemaVersion int `json:"schemaVersion"`
+	services.Record
+}
+
 // files encodes the state as the branch's files.
 func (s *State) files() (map[string][]byte, error) {
 	out := map[string][]byte{}
@@ -236,6 +260,14 @@ func (s *State) files() (map[string][]byte, error) {
 		}
 		out[PlacementPath(ref)] = b
 	}
+	for ref, r := range s.Services {
+		r.Service = ref
+		b, err := yaml.Marshal(serviceFile{SchemaVersion: SchemaVersion, Record: r})
+		if err != nil {
+			return nil, err
+		}
+		out[ServicePath(ref)] = b
+	}
 	return out, nil
 }
 
@@ -245,7 +277,7 @@ type schemaOnly struct {
 
 // decodeFiles builds a State from the branch's files.
 func decodeFiles(files map[string][]byte) (*State, error) {
-	s := &State{Nodes: map[string]NodeStatus{}, Placements: map[manifest.Ref]manifest.Placement{}}
+	s := &State{Nodes: map[string]NodeStatus{}, Placements: map[manifest.Ref]manifest.Placement{}, Services: map[manifest.Ref]services.Record{}}
 	for name, b := range files {
 		var v schemaOnly
 		if err := yaml.Unmarshal(b, &v); err != nil {
@@ -271,6 +303,13 @@ func decodeFiles(files map[string][]byte) (*State, error) {
 				return nil, fmt.Errorf("status file %s: %w", name, err)
 			}
 			s.Placements[p.Workload] = p.Placement
+		case strings.HasPrefix(name, "services/") && strings.HasSuffix(name, ".yaml"):
+			var r serviceFile
+			if err := yaml.Unmarshal(b, &r); err != nil {
+				return nil, fmt.Errorf("status file %s: %w", name, err)
+			}
+			r.Record.Service.Kind = "Service"
+			s.Services[r.Record.Service] = r.Record
 		}
 	}
 	return s, nil

@@ -15,6 +15,7 @@ import (
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/sources/git"
+	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/status"
 )
 
@@ -94,6 +95,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		Policy:        policy,
 		Now:           time.Now(),
 		JobNow:        time.Now(),
+		Services:      services.Config{CIDR: services.DefaultCIDR, ClusterDNS: services.DNSAddr(services.DefaultCIDR)},
 	})
 	placements := out.Next.Placements
 	changes := planDiff(cur.Placements, placements)
