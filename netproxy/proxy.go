@@ -1,0 +1,227 @@
+package netproxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"driftless.dev/driftless/services"
+)
+
+// Proxy applies rendered rules to this network namespace's iptables.
+// Safe for one caller at a time.
+type Proxy struct {
+	mu sync.Mutex
+	// last is what the previous Sync applied (skipped when unchanged and
+	// the kernel still has it).
+	last   Tables
+	hooked bool
+}
+
+// hooks are the jumps from the built-in chains into driftless's, added
+// once (checked with -C first, so never twice).
+var hooks = []struct{ table, chain, rule string }{
+	{"nat", "PREROUTING", "-m comment --comment driftless-services -j " + ChainServices},
+	{"nat", "OUTPUT", "-m comment --comment driftless-services -j " + ChainServices},
+	{"nat", "POSTROUTING", "-m comment --comment driftless-postrouting -j " + ChainPostrouting},
+	{"filter", "INPUT", "-m comment --comment driftless-reject -j " + ChainReject},
+	{"filter", "FORWARD", "-m comment --comment driftless-reject -j " + ChainReject},
+	{"filter", "OUTPUT", "-m comment --comment driftless-reject -j " + ChainReject},
+}
+
+// Sync makes the kernel's driftless chains exactly those of recs: one
+// iptables-restore per table, chains of Services that are gone deleted
+// in the same transaction. It is level-triggered: it reads the chains
+// back and rewrites them when anything differs, whatever put them there.
+func (p *Proxy) Sync(ctx context.Context, cfg Config, recs []services.Record) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	want := Render(cfg, recs)
+	for _, t := range []struct{ name, text string }{{"nat", want.NAT}, {"filter", want.Filter}} {
+		have, err := save(ctx, t.name)
+		if err != nil {
+			return err
+		}
+		last := p.last.NAT
+		if t.name == "filter" {
+			last = p.last.Filter
+		}
+		if last == t.text && sameRules(t.text, have) {
+			continue
+		}
+		text := withStaleRemoved(t.text, have)
+		if err := restore(ctx, text); err != nil {
+			return fmt.Errorf("iptables-restore (%s table): %w", t.name, err)
+		}
+	}
+	if err := p.hook(ctx); err != nil {
+		return err
+	}
+	p.last = want
+	return nil
+}
+
+// hook adds the jumps into driftless's chains that are missing.
+func (p *Proxy) hook(ctx context.Context) error {
+	for _, h := range hooks {
+		args := append([]string{"-w", "5", "-t", h.table, "-C", h.chain}, strings.Fields(h.rule)...)
+		if err := run(ctx, "iptables", nil, args...); err == nil {
+			continue
+		}
+		args[4] = "-I"
+		if err := run(ctx, "iptables", nil, args...); err != nil {
+			return fmt.Errorf("hook %s %s: %w", h.table, h.chain, err)
+		}
+	}
+	p.hooked = true
+	return nil
+}
+
+// Cleanup removes every driftless chain and hook (for --service-proxy
+// off and tests).
+func Cleanup(ctx context.Context) error {
+	for _, h := range hooks {
+		args := append([]string{"-w", "5", "-t", h.table, "-D", h.chain}, strings.Fields(h.rule)...)
+		for run(ctx, "iptables", nil, args...) == nil {
+		}
+	}
+	for _, table := range []string{"nat", "filter"} {
+		have, err := save(ctx, table)
+		if err != nil {
+			return err
+		}
+		text := withStaleRemoved("*"+table+"\nCOMMIT\n", have)
+		if err := restore(ctx, text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// owned reports whether a chain is driftless's.
+func owned(chain string) bool {
+	return strings.HasPrefix(chain, "DRIFTLESS-") || strings.HasPrefix(chain, SvcPrefix) || strings.HasPrefix(chain, SepPrefix)
+}
+
+// ownedLines is the chains driftless owns in an iptables-save or
+// -restore text, and the number of rules in each.
+func ownedLines(text string) (chains []string, rules map[string]int) {
+	rules = map[string]int{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		switch {
+		case strings.HasPrefix(l, ":"):
+			name, _, _ := strings.Cut(l[1:], " ")
+			if owned(name) {
+				chains = append(chains, name)
+			}
+		case strings.HasPrefix(l, "-A "):
+			f := strings.Fields(l)
+			if len(f) > 1 && owned(f[1]) {
+				rules[f[1]]++
+			}
+		}
+	}
+	slices.Sort(chains)
+	return chains, rules
+}
+
+// sameRules reports whether the kernel (have, iptables-save output) holds
+// driftless's chains as want has them: the same chains with as many
+// rules each (iptables-save spells rules its own way, so the text is
+// not compared; what was last applied is, by Sync).
+func sameRules(want, have string) bool {
+	wc, wr := ownedLines(want)
+	hc, hr := ownedLines(have)
+	return slices.Equal(wc, hc) && maps.Equal(wr, hr)
+}
+
+// withStaleRemoved adds to want (one table's restore text) the deletion
+// of driftless chains the kernel has and want does not: flushed by their
+// declaration, then deleted, in the same transaction.
+func withStaleRemoved(want, have string) string {
+	wc, _ := ownedLines(want)
+	hc, _ := ownedLines(have)
+	keep := map[string]bool{}
+	for _, c := range wc {
+		keep[c] = true
+	}
+	var stale []string
+	for _, c := range hc {
+		if !keep[c] {
+			stale = append(stale, c)
+		}
+	}
+	if len(stale) == 0 {
+		return want
+	}
+	i := strings.LastIndex(want, "COMMIT")
+	var b strings.Builder
+	head, _, _ := strings.Cut(want[:i], "\n")
+	b.WriteString(head + "\n")
+	for _, c := range stale {
+		b.WriteString(":" + c + " - [0:0]\n")
+	}
+	b.WriteString(want[len(head)+1 : i])
+	for _, c := range stale {
+		b.WriteString("-X " + c + "\n")
+	}
+	b.WriteString("COMMIT\n")
+	return b.String()
+}
+
+func save(ctx context.Context, table string) (string, error) {
+	var out bytes.Buffer
+	if err := run(ctx, "iptables-save", &out, "-t", table); err != nil {
+		return "", fmt.Errorf("iptables-save -t %s: %w", table, err)
+	}
+	return out.String(), nil
+}
+
+func restore(ctx context.Context, text string) error {
+	cmd := exec.CommandContext(ctx, "iptables-restore", "--noflush", "-w", "5")
+	cmd.Stdin = strings.NewReader(text)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+func run(ctx context.Context, name string, stdout *bytes.Buffer, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// EnableBridgeFilter makes bridged traffic pass through iptables (as
+// kube-proxy requires), so that a replica reaching a Service whose
+// endpoint is on its own bridge gets its reply un-NATed. It reports
+// whether that is in effect.
+func EnableBridgeFilter() bool {
+	const p = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+	if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == "1" {
+		return true
+	}
+	return os.WriteFile(p, []byte("1"), 0o644) == nil
+}
