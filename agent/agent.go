@@ -23,6 +23,7 @@ import (
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/scheduler"
+	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/sources"
 	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
@@ -105,6 +106,10 @@ type Deps struct {
 	// something was dropped into it.
 	Inbox        BundleInbox
 	InboxChanged <-chan struct{}
+	// Proxy programs Services on this node and DNS answers its pods'
+	// queries for them; nil leaves either out.
+	Proxy ServiceProxy
+	DNS   ServiceDNS
 }
 
 // loaded is a desired commit decoded and validated.
@@ -161,6 +166,8 @@ type Agent struct {
 	// nodeOut the node loop's observations back (both latest-value).
 	nodeIn  *latest.Value[nodeInput]
 	nodeOut *latest.Value[nodeView]
+	// svcIn carries the committed Service records to the services loop.
+	svcIn *latest.Value[[]services.Record]
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -187,6 +194,7 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 		wants:     intakeWants{kick: make(chan struct{}, 1)},
 		next:      leader.Next,
 		nodeOut:   latest.New[nodeView](),
+		svcIn:     latest.New[[]services.Record](),
 		snap:      Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC(), Webhook: WebhookStatus{Enabled: len(deps.WebhookSecret) > 0}},
 		webhook:   make(chan struct{}, 1),
 	}
@@ -231,10 +239,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.publishDesired(ctx)
 	loops, stopLoops := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		a.nodeLoop(loops)
+	}()
+	go func() {
+		defer wg.Done()
+		a.servicesLoop(loops)
 	}()
 	go func() {
 		defer wg.Done()
@@ -714,6 +726,11 @@ func (a *Agent) publishDesired(ctx context.Context) {
 	if a.committed == nil {
 		return
 	}
+	a.publishServices()
+	var recs []services.Record
+	for _, r := range a.committed.Services {
+		recs = append(recs, r)
+	}
 	var desired []reconcile.DesiredReplica
 	commits := map[string]bool{}
 	for _, p := range a.committed.Placements {
@@ -745,6 +762,9 @@ func (a *Agent) publishDesired(ctx context.Context) {
 				ConfigMaps:  w.ConfigMaps,
 				Secrets:     w.Secrets,
 				Finished:    finished,
+				ServiceEnv:  services.EnvVars(recs, p.Workload.Namespace),
+
+				MissingServiceAccount: w.MissingServiceAccount,
 			})
 		}
 	}

@@ -24,6 +24,8 @@ type Snapshot struct {
 	Webhook       WebhookStatus     `json:"webhook"`
 	RuntimeError  string            `json:"runtimeError,omitempty"`
 	StatusError   string            `json:"statusError,omitempty"`
+	// ServicesError is why the Service rules could not be programmed.
+	ServicesError string `json:"servicesError,omitempty"`
 	// Degraded names the parts that fail now: "source" (the desired
 	// repository), "status" (the status branch), "runtime" (containerd).
 	// Empty when all answer. The agent keeps running either way.
@@ -92,6 +94,9 @@ func (a *Agent) Snapshot() Snapshot {
 	if s.RuntimeError != "" {
 		s.Degraded = append(s.Degraded, "runtime")
 	}
+	if s.ServicesError != "" {
+		s.Degraded = append(s.Degraded, "services")
+	}
 	return s
 }
 
@@ -111,6 +116,15 @@ func (a *Agent) setStatusError(err error) {
 func (a *Agent) setSource(f func(*SourceStatus)) {
 	a.mu.Lock()
 	f(&a.snap.Source)
+	a.mu.Unlock()
+}
+
+func (a *Agent) setServicesError(err error) {
+	a.mu.Lock()
+	a.snap.ServicesError = ""
+	if err != nil {
+		a.snap.ServicesError = err.Error()
+	}
 	a.mu.Unlock()
 }
 

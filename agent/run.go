@@ -14,8 +14,10 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"driftless.dev/driftless/agent/cluster"
+	"driftless.dev/driftless/clusterdns"
 	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/internal/sealed"
+	"driftless.dev/driftless/netproxy"
 	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/reconcile/cni"
 	ctrd "driftless.dev/driftless/reconcile/containerd"
@@ -131,8 +133,30 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.AgeIdentityFile != "" {
 		log.Info("sealed Secrets decrypted with", "identities", keyring.Len(), "file", cfg.AgeIdentityFile)
 	}
+	svcCfg, _ := cfg.ServiceConfig() // checked by Config.Validate
+	var dnsCfg reconcile.DNSConfig
+	var dnsServer *clusterdns.Server
+	if cfg.DNSListen != "off" && cfg.ServiceProxy != "off" {
+		if dnsServer, err = clusterdns.New(clusterdns.Config{Domain: cfg.ClusterDomain, Log: log.With("subsystem", "dns")}); err != nil {
+			return err
+		}
+		// Another agent (or resolver) on the port: pods fall back to the
+		// host's resolvers; the rest of the node runs.
+		if err := dnsServer.ListenAndServe(ctx, cfg.DNSListen); err != nil {
+			log.Warn("cluster DNS not served; pods get the host's resolvers", "err", err)
+			dnsServer = nil
+		} else {
+			dnsCfg = reconcile.DNSConfig{Nameserver: svcCfg.ClusterDNS.String(), Domain: cfg.ClusterDomain}
+			log.Info("cluster DNS", "listen", dnsServer.Addr(), "address", svcCfg.ClusterDNS, "domain", cfg.ClusterDomain)
+		}
+	}
+	if dnsCfg.Domain == "" {
+		dnsCfg.Domain = cfg.ClusterDomain
+	}
 	rec, err := reconcile.New(reconcile.Config{
 		Node:    cfg.Node,
+		HostIP:  cfg.NodeAddr().String(),
+		DNS:     dnsCfg,
 		DataDir: cfg.DataDir,
 		Runtime: rt,
 		Logger:  log.With("subsystem", "reconcile"),
@@ -147,6 +171,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer rec.Close()
 	deps := Deps{Source: src, Status: st, Reconciler: rec}
+	if dnsServer != nil {
+		deps.DNS = dnsServer
+	}
+	if cfg.ServiceProxy == "iptables" {
+		if !netproxy.EnableBridgeFilter() {
+			log.Warn("bridged traffic does not pass through iptables (br_netfilter): a replica reaching a Service whose endpoint shares its bridge may get no answer")
+		}
+		deps.Proxy = &netproxy.Proxy{}
+	}
 	if rate := cfg.ClockRate; rate > 1 {
 		start := time.Now()
 		deps.Now = func() time.Time { return start.Add(time.Duration(float64(time.Since(start)) * rate)) }

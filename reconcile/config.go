@@ -154,6 +154,9 @@ func (r *Reconciler) fieldValue(d DesiredReplica, path string) (string, bool, er
 	case "spec.serviceAccountName":
 		return "default", true, nil
 	case "status.hostIP", "status.hostIPs":
+		if r.cfg.HostIP != "" {
+			return r.cfg.HostIP, true, nil
+		}
 		return hostIP(), true, nil
 	case "status.podIP", "status.podIPs":
 		if ip := r.podIP(d); ip != "" {

@@ -41,6 +41,13 @@ type DesiredReplica struct {
 	// yet): its containers are left exactly as they are, nothing is
 	// created for it, and it is reported with ReasonCommitNotLoaded.
 	Held string
+	// ServiceEnv are the Service variables of the replica's namespace
+	// (given when enableServiceLinks is not false), fixed at creation as
+	// in Kubernetes: a change does not replace running containers.
+	ServiceEnv [][2]string
+	// MissingServiceAccount names the ServiceAccount the commit lacks:
+	// the replica stays Pending (CreateContainerConfigError).
+	MissingServiceAccount string
 }
 
 // ReasonCommitNotLoaded is the status reason of a held replica.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,6 +47,11 @@ type Config struct {
 	// PullTimeout bounds one image pull or import (default
 	// DefaultPullTimeout). Only the replica that needs the image waits.
 	PullTimeout time.Duration
+	// DNS is what replicas' /etc/resolv.conf and /etc/hosts are made of.
+	DNS DNSConfig
+	// HostIP is the node's address (status.hostIP); default the host's
+	// first non-loopback address.
+	HostIP string
 }
 
 // SecretOpener decrypts the data of a sealed Secret, named
@@ -261,6 +267,10 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
 	}
 	key := d.Key()
+	if sa := d.MissingServiceAccount; sa != "" {
+		err := fmt.Errorf("serviceaccount %q not found", sa)
+		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
+	}
 	vols, err := r.prepareVolumes(d)
 	if err != nil {
 		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
@@ -287,6 +297,9 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 			spec.Labels[LabelNetNS] = netns
 		}
 		if err != nil {
+			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
+		}
+		if err := r.addPodFiles(d, &spec); err != nil {
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
 		}
 		pctx, cancel := context.WithTimeout(ctx, r.cfg.PullTimeout)
@@ -604,6 +617,23 @@ func isMountPoint(dir string) bool {
 	return false
 }
 
+// addPodFiles mounts the replica's /etc/hosts, /etc/hostname and
+// /etc/resolv.conf into spec, unless the container mounts something of
+// its own there.
+func (r *Reconciler) addPodFiles(d DesiredReplica, spec *ContainerSpec) error {
+	mounts, err := r.podFiles(d, spec.Hostname)
+	if err != nil {
+		return err
+	}
+	for _, m := range mounts {
+		if !slices.ContainsFunc(spec.Mounts, func(x Mount) bool { return x.Destination == m.Destination || x.Destination == "/etc" }) {
+			spec.Mounts = append(spec.Mounts, m)
+		}
+	}
+	sort.SliceStable(spec.Mounts, func(i, j int) bool { return spec.Mounts[i].Destination < spec.Mounts[j].Destination })
+	return nil
+}
+
 // NetNSPath is where the network namespace of a replica is mounted.
 func (r *Reconciler) NetNSPath(ref manifest.Ref, index int) string {
 	return filepath.Join(r.netnsDir(), filepath.Base(r.podDir(ref, index)))
@@ -705,11 +735,14 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 			spec.Hostname = podName(d)
 		}
 	}
-	// envFrom first, then env; later entries of the same name win, as in
-	// Kubernetes.
+	// The Services' variables, then envFrom, then env; later entries of
+	// the same name win, as in Kubernetes.
 	env, err := r.resolveEnv(d, c)
 	if err != nil {
 		return spec, err
+	}
+	if d.Pod.ServiceLinks() {
+		env = append(append([][2]string(nil), d.ServiceEnv...), env...)
 	}
 	pos := map[string]int{}
 	for _, e := range env {

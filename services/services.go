@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 
 	"driftless.dev/driftless/manifest"
 )
@@ -299,3 +300,46 @@ func targetPort(spec manifest.PodSpec, sp manifest.ServicePort) int32 {
 	}
 	return 0
 }
+
+// EnvVars are the variables Kubernetes gives a pod for the Services of
+// its namespace that have a virtual address (enableServiceLinks):
+// <NAME>_SERVICE_HOST, <NAME>_SERVICE_PORT[_<PORT>] and the Docker link
+// style <NAME>_PORT[_<port>_<PROTO>[_PROTO|_PORT|_ADDR]], in name order.
+func EnvVars(recs []Record, namespace string) [][2]string {
+	var rs []Record
+	for _, r := range recs {
+		if r.Service.Namespace != namespace || r.Type == manifest.ServiceExternalName || len(r.Ports) == 0 {
+			continue
+		}
+		if _, err := netip.ParseAddr(r.ClusterIP); err != nil {
+			continue // headless, or no address
+		}
+		rs = append(rs, r)
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Service.Name < rs[j].Service.Name })
+	var out [][2]string
+	for _, r := range rs {
+		name := envName(r.Service.Name)
+		first := r.Ports[0]
+		out = append(out, [2]string{name + "_SERVICE_HOST", r.ClusterIP}, [2]string{name + "_SERVICE_PORT", strconv.Itoa(int(first.Port))})
+		for _, p := range r.Ports {
+			if p.Name != "" {
+				out = append(out, [2]string{name + "_SERVICE_PORT_" + envName(p.Name), strconv.Itoa(int(p.Port))})
+			}
+		}
+		proto := strings.ToLower(first.Protocol)
+		out = append(out, [2]string{name + "_PORT", fmt.Sprintf("%s://%s:%d", proto, r.ClusterIP, first.Port)})
+		for _, p := range r.Ports {
+			pr := strings.ToLower(p.Protocol)
+			pre := fmt.Sprintf("%s_PORT_%d_%s", name, p.Port, strings.ToUpper(pr))
+			out = append(out,
+				[2]string{pre, fmt.Sprintf("%s://%s:%d", pr, r.ClusterIP, p.Port)},
+				[2]string{pre + "_PROTO", pr},
+				[2]string{pre + "_PORT", strconv.Itoa(int(p.Port))},
+				[2]string{pre + "_ADDR", r.ClusterIP})
+		}
+	}
+	return out
+}
+
+func envName(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) }

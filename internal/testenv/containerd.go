@@ -35,7 +35,9 @@ type Containerd struct {
 	Dir     string
 	cmd     *exec.Cmd
 	config  string
-	log     *os.File
+	// netns is the network namespace containerd runs in ("" this one).
+	netns string
+	log   *os.File
 	// namespaces seen at cleanup, whose runc state dirs are removed
 	namespaces []string
 }
@@ -54,6 +56,13 @@ func RequireRoot(t testing.TB) {
 // StartContainerd starts a private containerd and waits until it answers.
 func StartContainerd(t testing.TB) *Containerd {
 	t.Helper()
+	return StartContainerdIn(t, "")
+}
+
+// StartContainerdIn starts a private containerd inside the network
+// namespace at netns (entered with nsenter --net; "" is this process's).
+func StartContainerdIn(t testing.TB, netns string) *Containerd {
+	t.Helper()
 	if testing.Short() {
 		// -short runs the pure-logic tests only (make test-short); CI
 		// runs everything.
@@ -69,7 +78,7 @@ func StartContainerd(t testing.TB) *Containerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Containerd{Address: filepath.Join(dir, "c.sock"), Dir: dir, config: filepath.Join(dir, "config.toml")}
+	c := &Containerd{Address: filepath.Join(dir, "c.sock"), Dir: dir, config: filepath.Join(dir, "config.toml"), netns: netns}
 	cfg := fmt.Sprintf(`version = 2
 root = %q
 state = %q
@@ -93,6 +102,9 @@ func (c *Containerd) start(t testing.TB) {
 	}
 	c.log = lf
 	cmd := exec.Command("containerd", "--config", c.config)
+	if c.netns != "" {
+		cmd = exec.Command("nsenter", "--net="+c.netns, "containerd", "--config", c.config)
+	}
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
