@@ -85,6 +85,9 @@ func Render(cfg Config, recs []services.Record) Tables {
 			if p.Name != "" {
 				name += ":" + p.Name
 			}
+			if !hasIP && p.NodePort == 0 {
+				continue // headless or ExternalName: DNS only
+			}
 			eps := ready(r, pi)
 			if len(eps) == 0 {
 				// No endpoint: refuse the connection, as Kubernetes does.

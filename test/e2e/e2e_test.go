@@ -151,6 +151,12 @@ type agentOpts struct {
 	namespace                                   string
 	extra                                       []string
 	env                                         []string // added to the agent's environment
+	// netns, when set, runs the agent inside that host's network
+	// namespace (testenv.LAN) with its own bridge network, Service
+	// rules and DNS; otherwise it shares the test's namespace and the
+	// test CNI network, with Services and DNS off (no agent may program
+	// the rules of a namespace another test's agent programs).
+	netns string
 }
 
 func (o agentOpts) pollOr(d string) string {
@@ -190,10 +196,18 @@ func startAgent(t testing.TB, o agentOpts) *agentProc {
 		"--data-dir", o.dataDir, "--containerd-address", o.sock, "--namespace", namespace,
 		"--images-dir", o.images, "--listen", o.api, "--poll", o.pollOr("300ms"),
 		"--status-interval", "200ms", "--resync", "1s", "--log-level", "debug"}
-	if !slices.Contains(o.extra, "--cni-conf-dir") {
-		args = append(args, "--cni-conf-dir", testCNIConfDir(t), "--cni-bin-dir", cniNet.BinDir)
+	if o.netns == "" {
+		if !slices.Contains(o.extra, "--cni-conf-dir") {
+			args = append(args, "--cni-conf-dir", testCNIConfDir(t), "--cni-bin-dir", cniNet.BinDir)
+		}
+		args = append(args, "--service-proxy", "off", "--dns-listen", "off")
+	} else {
+		args = append(args, "--cni-bin-dir", cniNet.BinDir)
 	}
 	cmd := exec.Command(o.bin, append(args, o.extra...)...)
+	if o.netns != "" {
+		cmd = exec.Command("nsenter", append([]string{"--net=" + o.netns, o.bin}, append(args, o.extra...)...)...)
+	}
 	if len(o.env) > 0 {
 		cmd.Env = append(os.Environ(), o.env...)
 	}

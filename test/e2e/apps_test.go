@@ -1,0 +1,281 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd"
+
+	"driftless.dev/driftless/internal/testenv"
+	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/services"
+	"driftless.dev/driftless/sources/git"
+	"driftless.dev/driftless/status"
+)
+
+// appHost is one host of the LAN: its containerd and agent.
+type appHost struct {
+	*testenv.Host
+	cd     *testenv.Containerd
+	client *containerd.Client
+	opts   agentOpts
+	agent  *agentProc
+}
+
+// startHosts makes n hosts on a LAN, each with its own containerd and
+// agent inside its network namespace (gossip between them when n > 1).
+func startHosts(t *testing.T, e *env, n int, extra ...string) (*testenv.LAN, []*appHost) {
+	t.Helper()
+	lan := testenv.NewLAN(t, "node-", n)
+	var hosts []*appHost
+	var gossip []string
+	for _, h := range lan.Hosts {
+		gossip = append(gossip, h.IP.String()+":7946")
+	}
+	for i, h := range lan.Hosts {
+		ah := &appHost{Host: h, cd: testenv.StartContainerdIn(t, h.NetNS)}
+		ah.client = ah.cd.Client(t)
+		o := e.opts(t, h.Name)
+		o.sock, o.netns = ah.cd.Address, h.NetNS
+		o.api = h.IP.String() + ":7480"
+		o.extra = append([]string{"--node-ip", h.IP.String()}, extra...)
+		if n > 1 {
+			var seeds []string
+			for j, g := range gossip {
+				if j != i {
+					seeds = append(seeds, g)
+				}
+			}
+			o.extra = append(o.extra, "--gossip", gossip[i], "--join", strings.Join(seeds, ","), "--insecure-gossip",
+				"--bootstrap-expect", fmt.Sprint(n), "--node-grace", "3s", "--status-poll", "1s")
+		}
+		ah.opts = o
+		ah.agent = startAgent(t, o)
+		hosts = append(hosts, ah)
+	}
+	return lan, hosts
+}
+
+// backendApp is a backend Deployment answering with its hostname (ready
+// while /shared/down-<hostname> is absent), its ClusterIP and headless
+// Services, and a frontend behind a NodePort that asks the backend by
+// its short name.
+func backendApp(shared string, backends int, extraSpec string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: ServiceAccount
+metadata: {name: frontend}
+automountServiceAccountToken: false
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: backend}
+spec:
+  replicas: %[2]d
+  selector: {matchLabels: {app: backend}}
+  template:
+    metadata: {labels: {app: backend}}
+    spec:
+      terminationGracePeriodSeconds: 1
+%[3]s      volumes: [{name: shared, hostPath: {path: %[1]s}}]
+      containers:
+      - name: httpd
+        image: busybox:latest
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, "mkdir -p /www && hostname > /www/index.html && exec busybox httpd -f -p 8080 -h /www"]
+        ports: [{name: http, containerPort: 8080}]
+        volumeMounts: [{name: shared, mountPath: /shared}]
+        readinessProbe:
+          exec: {command: [sh, -c, "test ! -f /shared/down-$(hostname)"]}
+          periodSeconds: 1
+          failureThreshold: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: backend}
+spec:
+  selector: {app: backend}
+  ports: [{name: web, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: backend-hl}
+spec:
+  clusterIP: None
+  selector: {app: backend}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: frontend}
+spec:
+  selector: {matchLabels: {app: frontend}}
+  template:
+    metadata: {labels: {app: frontend}}
+    spec:
+      serviceAccountName: frontend
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: busybox:latest
+        imagePullPolicy: IfNotPresent
+        command:
+        - sh
+        - -c
+        - |
+          mkdir -p /www/cgi-bin
+          # busybox's wget crashes when statically linked: HTTP by nc.
+          printf '#!/bin/sh\nprintf "GET / HTTP/1.0\\r\\n\\r\\n" | busybox nc -w 3 "$1" "$2" 2>&1 | tr -d "\\r" | sed -e "1,/^$/d"\n' > /www/get.sh
+          printf '#!/bin/sh\necho Content-Type: text/plain\necho\nsh /www/get.sh backend 80\n' > /www/cgi-bin/ask
+          printf '#!/bin/sh\necho Content-Type: text/plain\necho\nsh /www/get.sh $QUERY_STRING 8080\n' > /www/cgi-bin/get
+          printf '#!/bin/sh\necho Content-Type: text/plain\necho\nbusybox nslookup "$QUERY_STRING"\necho; cat /etc/resolv.conf; env | grep BACKEND_SERVICE\n' > /www/cgi-bin/lookup
+          chmod +x /www/cgi-bin/*
+          exec busybox httpd -f -p 8080 -h /www
+        ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: frontend}
+spec:
+  type: NodePort
+  selector: {app: frontend}
+  ports: [{port: 80, targetPort: 8080, nodePort: 30080}]
+`, shared, backends, extraSpec)
+}
+
+func fetchURL(url string) (string, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return string(b), fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return strings.TrimSpace(string(b)), err
+}
+
+// askBackends asks through the frontend's NodePort n times and counts the
+// answers by backend hostname.
+func askBackends(nodeIP string, n int) (map[string]int, error) {
+	seen := map[string]int{}
+	for range n {
+		out, err := fetchURL("http://" + nodeIP + ":30080/cgi-bin/ask")
+		if err != nil {
+			return seen, err
+		}
+		seen[out]++
+	}
+	return seen, nil
+}
+
+func serviceRecord(t testing.TB, url, name string) (services.Record, bool) {
+	st, err := status.ReadState(context.Background(), url, status.DefaultBranch, git.Auth{})
+	if err != nil {
+		return services.Record{}, false
+	}
+	r, ok := st.Services[manifest.Ref{Namespace: "default", Kind: "Service", Name: name}]
+	return r, ok
+}
+
+// An application on one host in a network namespace of its own: the
+// frontend's NodePort answers from outside the host, the frontend
+// reaches both backends by the short name "backend" through the cluster
+// DNS and the ClusterIP; a pod resolves the Service's full name to its
+// ClusterIP and the headless one to the ready pods; a backend failing
+// readiness leaves the endpoints; the rules survive an agent restart
+// without a duplicate.
+func TestApplicationOnOneHost(t *testing.T) {
+	e := newEnv(t)
+	shared := t.TempDir()
+	e.work.WriteFile("app.yaml", backendApp(shared, 2, ""))
+	e.work.Commit("frontend and backend")
+	e.work.Push()
+	_, hosts := startHosts(t, e, 1)
+	h := hosts[0]
+
+	var seen map[string]int
+	waitFor(t, "both backends answer through the frontend's NodePort", 120*time.Second, func() (bool, string) {
+		s, err := askBackends(h.IP.String(), 12)
+		seen = s
+		if err == nil && len(s) == 2 {
+			return true, ""
+		}
+		rec, _ := serviceRecord(t, e.url, "backend")
+		var direct string
+		for _, ep := range rec.Endpoints {
+			out, err := fetchURL("http://" + h.IP.String() + ":30080/cgi-bin/get?" + ep.IP + ":8080")
+			direct += fmt.Sprintf("%s: %q %v\n", ep.IP, out, err)
+		}
+		bf, _ := h.Command("cat", "/proc/sys/net/bridge/bridge-nf-call-iptables").CombinedOutput()
+		return false, fmt.Sprint(s, err, "\n", direct, "bridge-nf: ", string(bf))
+	})
+	rec, ok := serviceRecord(t, e.url, "backend")
+	if !ok || len(rec.Endpoints) != 2 {
+		t.Fatalf("services/default/backend.yaml: %+v", rec)
+	}
+	out, err := fetchURL("http://" + h.IP.String() + ":30080/cgi-bin/lookup?backend.default.svc.cluster.local")
+	if err != nil || !strings.Contains(out, rec.ClusterIP) || !strings.Contains(out, "search default.svc.cluster.local svc.cluster.local cluster.local") ||
+		!strings.Contains(out, "BACKEND_SERVICE_HOST="+rec.ClusterIP) {
+		t.Fatalf("nslookup of the Service in a pod (want %s, the search path and BACKEND_SERVICE_HOST): %v\n%s", rec.ClusterIP, err, out)
+	}
+	out, err = fetchURL("http://" + h.IP.String() + ":30080/cgi-bin/lookup?backend-hl.default.svc.cluster.local")
+	for _, ep := range rec.Endpoints {
+		if err != nil || !strings.Contains(out, ep.IP) {
+			t.Fatalf("the headless Service must resolve to the pod %s: %v\n%s", ep.IP, err, out)
+		}
+	}
+
+	// One backend fails readiness: it leaves the endpoints, every answer
+	// comes from the other.
+	var down string
+	for host := range seen {
+		down = host
+		break
+	}
+	if err := os.WriteFile(filepath.Join(shared, "down-"+down), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	left := time.Now()
+	waitFor(t, "the unready backend left the Service", 60*time.Second, func() (bool, string) {
+		s, err := askBackends(h.IP.String(), 10)
+		return err == nil && s[down] == 0 && len(s) == 1, fmt.Sprint(s, err)
+	})
+	t.Logf("readiness failure → out of the Service's answers: %s", time.Since(left).Round(100*time.Millisecond))
+	if rec, _ := serviceRecord(t, e.url, "backend"); len(rec.Endpoints) != 1 {
+		t.Fatalf("want 1 endpoint on the branch, got %+v", rec.Endpoints)
+	}
+
+	// The agent restarted: the rules are taken over, not duplicated.
+	before := iptablesSave(t, h)
+	h.agent.kill()
+	h.agent = startAgent(t, h.opts)
+	waitFor(t, "the agent back", 30*time.Second, func() (bool, string) { _, err := h.agent.status(); return err == nil, fmt.Sprint(err) })
+	time.Sleep(2 * time.Second)
+	after := iptablesSave(t, h)
+	for _, marker := range []string{"driftless-services", "DNAT", "DL-SVC-"} {
+		if strings.Count(before, marker) != strings.Count(after, marker) {
+			t.Errorf("%s: %d rules before the restart, %d after", marker, strings.Count(before, marker), strings.Count(after, marker))
+		}
+	}
+	if _, err := askBackends(h.IP.String(), 3); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+}
+
+func iptablesSave(t testing.TB, h *appHost) string {
+	t.Helper()
+	out, err := h.Command("iptables-save").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
