@@ -110,6 +110,10 @@ type Deps struct {
 	// queries for them; nil leaves either out.
 	Proxy ServiceProxy
 	DNS   ServiceDNS
+	// PodSubnet and PodRoutes join this node's pod subnet to the other
+	// nodes' (--cluster-cidr); nil leaves it out.
+	PodSubnet PodSubnet
+	PodRoutes PodRoutes
 }
 
 // loaded is a desired commit decoded and validated.
@@ -166,8 +170,9 @@ type Agent struct {
 	// nodeOut the node loop's observations back (both latest-value).
 	nodeIn  *latest.Value[nodeInput]
 	nodeOut *latest.Value[nodeView]
-	// svcIn carries the committed Service records to the services loop.
-	svcIn *latest.Value[[]services.Record]
+	// netIn carries the committed Service records and nodes to the
+	// network loop.
+	netIn *latest.Value[netInput]
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -194,7 +199,7 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 		wants:     intakeWants{kick: make(chan struct{}, 1)},
 		next:      leader.Next,
 		nodeOut:   latest.New[nodeView](),
-		svcIn:     latest.New[[]services.Record](),
+		netIn:     latest.New[netInput](),
 		snap:      Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC(), Webhook: WebhookStatus{Enabled: len(deps.WebhookSecret) > 0}},
 		webhook:   make(chan struct{}, 1),
 	}
@@ -246,7 +251,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		a.servicesLoop(loops)
+		a.networkLoop(loops)
 	}()
 	go func() {
 		defer wg.Done()
@@ -578,11 +583,12 @@ func (a *Agent) leaderInput(cur *status.State) leader.Input {
 	}
 	in.Policy, _ = scheduler.ParsePolicy(a.cfg.SchedulerPolicy) // checked by Config.Validate
 	in.Services, _ = a.cfg.ServiceConfig()                      // checked by Config.Validate
+	in.PodNetwork, _ = a.cfg.PodNetworkConfig()                 // checked by Config.Validate
 	if f := a.view.inForce; f != nil {
 		in.Set, in.DesiredCommit = f.set, f.rev.Commit
 	}
 	for _, m := range a.members() {
-		in.Members = append(in.Members, leader.Member{Name: m.Name, Alive: m.Alive, Labels: m.Meta.Labels,
+		in.Members = append(in.Members, leader.Member{Name: m.Name, Alive: m.Alive, Labels: m.Meta.Labels, Address: m.Meta.NodeIP,
 			CPUMilli: m.Meta.CPUMilli, MemoryBytes: m.Meta.MemoryBytes, SigningKey: m.Meta.SigningKey})
 	}
 	in.Reports = map[string]leader.Report{}
@@ -726,7 +732,7 @@ func (a *Agent) publishDesired(ctx context.Context) {
 	if a.committed == nil {
 		return
 	}
-	a.publishServices()
+	a.publishNetwork()
 	var recs []services.Record
 	for _, r := range a.committed.Services {
 		recs = append(recs, r)

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"driftless.dev/driftless/containerlog"
+	"driftless.dev/driftless/leader"
 	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/reconcile/cni"
 	"driftless.dev/driftless/scheduler"
@@ -146,6 +147,15 @@ type Config struct {
 	// (NodePorts, DNS); default: the gossip address's, else the first
 	// non-loopback address.
 	NodeIP string `json:"nodeIP,omitempty"`
+	// ClusterCIDR, when set, is one pod network across the nodes: the
+	// leader gives each node a subnet of it (NodeCIDRSize bits), the
+	// node's bridge uses it, and every node routes the others' subnets
+	// through their addresses (PodNetwork host-gw). Every agent must use
+	// the same. Empty: each node's own PodCIDR, reachable from the node
+	// only.
+	ClusterCIDR  string `json:"clusterCIDR,omitempty"`
+	NodeCIDRSize int    `json:"nodeCIDRSize"`
+	PodNetwork   string `json:"podNetwork"`
 
 	// Listen is the address of the HTTP API (health, status).
 	Listen string `json:"listen"`
@@ -313,6 +323,8 @@ func DefaultConfig() Config {
 		ClusterDomain:     "cluster.local",
 		DNSListen:         "0.0.0.0:10053",
 		ServiceProxy:      "iptables",
+		NodeCIDRSize:      24,
+		PodNetwork:        "host-gw",
 		Listen:            "127.0.0.1:7480",
 		Poll:              Duration{5 * time.Second},
 		Resync:            Duration{10 * time.Second},
@@ -407,6 +419,9 @@ func (c *Config) Validate() error {
 		if _, err := c.ServiceConfig(); err != nil {
 			errs = append(errs, err)
 		}
+		if _, err := c.PodNetworkConfig(); err != nil {
+			errs = append(errs, err)
+		}
 		switch c.ServiceProxy {
 		case "iptables", "off":
 		default:
@@ -456,4 +471,27 @@ func (c *Config) ServiceConfig() (services.Config, error) {
 		out.ClusterDNS = a
 	}
 	return out, nil
+}
+
+// PodNetworkConfig is the cluster CIDR cut into node subnets (invalid
+// ClusterCIDR when none is set).
+func (c *Config) PodNetworkConfig() (leader.PodNetwork, error) {
+	switch c.PodNetwork {
+	case "host-gw":
+	case "vxlan":
+		return leader.PodNetwork{}, errors.New("--pod-network vxlan: not supported yet (host-gw needs the nodes on one network segment)")
+	default:
+		return leader.PodNetwork{}, fmt.Errorf("--pod-network: %q: want host-gw", c.PodNetwork)
+	}
+	if c.ClusterCIDR == "" {
+		return leader.PodNetwork{}, nil
+	}
+	p, err := netip.ParsePrefix(c.ClusterCIDR)
+	if err != nil || !p.Addr().Is4() {
+		return leader.PodNetwork{}, fmt.Errorf("--cluster-cidr: %q: want an IPv4 range (10.244.0.0/16)", c.ClusterCIDR)
+	}
+	if c.NodeCIDRSize < p.Bits() || c.NodeCIDRSize > 28 {
+		return leader.PodNetwork{}, fmt.Errorf("--node-cidr-size: %d: want between the cluster CIDR's /%d and /28", c.NodeCIDRSize, p.Bits())
+	}
+	return leader.PodNetwork{ClusterCIDR: p.Masked(), NodeBits: c.NodeCIDRSize}, nil
 }

@@ -18,6 +18,7 @@ import (
 	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/internal/sealed"
 	"driftless.dev/driftless/netproxy"
+	"driftless.dev/driftless/podnet"
 	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/reconcile/cni"
 	ctrd "driftless.dev/driftless/reconcile/containerd"
@@ -116,14 +117,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer rt.Close()
 
+	podNet, _ := cfg.PodNetworkConfig() // checked by Config.Validate
 	network, err := cni.New(cni.Config{BinDirs: []string{cfg.CNIBinDir}, ConfDir: cfg.CNIConfDir, PodCIDR: cfg.PodCIDR,
-		CacheDir: filepath.Join(cfg.DataDir, "cni")})
+		CacheDir: filepath.Join(cfg.DataDir, "cni"), NodeSubnet: podNet.ClusterCIDR.IsValid() && cfg.CNIConfDir == ""})
 	if err != nil {
 		return fmt.Errorf("network: %w", err)
 	}
-	if cfg.CNIConfDir != "" {
+	switch {
+	case cfg.CNIConfDir != "":
 		log.Info("replica network", "confDir", cfg.CNIConfDir, "plugins", cfg.CNIBinDir)
-	} else {
+	case podNet.ClusterCIDR.IsValid():
+		log.Info("replica network", "bridge", cni.DefaultBridge, "clusterCIDR", podNet.ClusterCIDR, "podNetwork", cfg.PodNetwork, "plugins", cfg.CNIBinDir)
+	default:
 		log.Info("replica network", "bridge", cni.DefaultBridge, "podCIDR", cfg.PodCIDR, "plugins", cfg.CNIBinDir)
 	}
 	keyring, err := sealed.LoadKeyring(cfg.AgeIdentityFile)
@@ -171,6 +176,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer rec.Close()
 	deps := Deps{Source: src, Status: st, Reconciler: rec}
+	if podNet.ClusterCIDR.IsValid() && cfg.CNIConfDir == "" {
+		deps.PodSubnet, deps.PodRoutes = network, podnet.Routes{}
+	}
 	if dnsServer != nil {
 		deps.DNS = dnsServer
 	}

@@ -31,6 +31,9 @@ func inventory(cur *status.State, in Input, policies []manifest.Node, dead map[s
 			if m.SigningKey != "" {
 				ns.SigningKey = m.SigningKey
 			}
+			if m.Address != "" {
+				ns.Address = m.Address
+			}
 			ns.Capacity = map[string]string{}
 			if m.CPUMilli > 0 {
 				ns.Capacity["cpu"] = resource.NewMilliQuantity(m.CPUMilli, resource.DecimalSI).String()

@@ -23,6 +23,8 @@ type Member struct {
 	MemoryBytes int64
 	// SigningKey is the public key of the node's status commits.
 	SigningKey string
+	// Address is the node's address between nodes.
+	Address string
 }
 
 // Report is what one node last said of its replicas.
@@ -66,6 +68,8 @@ type Input struct {
 	Policy      scheduler.Policy
 	// Services are the ranges Service addresses come from.
 	Services services.Config
+	// PodNetwork cuts the cluster CIDR into the nodes' subnets.
+	PodNetwork PodNetwork
 }
 
 // Output is what Next decided.
@@ -108,6 +112,7 @@ func Next(in Input) Output {
 		policies = in.Set.Nodes
 	}
 	nodes, files := inventory(cur, in, policies, dead)
+	allocatePodCIDRs(files, in.PodNetwork)
 	next.Nodes = files
 	out := Output{DeadSince: dead}
 	if in.Set != nil {

@@ -46,6 +46,9 @@ type Config struct {
 	// MasqueradeAll masquerades all Service traffic (needed when the
 	// bridge does not pass its traffic through iptables).
 	MasqueradeAll bool
+	// ClusterCIDR, when valid, is the pod network across the nodes:
+	// traffic from it to elsewhere is masqueraded (within it, never).
+	ClusterCIDR netip.Prefix
 }
 
 // Tables is the iptables-restore input of the nat and filter tables.
@@ -68,6 +71,9 @@ func Render(cfg Config, recs []services.Record) Tables {
 	chains = append(chains, ChainServices, ChainNodePorts, ChainPostrouting, ChainMarkMasq)
 	var body strings.Builder
 	rule(&body, "-A %s -m mark --mark %s -j MASQUERADE", ChainPostrouting, masqMark)
+	if cfg.ClusterCIDR.IsValid() {
+		rule(&body, "-A %s -s %s ! -d %s -m comment --comment \"pods to outside the cluster\" -j MASQUERADE", ChainPostrouting, cfg.ClusterCIDR, cfg.ClusterCIDR)
+	}
 	rule(&body, "-A %s -j MARK --set-xmark %s", ChainMarkMasq, masqMark)
 	if cfg.DNSTarget.IsValid() && cfg.ClusterDNS.IsValid() {
 		for _, proto := range []string{"udp", "tcp"} {

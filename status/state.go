@@ -90,6 +90,14 @@ type NodeStatus struct {
 	// operators building an allowed_signers file; trust comes from that
 	// file, never from this branch.
 	SigningKey string `json:"signingKey,omitempty"`
+	// Address is the node's address between nodes: the other nodes route
+	// its PodCIDR through it.
+	Address string `json:"address,omitempty"`
+	// PodCIDR is the node's subnet of the cluster CIDR, given by the
+	// leader and kept for the node's life; PodCIDRPending says why it
+	// has none (the cluster CIDR is full).
+	PodCIDR        string `json:"podCIDR,omitempty"`
+	PodCIDRPending string `json:"podCIDRPending,omitempty"`
 }
 
 // placementFile is placements/<ns>/<Kind>.<name>.yaml.

@@ -45,6 +45,8 @@ type NodeMeta struct {
 	Started int64 `json:"s,omitempty"`
 	// SigningKey is the public SSH key signing the node's status commits.
 	SigningKey string `json:"k,omitempty"`
+	// NodeIP is the node's address between nodes (pod routes, NodePorts).
+	NodeIP string `json:"i,omitempty"`
 }
 
 // Member is one node as gossip sees it.

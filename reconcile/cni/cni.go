@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -78,13 +79,20 @@ type Config struct {
 	// (default: StateDir, else /var/lib/cni). The agent keeps them in its
 	// data dir.
 	CacheDir string
+	// NodeSubnet, when set, means PodCIDR is this node's subnet of a
+	// cluster-wide pod network (given by the leader, SetPodCIDR): the
+	// bridge does not masquerade (the agent masquerades traffic leaving
+	// the cluster CIDR), and until the subnet is known every Setup fails.
+	NodeSubnet bool
 }
 
 // Network runs CNI plugins for replicas. It is safe for concurrent use.
 type Network struct {
+	cni *libcni.CNIConfig
+
+	mu   sync.Mutex
 	cfg  Config
-	cni  *libcni.CNIConfig
-	list *libcni.NetworkConfigList // the agent's own network, built once
+	list *libcni.NetworkConfigList // the agent's own network; nil until its subnet is known
 }
 
 var _ reconcile.Network = (*Network)(nil)
@@ -119,20 +127,43 @@ func New(cfg Config) (*Network, error) {
 	if cfg.ConfDir != "" {
 		return n, nil
 	}
-	if _, err := ParsePodCIDR(cfg.PodCIDR); err != nil {
-		return nil, err
-	}
 	if len(cfg.Bridge) > 15 {
 		return nil, fmt.Errorf("bridge name %q: longer than 15 characters", cfg.Bridge)
 	}
-	b, err := DefaultConfList(cfg)
-	if err != nil {
+	if cfg.NodeSubnet {
+		n.cfg.PodCIDR = ""
+		return n, nil
+	}
+	if err := n.SetPodCIDR(cfg.PodCIDR); err != nil {
 		return nil, err
 	}
-	if n.list, err = libcni.ConfListFromBytes(b); err != nil {
-		return nil, fmt.Errorf("network configuration: %w", err)
-	}
 	return n, nil
+}
+
+// SetPodCIDR sets the subnet the agent's own network gives addresses
+// from (a node's subnet of the cluster CIDR, once the leader gave it).
+// Replicas set up before keep their addresses.
+func (n *Network) SetPodCIDR(cidr string) error {
+	if _, err := ParsePodCIDR(cidr); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.list != nil && n.cfg.PodCIDR == cidr {
+		return nil
+	}
+	cfg := n.cfg
+	cfg.PodCIDR = cidr
+	b, err := DefaultConfList(cfg)
+	if err != nil {
+		return err
+	}
+	list, err := libcni.ConfListFromBytes(b)
+	if err != nil {
+		return fmt.Errorf("network configuration: %w", err)
+	}
+	n.cfg, n.list = cfg, list
+	return nil
 }
 
 // ParsePodCIDR checks an IPv4 subnet with room for replicas (at most /30).
@@ -171,7 +202,7 @@ func DefaultConfList(cfg Config) ([]byte, error) {
 				"type":        "bridge",
 				"bridge":      cfg.Bridge,
 				"isGateway":   true,
-				"ipMasq":      true,
+				"ipMasq":      !cfg.NodeSubnet,
 				"hairpinMode": true,
 				"ipam":        ipam,
 			},
@@ -190,6 +221,11 @@ func DefaultConfList(cfg Config) ([]byte, error) {
 // the next replica.
 func (n *Network) confList() (*libcni.NetworkConfigList, error) {
 	if n.cfg.ConfDir == "" {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.list == nil {
+			return nil, errors.New("this node has no pod subnet yet (the leader gives one of --cluster-cidr)")
+		}
 		return n.list, nil
 	}
 	files, err := libcni.ConfFiles(n.cfg.ConfDir, []string{".conflist", ".conf", ".json"})

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	"driftless.dev/driftless/netproxy"
+	"driftless.dev/driftless/podnet"
 	"driftless.dev/driftless/services"
+	"driftless.dev/driftless/status"
 )
 
 // ServiceProxy programs the Services into this node's packet filter
@@ -25,16 +28,44 @@ type ServiceDNS interface {
 	Update(recs []services.Record)
 }
 
+// PodSubnet is the node's own pod network, told its subnet of the
+// cluster CIDR once the leader gave it (cni.Network).
+type PodSubnet interface {
+	SetPodCIDR(cidr string) error
+}
+
+// PodRoutes keeps the routes to the other nodes' pod subnets
+// (podnet.Routes).
+type PodRoutes interface {
+	Sync(ctx context.Context, want []podnet.Route) error
+}
+
+// netInput is what the network loop programs: the committed Service
+// records and nodes (their subnets and addresses). Never changed once
+// published.
+type netInput struct {
+	recs  []services.Record
+	nodes map[string]netNode
+}
+
+// netNode is what the network loop needs of a node.
+type netNode struct {
+	State            status.NodeState
+	Address, PodCIDR string
+}
+
 // serviceResync is how often the rules are compared with the kernel's
 // when no record changes.
 const serviceResync = 30 * time.Second
 
-// servicesLoop owns the node's Service rules and DNS table: whenever the
-// status branch's Service records change (published by the main loop),
-// and every serviceResync, it programs them. It never waits for the
-// other loops and they never wait for it: a slow or failing
-// iptables-restore delays nothing else.
-func (a *Agent) servicesLoop(ctx context.Context) {
+// networkLoop owns the node's network beyond its replicas: its pod
+// subnet and the routes to the other nodes' (with --cluster-cidr), the
+// Service rules and the DNS table. Whenever the status branch's nodes or
+// Service records change (published by the main loop), and every
+// serviceResync, it programs them. It never waits for the other loops
+// and they never wait for it: a slow or failing iptables-restore or
+// route change delays nothing else.
+func (a *Agent) networkLoop(ctx context.Context) {
 	timer := time.NewTimer(serviceResync)
 	defer timer.Stop()
 	var last []services.Record
@@ -42,19 +73,24 @@ func (a *Agent) servicesLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-a.svcIn.Ready():
+		case <-a.netIn.Ready():
 		case <-timer.C:
 		}
-		recs, ok := a.svcIn.Get()
+		in, ok := a.netIn.Get()
 		if !ok {
 			timer.Reset(serviceResync)
 			continue
+		}
+		recs := in.recs
+		next := serviceResync
+		if err := a.syncPodNetwork(ctx, in.nodes); err != nil && ctx.Err() == nil {
+			a.log.Warn("pod network not programmed", "err", err)
+			next = 5 * time.Second
 		}
 		if a.deps.DNS != nil && !slices.EqualFunc(recs, last, recordsEqual) {
 			a.deps.DNS.Update(recs)
 		}
 		last = recs
-		next := serviceResync
 		if a.deps.Proxy != nil {
 			cctx, cancel := context.WithTimeout(ctx, a.cfg.ContainerdTimeout.Duration)
 			err := a.deps.Proxy.Sync(cctx, a.proxyConfig(), recs)
@@ -69,6 +105,40 @@ func (a *Agent) servicesLoop(ctx context.Context) {
 	}
 }
 
+// syncPodNetwork gives the node's bridge its subnet of the cluster CIDR
+// and routes every other node's subnet through that node's address (the
+// nodes on the branch, dead ones included: a node that comes back keeps
+// its subnet; one removed from the branch loses its route).
+func (a *Agent) syncPodNetwork(ctx context.Context, nodes map[string]netNode) error {
+	pn, _ := a.cfg.PodNetworkConfig() // checked by Config.Validate
+	if !pn.ClusterCIDR.IsValid() {
+		return nil
+	}
+	if self := nodes[a.cfg.Node]; self.PodCIDR != "" && a.deps.PodSubnet != nil {
+		if err := a.deps.PodSubnet.SetPodCIDR(self.PodCIDR); err != nil {
+			return err
+		}
+	}
+	if a.deps.PodRoutes == nil {
+		return nil
+	}
+	var want []podnet.Route
+	for name, n := range nodes {
+		if name == a.cfg.Node || n.State == status.NodeRemoved {
+			continue
+		}
+		dst, err1 := netip.ParsePrefix(n.PodCIDR)
+		via, err2 := netip.ParseAddr(n.Address)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		want = append(want, podnet.Route{Dst: dst, Via: via})
+	}
+	cctx, cancel := context.WithTimeout(ctx, a.cfg.ContainerdTimeout.Duration)
+	defer cancel()
+	return a.deps.PodRoutes.Sync(cctx, want)
+}
+
 func recordsEqual(a, b services.Record) bool {
 	return a.Service == b.Service && a.ClusterIP == b.ClusterIP && a.Type == b.Type && a.ExternalName == b.ExternalName &&
 		slices.Equal(a.Ports, b.Ports) && slices.EqualFunc(a.Endpoints, b.Endpoints, func(x, y services.Endpoint) bool {
@@ -77,9 +147,10 @@ func recordsEqual(a, b services.Record) bool {
 	})
 }
 
-// publishServices hands the committed Service records to the services
-// loop (sorted, so that an unchanged branch is an unchanged input).
-func (a *Agent) publishServices() {
+// publishNetwork hands the committed Service records and nodes to the
+// network loop (sorted, so that an unchanged branch is an unchanged
+// input).
+func (a *Agent) publishNetwork() {
 	if a.committed == nil {
 		return
 	}
@@ -88,16 +159,21 @@ func (a *Agent) publishServices() {
 		recs = append(recs, r)
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Service.String() < recs[j].Service.String() })
-	if prev, ok := a.svcIn.Get(); ok && slices.EqualFunc(prev, recs, recordsEqual) {
+	nodes := make(map[string]netNode, len(a.committed.Nodes))
+	for k, n := range a.committed.Nodes {
+		nodes[k] = netNode{State: n.State, Address: n.Address, PodCIDR: n.PodCIDR}
+	}
+	if prev, ok := a.netIn.Get(); ok && slices.EqualFunc(prev.recs, recs, recordsEqual) && maps.Equal(prev.nodes, nodes) {
 		return
 	}
-	a.svcIn.Put(recs)
+	a.netIn.Put(netInput{recs: recs, nodes: nodes})
 }
 
 // proxyConfig is what this node's rules depend on besides the records.
 func (a *Agent) proxyConfig() netproxy.Config {
-	sc, _ := a.cfg.ServiceConfig() // checked by Config.Validate
-	c := netproxy.Config{NodeIP: a.nodeIP(), ClusterDNS: sc.ClusterDNS}
+	sc, _ := a.cfg.ServiceConfig()    // checked by Config.Validate
+	pn, _ := a.cfg.PodNetworkConfig() // checked by Config.Validate
+	c := netproxy.Config{NodeIP: a.nodeIP(), ClusterDNS: sc.ClusterDNS, ClusterCIDR: pn.ClusterCIDR}
 	if a.cfg.DNSListen != "off" && a.deps.DNS != nil {
 		host, port, _ := net.SplitHostPort(a.cfg.DNSListen)
 		ip, err := netip.ParseAddr(host)
