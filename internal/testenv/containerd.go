@@ -169,10 +169,14 @@ func (c *Containerd) cleanup(t testing.TB) {
 				nctx := namespaces.WithNamespace(ctx, ns)
 				cs, _ := cl.Containers(nctx)
 				for _, ctr := range cs {
-					if task, err := ctr.Task(nctx, nil); err == nil {
-						_, _ = task.Delete(nctx, containerd.WithProcessKill)
+					// Bounded: a task whose exit never comes (its shim
+					// stuck) is killed with the shims below.
+					dctx, cancel := context.WithTimeout(nctx, 10*time.Second)
+					if task, err := ctr.Task(dctx, nil); err == nil {
+						_, _ = task.Delete(dctx, containerd.WithProcessKill)
 					}
-					_ = ctr.Delete(nctx, containerd.WithSnapshotCleanup)
+					_ = ctr.Delete(dctx, containerd.WithSnapshotCleanup)
+					cancel()
 				}
 			}
 			cl.Close()

@@ -279,3 +279,99 @@ func iptablesSave(t testing.TB, h *appHost) string {
 	}
 	return string(out)
 }
+
+// The same application across three hosts with one pod network
+// (--cluster-cidr): the two backends on two hosts (required pod
+// anti-affinity), the frontend's NodePort answering on every host from
+// both; a partition of one host (link down, up) leaves no duplicate rule
+// or route; a backend's host dying (agent killed, link down) leaves the
+// survivors answering within the node grace and a few seconds.
+func TestApplicationAcrossHosts(t *testing.T) {
+	e := newEnv(t)
+	shared := t.TempDir()
+	e.work.WriteFile("app.yaml", backendApp(shared, 2, `      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - labelSelector: {matchLabels: {app: backend}}
+            topologyKey: kubernetes.io/hostname
+`))
+	e.work.Commit("frontend and two backends apart")
+	e.work.Push()
+	_, hosts := startHosts(t, e, 3, "--cluster-cidr", "10.244.0.0/16")
+
+	for _, h := range hosts {
+		waitFor(t, "both backends answer through "+h.Name+"'s NodePort", 120*time.Second, func() (bool, string) {
+			s, err := askBackends(h.IP.String(), 12)
+			return err == nil && len(s) == 2, fmt.Sprint(s, err)
+		})
+	}
+	st, err := status.ReadState(context.Background(), e.url, status.DefaultBranch, git.Auth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subnets := map[string]bool{}
+	for _, h := range hosts {
+		n := st.Nodes[h.Name]
+		if n.PodCIDR == "" || subnets[n.PodCIDR] || n.Address != h.IP.String() {
+			t.Fatalf("%s: podCIDR %q address %q (want a subnet of its own and %s)", h.Name, n.PodCIDR, n.Address, h.IP)
+		}
+		subnets[n.PodCIDR] = true
+	}
+	backendNodes := map[string]bool{}
+	for _, r := range st.Placements[manifest.Ref{Namespace: "default", Kind: "Deployment", Name: "backend"}].Replicas {
+		backendNodes[r.Node] = true
+	}
+	var frontendNode string
+	for _, r := range st.Placements[manifest.Ref{Namespace: "default", Kind: "Deployment", Name: "frontend"}].Replicas {
+		frontendNode = r.Node
+	}
+	if len(backendNodes) != 2 {
+		t.Fatalf("backends on %v, want two hosts", backendNodes)
+	}
+	rec, _ := serviceRecord(t, e.url, "backend")
+	out, err := fetchURL("http://" + hosts[0].IP.String() + ":30080/cgi-bin/lookup?backend.default.svc.cluster.local")
+	if err != nil || !strings.Contains(out, rec.ClusterIP) {
+		t.Fatalf("nslookup in the frontend: want %s: %v\n%s", rec.ClusterIP, err, out)
+	}
+
+	// A partition of one host and back: the same rules and routes.
+	counts := func(h *appHost) string {
+		rules := iptablesSave(t, h)
+		routes, _ := h.Command("ip", "-4", "route", "show", "proto", "203").Output()
+		return fmt.Sprintf("%d DNAT, %d hooks, %d routes", strings.Count(rules, "DNAT"), strings.Count(rules, "driftless-services"), strings.Count(string(routes), "via"))
+	}
+	p := hosts[2]
+	before := counts(p)
+	p.LinkDown(t)
+	time.Sleep(6 * time.Second) // past the node grace: the others see it dead
+	p.LinkUp(t)
+	waitFor(t, "the partitioned host back and answering", 90*time.Second, func() (bool, string) {
+		s, err := askBackends(p.IP.String(), 12)
+		return err == nil && len(s) == 2 && counts(p) == before, fmt.Sprint(s, err, counts(p), " want ", before)
+	})
+
+	// A backend's host dies: not the frontend's, not the leader's.
+	var victim *appHost
+	for _, h := range hosts {
+		if backendNodes[h.Name] && h.Name != frontendNode && h.Name != st.Cluster.Leader {
+			victim = h
+		}
+	}
+	if victim == nil {
+		t.Skipf("no backend host apart from the frontend's and the leader's (frontend on %s, leader %s, backends %v)", frontendNode, st.Cluster.Leader, backendNodes)
+	}
+	var survivor *appHost
+	for _, h := range hosts {
+		if h != victim {
+			survivor = h
+		}
+	}
+	victim.agent.kill()
+	victim.LinkDown(t)
+	died := time.Now()
+	waitFor(t, "the survivors answer every request without the dead host", 60*time.Second, func() (bool, string) {
+		s, err := askBackends(survivor.IP.String(), 10)
+		return err == nil && len(s) == 1, fmt.Sprint(s, err)
+	})
+	t.Logf("backend host died → every request answered by the survivor: %s (node grace 3s)", time.Since(died).Round(100*time.Millisecond))
+}
