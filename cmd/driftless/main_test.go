@@ -37,7 +37,7 @@ func TestValidateExitCodes(t *testing.T) {
 	bad := filepath.Join(dir, "bad")
 	os.MkdirAll(good, 0o755)
 	os.MkdirAll(bad, 0o755)
-	os.WriteFile(filepath.Join(good, "web.yaml"), []byte(dep+"---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {}\n"), 0o644)
+	os.WriteFile(filepath.Join(good, "web.yaml"), []byte(dep+"---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web}\nspec: {}\n"), 0o644)
 	os.WriteFile(filepath.Join(bad, "web.yaml"), []byte(strings.Replace(dep, "image:", "imagee:", 1)), 0o644)
 
 	if code, out, _ := runCmd("validate", good); code != 0 || !strings.Contains(out, "skipped:") || !strings.Contains(out, "valid: 1 file(s), 1 workload(s)") {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/status"
 )
 
@@ -39,7 +40,8 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			Cluster    status.Cluster               `json:"cluster"`
 			Nodes      map[string]status.NodeStatus `json:"nodes"`
 			Placements []manifest.Placement         `json:"placements"`
-		}{Head: st.Head, Cluster: st.Cluster, Nodes: st.Nodes}
+			Services   []services.Record            `json:"services"`
+		}{Head: st.Head, Cluster: st.Cluster, Nodes: st.Nodes, Services: sortedServices(st)}
 		for _, p := range sortedPlacements(st) {
 			out.Placements = append(out.Placements, p)
 		}
@@ -59,6 +61,70 @@ func sortedPlacements(st *status.State) []manifest.Placement {
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Workload.String() < ps[j].Workload.String() })
 	return ps
+}
+
+func sortedServices(st *status.State) []services.Record {
+	out := []services.Record{}
+	for _, r := range st.Services {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Service.String() < out[j].Service.String() })
+	return out
+}
+
+// printServices lists the Services: address, ports (node ports after a
+// colon) and endpoints, or why there is no address.
+func printServices(w io.Writer, st *status.State) {
+	recs := sortedServices(st)
+	if len(recs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nSERVICES")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tTYPE\tCLUSTER-IP\tPORTS\tENDPOINTS")
+	for _, r := range recs {
+		ip := r.ClusterIP
+		switch {
+		case r.ExternalName != "":
+			ip = "-> " + r.ExternalName
+		case r.Error != "":
+			ip = "none (" + r.Error + ")"
+		case ip == "":
+			ip = "-"
+		}
+		var ports []string
+		for _, p := range r.Ports {
+			s := fmt.Sprintf("%d/%s", p.Port, p.Protocol)
+			if p.NodePort != 0 {
+				s = fmt.Sprintf("%d:%d/%s", p.Port, p.NodePort, p.Protocol)
+			}
+			ports = append(ports, s)
+		}
+		var eps []string
+		for _, e := range r.Endpoints {
+			s := e.IP
+			if !e.Ready {
+				s += " (not ready)"
+			}
+			eps = append(eps, s)
+		}
+		endpoints := strings.Join(eps, ",")
+		if len(eps) == 0 {
+			endpoints = "<none>"
+		}
+		if len(ports) == 0 {
+			ports = []string{"-"}
+		}
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", r.Service.Namespace, r.Service.Name, r.Type, ip, strings.Join(ports, ","), endpoints)
+	}
+	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func abbrev(c string) string {
@@ -96,7 +162,7 @@ func printStatus(w io.Writer, st *status.State) {
 			}
 		}
 	}
-	fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tREPLICAS\tREACHED\tALLOCATED/CAPACITY\tLABELS")
+	fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tREPLICAS\tREACHED\tADDRESS\tPOD-CIDR\tALLOCATED/CAPACITY\tLABELS")
 	names := make([]string, 0, len(st.Nodes))
 	for n := range st.Nodes {
 		names = append(names, n)
@@ -126,7 +192,14 @@ func printStatus(w io.Writer, st *status.State) {
 				capacity = append(capacity, k+"="+a)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", n, ns.State, lead, placed[n], abbrev(ns.DesiredCommitReached), strings.Join(capacity, ","), strings.Join(labels, ","))
+		cidr := ns.PodCIDR
+		if cidr == "" {
+			cidr = "-"
+			if ns.PodCIDRPending != "" {
+				cidr = "none (" + ns.PodCIDRPending + ")"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", n, ns.State, lead, placed[n], abbrev(ns.DesiredCommitReached), orDash(ns.Address), cidr, strings.Join(capacity, ","), strings.Join(labels, ","))
 	}
 	tw.Flush()
 
@@ -213,6 +286,8 @@ func printStatus(w io.Writer, st *status.State) {
 		}
 		tw.Flush()
 	}
+
+	printServices(w, st)
 
 	fmt.Fprintln(w, "\nREPLICAS")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

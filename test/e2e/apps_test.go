@@ -67,7 +67,7 @@ func startHosts(t *testing.T, e *env, n int, extra ...string) (*testenv.LAN, []*
 // while /shared/down-<hostname> is absent), its ClusterIP and headless
 // Services, and a frontend behind a NodePort that asks the backend by
 // its short name.
-func backendApp(shared string, backends int, extraSpec string) string {
+func backendApp(shared string, backends int, extraSpec, frontendSpec string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: ServiceAccount
 metadata: {name: frontend}
@@ -121,7 +121,7 @@ spec:
     spec:
       serviceAccountName: frontend
       terminationGracePeriodSeconds: 1
-      containers:
+%[4]s      containers:
       - name: httpd
         image: busybox:latest
         imagePullPolicy: IfNotPresent
@@ -146,7 +146,7 @@ spec:
   type: NodePort
   selector: {app: frontend}
   ports: [{port: 80, targetPort: 8080, nodePort: 30080}]
-`, shared, backends, extraSpec)
+`, shared, backends, extraSpec, frontendSpec)
 }
 
 func fetchURL(url string) (string, error) {
@@ -196,7 +196,7 @@ func serviceRecord(t testing.TB, url, name string) (services.Record, bool) {
 func TestApplicationOnOneHost(t *testing.T) {
 	e := newEnv(t)
 	shared := t.TempDir()
-	e.work.WriteFile("app.yaml", backendApp(shared, 2, ""))
+	e.work.WriteFile("app.yaml", backendApp(shared, 2, "", ""))
 	e.work.Commit("frontend and backend")
 	e.work.Push()
 	_, hosts := startHosts(t, e, 1)
@@ -294,7 +294,7 @@ func TestApplicationAcrossHosts(t *testing.T) {
           requiredDuringSchedulingIgnoredDuringExecution:
           - labelSelector: {matchLabels: {app: backend}}
             topologyKey: kubernetes.io/hostname
-`))
+`, "      nodeSelector: {kubernetes.io/hostname: node-1}\n"))
 	e.work.Commit("frontend and two backends apart")
 	e.work.Push()
 	_, hosts := startHosts(t, e, 3, "--cluster-cidr", "10.244.0.0/16")
@@ -357,8 +357,8 @@ func TestApplicationAcrossHosts(t *testing.T) {
 			victim = h
 		}
 	}
-	if victim == nil {
-		t.Skipf("no backend host apart from the frontend's and the leader's (frontend on %s, leader %s, backends %v)", frontendNode, st.Cluster.Leader, backendNodes)
+	if victim == nil || frontendNode != "node-1" {
+		t.Fatalf("no backend host apart from the frontend's and the leader's (frontend on %s, leader %s, backends %v)", frontendNode, st.Cluster.Leader, backendNodes)
 	}
 	var survivor *appHost
 	for _, h := range hosts {
@@ -369,6 +369,11 @@ func TestApplicationAcrossHosts(t *testing.T) {
 	victim.agent.kill()
 	victim.LinkDown(t)
 	died := time.Now()
+	waitFor(t, "the dead host's backend out of the Service on the branch", 60*time.Second, func() (bool, string) {
+		r, _ := serviceRecord(t, e.url, "backend")
+		return len(r.Endpoints) == 1, fmt.Sprint(r.Endpoints)
+	})
+	t.Logf("backend host died → its endpoint off the status branch: %s", time.Since(died).Round(100*time.Millisecond))
 	waitFor(t, "the survivors answer every request without the dead host", 60*time.Second, func() (bool, string) {
 		s, err := askBackends(survivor.IP.String(), 10)
 		return err == nil && len(s) == 1, fmt.Sprint(s, err)
