@@ -14,8 +14,8 @@ import (
 	"driftless.dev/driftless/leader"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/scheduler"
-	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/services"
+	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
 )
 
