@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/status"
 )
 
@@ -27,13 +28,17 @@ type Snapshot struct {
 	// ServicesError is why the Service rules could not be programmed.
 	ServicesError string `json:"servicesError,omitempty"`
 	// Degraded names the parts that fail now: "source" (the desired
-	// repository), "status" (the status branch), "runtime" (containerd).
+	// repository), "status" (the status branch), "runtime" (containerd),
+	// "services" (the Service rules or pod routes of this node).
 	// Empty when all answer. The agent keeps running either way.
 	Degraded []string      `json:"degraded,omitempty"`
 	Replicas []ReplicaView `json:"replicas"`
 	// Warnings are the manifest warnings of the desired commit in force
 	// on this node (a Secret stored in plain text, ...).
 	Warnings []string `json:"warnings,omitempty"`
+	// Services are the Services as this node programs them (address,
+	// ports, endpoints), from the status commit it read.
+	Services []services.Record `json:"services"`
 }
 
 // SourceStatus says whether the desired repository answers.
@@ -84,6 +89,9 @@ func (a *Agent) Snapshot() Snapshot {
 	defer a.mu.Unlock()
 	s := a.snap
 	s.Replicas = append([]ReplicaView(nil), a.snap.Replicas...)
+	if s.Services == nil {
+		s.Services = []services.Record{}
+	}
 	s.Degraded = nil
 	if !s.Source.OK && s.Source.LastError != "" {
 		s.Degraded = append(s.Degraded, "source")
@@ -175,6 +183,10 @@ func (a *Agent) publish() {
 	a.snap.DesiredCommit = a.view.inForceCommit()
 	if !a.isLeader() && a.committed != nil {
 		a.snap.DesiredCommit = a.committed.Cluster.DesiredCommit
+	}
+	a.snap.Services = nil
+	if in, ok := a.netIn.Get(); ok {
+		a.snap.Services = in.recs
 	}
 	a.snap.IsLeader = a.isLeader()
 	a.snap.StatusCommit = head

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net"
 	"net/netip"
@@ -83,24 +84,26 @@ func (a *Agent) networkLoop(ctx context.Context) {
 		}
 		recs := in.recs
 		next := serviceResync
-		if err := a.syncPodNetwork(ctx, in.nodes); err != nil && ctx.Err() == nil {
-			a.log.Warn("pod network not programmed", "err", err)
+		netErr := a.syncPodNetwork(ctx, in.nodes)
+		if netErr != nil && ctx.Err() == nil {
+			a.log.Warn("pod network not programmed", "err", netErr)
 			next = 5 * time.Second
 		}
 		if a.deps.DNS != nil && !slices.EqualFunc(recs, last, recordsEqual) {
 			a.deps.DNS.Update(recs)
 		}
 		last = recs
+		var proxyErr error
 		if a.deps.Proxy != nil {
 			cctx, cancel := context.WithTimeout(ctx, a.cfg.ContainerdTimeout.Duration)
-			err := a.deps.Proxy.Sync(cctx, a.proxyConfig(), recs)
+			proxyErr = a.deps.Proxy.Sync(cctx, a.proxyConfig(), recs)
 			cancel()
-			if err != nil && ctx.Err() == nil {
-				a.log.Warn("service rules not programmed", "err", err)
+			if proxyErr != nil && ctx.Err() == nil {
+				a.log.Warn("service rules not programmed", "err", proxyErr)
 				next = 5 * time.Second
 			}
-			a.setServicesError(err)
 		}
+		a.setServicesError(errors.Join(netErr, proxyErr))
 		timer.Reset(next)
 	}
 }
