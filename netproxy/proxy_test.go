@@ -192,3 +192,86 @@ func TestDNSRule(t *testing.T) {
 		}
 	}
 }
+
+// A UDP Service answers; with ClientIP affinity every connection of one
+// client goes to the same endpoint, without it both endpoints serve.
+func TestSyncUDPAndAffinity(t *testing.T) {
+	ctx := context.Background()
+	inNetNS(t, func() error {
+		for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+			ln, err := net.Listen("tcp", ip+":8080")
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					c.Write([]byte(ip))
+					c.Close()
+				}
+			}()
+		}
+		pc, err := net.ListenPacket("udp", "127.0.0.1:5353")
+		if err != nil {
+			return err
+		}
+		defer pc.Close()
+		go func() {
+			buf := make([]byte, 512)
+			for {
+				n, addr, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				pc.WriteTo(append([]byte("udp:"), buf[:n]...), addr)
+			}
+		}()
+		web := rec("web", "10.96.0.30", 80, ep("127.0.0.1", 8080), ep("127.0.0.2", 8080))
+		sticky := rec("sticky", "10.96.0.31", 80, ep("127.0.0.1", 8080), ep("127.0.0.2", 8080))
+		sticky.SessionAffinity, sticky.AffinitySeconds = "ClientIP", 60
+		udp := rec("dns", "10.96.0.32", 53, ep("127.0.0.1", 5353))
+		udp.Ports[0].Protocol = "UDP"
+		var p Proxy
+		if err := p.Sync(ctx, Config{}, []services.Record{web, sticky, udp}); err != nil {
+			return err
+		}
+		ask := func(addr string) string {
+			c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+			if err != nil {
+				return err.Error()
+			}
+			defer c.Close()
+			b := make([]byte, 32)
+			n, _ := c.Read(b)
+			return string(b[:n])
+		}
+		seen, stuck := map[string]int{}, map[string]int{}
+		for range 40 {
+			seen[ask("10.96.0.30:80")]++
+			stuck[ask("10.96.0.31:80")]++
+		}
+		if len(seen) != 2 {
+			t.Errorf("random balancing over two endpoints: %v", seen)
+		}
+		if len(stuck) != 1 {
+			t.Errorf("ClientIP affinity: one endpoint for one client, got %v", stuck)
+		}
+		c, err := net.Dial("udp", "10.96.0.32:53")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.Write([]byte("ping"))
+		b := make([]byte, 64)
+		n, err := c.Read(b)
+		if err != nil || string(b[:n]) != "udp:ping" {
+			t.Errorf("UDP Service: %q %v", b[:n], err)
+		}
+		return Cleanup(ctx)
+	})
+}

@@ -192,3 +192,33 @@ func TestComputeStableUnderAdditions(t *testing.T) {
 		}
 	}
 }
+
+func TestEnvVars(t *testing.T) {
+	recs := []Record{
+		{Service: ref("redis-primary"), Type: manifest.ServiceClusterIP, ClusterIP: "10.96.0.11",
+			Ports: []Port{{Name: "redis", Protocol: "TCP", Port: 6379}, {Name: "metrics", Protocol: "UDP", Port: 9121}}},
+		{Service: ref("headless"), Type: manifest.ServiceClusterIP, ClusterIP: manifest.ClusterIPNone, Ports: []Port{{Protocol: "TCP", Port: 1}}},
+		{Service: manifest.Ref{Namespace: "other", Kind: "Service", Name: "x"}, ClusterIP: "10.96.0.12", Ports: []Port{{Protocol: "TCP", Port: 1}}},
+	}
+	got := map[string]string{}
+	for _, kv := range EnvVars(recs, "default") {
+		got[kv[0]] = kv[1]
+	}
+	want := map[string]string{
+		"REDIS_PRIMARY_SERVICE_HOST": "10.96.0.11", "REDIS_PRIMARY_SERVICE_PORT": "6379",
+		"REDIS_PRIMARY_SERVICE_PORT_REDIS": "6379", "REDIS_PRIMARY_SERVICE_PORT_METRICS": "9121",
+		"REDIS_PRIMARY_PORT": "tcp://10.96.0.11:6379", "REDIS_PRIMARY_PORT_6379_TCP": "tcp://10.96.0.11:6379",
+		"REDIS_PRIMARY_PORT_6379_TCP_PROTO": "tcp", "REDIS_PRIMARY_PORT_6379_TCP_PORT": "6379", "REDIS_PRIMARY_PORT_6379_TCP_ADDR": "10.96.0.11",
+		"REDIS_PRIMARY_PORT_9121_UDP": "udp://10.96.0.11:9121",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	for k := range got {
+		if strings.HasPrefix(k, "HEADLESS") || strings.HasPrefix(k, "X_") {
+			t.Errorf("%s: headless Services and other namespaces give no variables", k)
+		}
+	}
+}
