@@ -20,10 +20,12 @@ import (
 // Safe for one caller at a time.
 type Proxy struct {
 	mu sync.Mutex
-	// last is what the previous Sync applied (skipped when unchanged and
-	// the kernel still has it).
-	last   Tables
-	hooked bool
+	// last is, per table, the chains the previous Sync left in the
+	// kernel; nil until a full sync succeeded (and after any failure).
+	last map[string]chainSet
+	// Restores counts the iptables-restore calls, Partial those that
+	// wrote only the chains that changed (for tests and benchmarks).
+	Restores, Partial int
 }
 
 // hooks are the jumps from the built-in chains into driftless's, added
@@ -37,36 +39,105 @@ var hooks = []struct{ table, chain, rule string }{
 	{"filter", "OUTPUT", "-m comment --comment driftless-reject -j " + ChainReject},
 }
 
-// Sync makes the kernel's driftless chains exactly those of recs: one
-// iptables-restore per table, chains of Services that are gone deleted
-// in the same transaction. It is level-triggered: it reads the chains
-// back and rewrites them when anything differs, whatever put them there.
+// Sync makes the kernel's driftless chains exactly those of recs, one
+// iptables-restore per table and change. After a first full write it
+// writes only the chains whose rules changed (a readiness change rewrites
+// one Service's chains, not every Service's), and deletes the chains of
+// Services that are gone in the same transaction. A Sync that changes
+// nothing reads the chains back and rewrites the table whole when the
+// kernel differs, whoever changed it: level-triggered.
 func (p *Proxy) Sync(ctx context.Context, cfg Config, recs []services.Record) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	want := Render(cfg, recs)
+	if p.last == nil {
+		p.last = map[string]chainSet{}
+	}
+	checked := false
 	for _, t := range []struct{ name, text string }{{"nat", want.NAT}, {"filter", want.Filter}} {
+		wc := parseChains(t.text)
+		last, ok := p.last[t.name]
+		if ok {
+			if text, changed := wc.diff(t.name, last); changed {
+				p.Restores++
+				p.Partial++
+				if err := restore(ctx, text); err != nil {
+					delete(p.last, t.name) // write it whole next time
+					return fmt.Errorf("iptables-restore (%s table): %w", t.name, err)
+				}
+				p.last[t.name] = wc
+				continue
+			}
+		}
+		checked = true
 		have, err := save(ctx, t.name)
 		if err != nil {
 			return err
 		}
-		last := p.last.NAT
-		if t.name == "filter" {
-			last = p.last.Filter
-		}
-		if last == t.text && sameRules(t.text, have) {
+		if ok && sameRules(t.text, have) {
 			continue
 		}
-		text := withStaleRemoved(t.text, have)
-		if err := restore(ctx, text); err != nil {
+		p.Restores++
+		if err := restore(ctx, withStaleRemoved(t.text, have)); err != nil {
+			delete(p.last, t.name)
 			return fmt.Errorf("iptables-restore (%s table): %w", t.name, err)
 		}
+		p.last[t.name] = wc
 	}
-	if err := p.hook(ctx); err != nil {
-		return err
+	if !checked {
+		return nil // the jumps were checked with the last full look
 	}
-	p.last = want
-	return nil
+	return p.hook(ctx)
+}
+
+// chainSet is the driftless chains of one table's restore text: their
+// order of declaration and each one's rules.
+type chainSet struct {
+	order []string
+	rules map[string][]string
+}
+
+func parseChains(text string) chainSet {
+	c := chainSet{rules: map[string][]string{}}
+	for _, l := range strings.Split(text, "\n") {
+		switch {
+		case strings.HasPrefix(l, ":"):
+			name, _, _ := strings.Cut(l[1:], " ")
+			if _, dup := c.rules[name]; !dup {
+				c.order = append(c.order, name)
+				c.rules[name] = nil
+			}
+		case strings.HasPrefix(l, "-A "):
+			f := strings.SplitN(l, " ", 3)
+			c.rules[f[1]] = append(c.rules[f[1]], l)
+		}
+	}
+	return c
+}
+
+// diff is the restore text turning last into c: the chains whose rules
+// differ (declared, so flushed, then written), those gone (flushed, then
+// deleted). changed is false when there is nothing to write.
+func (c chainSet) diff(table string, last chainSet) (text string, changed bool) {
+	var decl, body, del strings.Builder
+	for _, name := range c.order {
+		if old, ok := last.rules[name]; ok && slices.Equal(old, c.rules[name]) {
+			continue
+		}
+		changed = true
+		decl.WriteString(":" + name + " - [0:0]\n")
+		for _, r := range c.rules[name] {
+			body.WriteString(r + "\n")
+		}
+	}
+	for _, name := range last.order {
+		if _, ok := c.rules[name]; !ok {
+			changed = true
+			decl.WriteString(":" + name + " - [0:0]\n")
+			del.WriteString("-X " + name + "\n")
+		}
+	}
+	return "*" + table + "\n" + decl.String() + body.String() + del.String() + "COMMIT\n", changed
 }
 
 // hook adds the jumps into driftless's chains that are missing.
@@ -81,7 +152,6 @@ func (p *Proxy) hook(ctx context.Context) error {
 			return fmt.Errorf("hook %s %s: %w", h.table, h.chain, err)
 		}
 	}
-	p.hooked = true
 	return nil
 }
 

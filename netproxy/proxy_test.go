@@ -51,7 +51,7 @@ func TestRenderIsDeterministicAndBalanced(t *testing.T) {
 
 // inNetNS runs f inside a new network namespace with a default route
 // through a veth pair, so that the test's rules touch nothing of the host's.
-func inNetNS(t *testing.T, f func() error) {
+func inNetNS(t testing.TB, f func() error) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.Require(t, "iptables", "iptables-restore", "iptables-save", "ip")
@@ -79,7 +79,7 @@ func inNetNS(t *testing.T, f func() error) {
 	}
 }
 
-func saveAll(t *testing.T) string {
+func saveAll(t testing.TB) string {
 	var b strings.Builder
 	for _, tb := range []string{"nat", "filter"} {
 		out, err := exec.Command("iptables-save", "-t", tb).Output()
@@ -140,6 +140,9 @@ func TestSyncProgramsTheKernel(t *testing.T) {
 		recs = []services.Record{rec("web", "10.96.0.20", 80, ep("127.0.0.1", 8080), ep("127.0.0.2", 8080))}
 		if err := p.Sync(ctx, Config{}, recs); err != nil {
 			return err
+		}
+		if p.Partial == 0 {
+			t.Errorf("a change of endpoints must rewrite only the chains that changed (%d restores, %d partial)", p.Restores, p.Partial)
 		}
 		have := saveAll(t)
 		if strings.Contains(have, "10.96.0.21") {
