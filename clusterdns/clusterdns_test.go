@@ -31,7 +31,7 @@ func records() []services.Record {
 
 // start serves a Server on a loopback port with an upstream of its own
 // (another real DNS server answering every name with 192.0.2.1).
-func start(t *testing.T) (*Server, string) {
+func start(t testing.TB) (*Server, string) {
 	t.Helper()
 	up := &dns.Server{Addr: "127.0.0.1:0", Net: "udp", Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
@@ -58,7 +58,7 @@ func start(t *testing.T) (*Server, string) {
 	return s, s.Addr()
 }
 
-func ask(t *testing.T, addr, name string, qtype uint16) *dns.Msg {
+func ask(t testing.TB, addr, name string, qtype uint16) *dns.Msg {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)

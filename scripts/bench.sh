@@ -17,6 +17,10 @@ run -bench 'BenchmarkStatusGrowth' -benchtime 300x ./status
 run -bench 'BenchmarkSchedule5k|BenchmarkReschedule5kNodeLoss' -benchtime 3x ./scheduler
 run -bench 'BenchmarkLogAndAudit' -benchtime 5x ./status
 run -bench 'BenchmarkFailover3$|BenchmarkFailover20$' -benchtime 1x ./test/e2e
+run -bench 'BenchmarkRender1000x10' -benchmem -benchtime 10x ./netproxy
+run -bench 'BenchmarkSync1000x10|BenchmarkRestoreFloor1000x10' -benchtime 3x ./netproxy
+run -bench 'BenchmarkQuery' ./clusterdns
+run -bench 'BenchmarkPodToPod' -benchtime 500x ./test/e2e
 echo
 printf '%-44s %s\n' "benchmark" "result"
 printf '%-44s %s\n' "---------" "------"

@@ -31,7 +31,7 @@ type appHost struct {
 
 // startHosts makes n hosts on a LAN, each with its own containerd and
 // agent inside its network namespace (gossip between them when n > 1).
-func startHosts(t *testing.T, e *env, n int, extra ...string) (*testenv.LAN, []*appHost) {
+func startHosts(t testing.TB, e *env, n int, extra ...string) (*testenv.LAN, []*appHost) {
 	t.Helper()
 	lan := testenv.NewLAN(t, "node-", n)
 	var hosts []*appHost
