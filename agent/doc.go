@@ -1,4 +1,4 @@
-// Package agent is the driftless daemon of one node. It owns three loops
+// Package agent is the driftless daemon of one node. It owns four loops
 // and wires them with immutable values through latest-value slots:
 //
 //	desired repo, bundle inbox                    status branch
@@ -18,6 +18,11 @@
 //	                         │ work to its worker (stop with grace, pull, create, │
 //	                         │ hooks: ContainerdTimeout, PullTimeout), observe    │
 //	                         │ ─> report (gossip, sent on its own goroutine)      │
+//	                         └────────────────────────────────────────────────────┘
+//	                         ┌─ network loop (netIn: Service records, nodes) ─────┐
+//	                         │ pod subnet and routes to the other nodes' subnets, │
+//	                         │ Service rules (one iptables-restore per change),   │
+//	                         │ the cluster DNS table; resynced every 30 s         │
 //	                         └────────────────────────────────────────────────────┘
 //	HTTP: serves the snapshot under a mutex; never waits on a loop.
 //
