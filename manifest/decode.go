@@ -103,6 +103,7 @@ var unsupported = map[reflect.Type]map[string]bool{
 	reflect.TypeOf(JobSpec{}): set("completionMode", "backoffLimitPerIndex", "maxFailedIndexes", "podFailurePolicy",
 		"podReplacementPolicy", "suspend", "successPolicy", "managedBy"),
 	reflect.TypeOf(ReplicaSetSpec{}): set(),
+	reflect.TypeOf(ServiceSpec{}):    set("externalIPs"),
 	// A bounded NoExecute toleration needs the time the taint was added,
 	// which the scheduler is not told yet.
 	reflect.TypeOf(Toleration{}):      set("tolerationSeconds"),
@@ -122,6 +123,17 @@ var ignored = map[reflect.Type]map[string]string{
 	reflect.TypeOf(Container{}): {
 		"terminationMessagePath":   "termination messages are not collected",
 		"terminationMessagePolicy": "termination messages are not collected",
+	},
+	reflect.TypeOf(ServiceSpec{}): {
+		"loadBalancerIP":                "there is no external load balancer",
+		"loadBalancerSourceRanges":      "there is no external load balancer",
+		"loadBalancerClass":             "there is no external load balancer",
+		"allocateLoadBalancerNodePorts": "LoadBalancer Services always get node ports",
+		"healthCheckNodePort":           "there is no external load balancer",
+		"externalTrafficPolicy":         "every node sends NodePort traffic to every endpoint (Cluster)",
+		"internalTrafficPolicy":         "every node sends traffic to every endpoint (Cluster)",
+		"ipFamilyPolicy":                "IPv4 only",
+		"trafficDistribution":           "no topology-aware routing",
 	},
 }
 

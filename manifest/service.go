@@ -55,18 +55,9 @@ type ServiceSpec struct {
 	// PublishNotReadyAddresses puts replicas in the endpoints before they
 	// are ready (headless Services of clustered software use it).
 	PublishNotReadyAddresses bool     `json:"publishNotReadyAddresses,omitempty"`
-	ExternalTrafficPolicy    string   `json:"externalTrafficPolicy,omitempty"`
-	InternalTrafficPolicy    *string  `json:"internalTrafficPolicy,omitempty"`
 	IPFamilies               []string `json:"ipFamilies,omitempty"`
-	IPFamilyPolicy           *string  `json:"ipFamilyPolicy,omitempty"`
-	// The load balancer fields are accepted and have no effect: there
-	// is no external load balancer; LoadBalancer is served as NodePort.
-	LoadBalancerIP                string   `json:"loadBalancerIP,omitempty"`
-	LoadBalancerSourceRanges      []string `json:"loadBalancerSourceRanges,omitempty"`
-	LoadBalancerClass             *string  `json:"loadBalancerClass,omitempty"`
-	AllocateLoadBalancerNodePorts *bool    `json:"allocateLoadBalancerNodePorts,omitempty"`
-	HealthCheckNodePort           int32    `json:"healthCheckNodePort,omitempty"`
-	TrafficDistribution           *string  `json:"trafficDistribution,omitempty"`
+	// The load balancer and traffic policy fields are accepted and have
+	// no effect (manifest/decode.go's ignored table says why).
 }
 
 // SessionAffinityConfig holds the ClientIP affinity timeout.
