@@ -2,9 +2,11 @@ package leader
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/status"
 )
 
@@ -65,6 +67,7 @@ func describe(cur, next *status.State, rej *status.Rejection) *status.Message {
 			}
 		}
 	}
+	lines = append(lines, serviceChanges(cur, next)...)
 	if rej != nil && (cur.Cluster.LastRejection == nil || cur.Cluster.LastRejection.Commit != rej.Commit) {
 		for _, e := range rej.Errors {
 			lines = append(lines, "  "+e)
@@ -210,4 +213,58 @@ func rolloutChange(o, n manifest.Placement, name string) string {
 		return fmt.Sprintf("roll %s: complete, %d/%d updated and available", name, b.Updated, b.Replicas)
 	}
 	return fmt.Sprintf("roll %s: %d/%d updated, %d available, %d placed", name, b.Updated, b.Replicas, b.Available, b.Total)
+}
+
+// serviceChanges says which Services got an address, lost one, went, or
+// changed endpoints, one line each.
+func serviceChanges(cur, next *status.State) []string {
+	var lines []string
+	refs := map[manifest.Ref]bool{}
+	for r := range cur.Services {
+		refs[r] = true
+	}
+	for r := range next.Services {
+		refs[r] = true
+	}
+	sorted := make([]manifest.Ref, 0, len(refs))
+	for r := range refs {
+		sorted = append(sorted, r)
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].String() < sorted[j].String() })
+	for _, r := range sorted {
+		o, had := cur.Services[r]
+		n, has := next.Services[r]
+		name := "service " + r.Namespace + "/" + r.Name
+		switch {
+		case !has:
+			lines = append(lines, "remove "+name)
+		case !had || o.ClusterIP != n.ClusterIP || o.Error != n.Error:
+			addr := n.ClusterIP
+			if n.Error != "" {
+				addr = "no address (" + n.Error + ")"
+			}
+			lines = append(lines, fmt.Sprintf("%s: %s, %d endpoint(s)", name, orNone(addr), len(n.Endpoints)))
+		case endpointIPs(o) != endpointIPs(n):
+			lines = append(lines, fmt.Sprintf("%s: endpoints %s", name, endpointIPs(n)))
+		}
+	}
+	return lines
+}
+
+func endpointIPs(r services.Record) string {
+	if len(r.Endpoints) == 0 {
+		return "none"
+	}
+	ips := make([]string, len(r.Endpoints))
+	for i, e := range r.Endpoints {
+		ips[i] = e.IP
+	}
+	return strings.Join(ips, ",")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
