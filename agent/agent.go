@@ -171,8 +171,10 @@ type Agent struct {
 	nodeIn  *latest.Value[nodeInput]
 	nodeOut *latest.Value[nodeView]
 	// netIn carries the committed Service records and nodes to the
-	// network loop.
-	netIn *latest.Value[netInput]
+	// network loop; netProblem is its last failure ("" or nil: none),
+	// noted on this node's running replicas by the node loop.
+	netIn      *latest.Value[netInput]
+	netProblem atomic.Pointer[string]
 
 	mu   sync.Mutex
 	snap Snapshot

@@ -103,7 +103,15 @@ func (a *Agent) networkLoop(ctx context.Context) {
 				next = 5 * time.Second
 			}
 		}
-		a.setServicesError(errors.Join(netErr, proxyErr))
+		problem := errors.Join(netErr, proxyErr)
+		a.setServicesError(problem)
+		msg := ""
+		if problem != nil {
+			msg = problem.Error()
+		}
+		if prev := a.netProblem.Load(); (prev == nil && msg != "") || (prev != nil && *prev != msg) {
+			a.netProblem.Store(&msg)
+		}
 		timer.Reset(next)
 	}
 }
@@ -157,6 +165,15 @@ func (a *Agent) publishNetwork() {
 	if a.committed == nil {
 		return
 	}
+	in := a.netInputNow()
+	if prev, ok := a.netIn.Get(); ok && slices.EqualFunc(prev.recs, in.recs, recordsEqual) && maps.Equal(prev.nodes, in.nodes) {
+		return
+	}
+	a.netIn.Put(in)
+}
+
+// netInputNow is the network loop's input from the committed status.
+func (a *Agent) netInputNow() netInput {
 	recs := make([]services.Record, 0, len(a.committed.Services))
 	for _, r := range a.committed.Services {
 		recs = append(recs, r)
@@ -166,10 +183,7 @@ func (a *Agent) publishNetwork() {
 	for k, n := range a.committed.Nodes {
 		nodes[k] = netNode{State: n.State, Address: n.Address, PodCIDR: n.PodCIDR}
 	}
-	if prev, ok := a.netIn.Get(); ok && slices.EqualFunc(prev.recs, recs, recordsEqual) && maps.Equal(prev.nodes, nodes) {
-		return
-	}
-	a.netIn.Put(netInput{recs: recs, nodes: nodes})
+	return netInput{recs: recs, nodes: nodes}
 }
 
 // proxyConfig is what this node's rules depend on besides the records.

@@ -55,6 +55,7 @@ func (a *Agent) nodeLoop(ctx context.Context) {
 			continue
 		}
 		obs, err := a.deps.Reconciler.Sync(ctx, in.desired)
+		obs = withNetworkProblem(obs, a.netProblem.Load())
 		next := a.cfg.Resync.Duration
 		if err != nil {
 			fails++
@@ -88,6 +89,28 @@ func (a *Agent) nodeLoop(ctx context.Context) {
 		timer.Reset(max(next, 50*time.Millisecond))
 	}
 }
+
+// withNetworkProblem notes on each running replica that this node's
+// Service rules or pod routes could not be installed (the replicas run;
+// what reaches them through a Service or from another node may not).
+// obs is not changed: a copy is returned when there is something to say.
+func withNetworkProblem(obs map[reconcile.ReplicaKey]manifest.ReplicaStatus, problem *string) map[reconcile.ReplicaKey]manifest.ReplicaStatus {
+	if problem == nil || *problem == "" {
+		return obs
+	}
+	out := make(map[reconcile.ReplicaKey]manifest.ReplicaStatus, len(obs))
+	for k, o := range obs {
+		if o.Phase == manifest.PhaseRunning && o.Message == "" {
+			o.Reason, o.Message = ReasonNodeNetwork, *problem
+		}
+		out[k] = o
+	}
+	return out
+}
+
+// ReasonNodeNetwork is the reason on a running replica whose node could
+// not install its Service rules or pod routes.
+const ReasonNodeNetwork = "NodeNetworkNotProgrammed"
 
 // observedHere is the node loop's newest observation of this node's
 // replicas (nil before the first pass). The map is never changed.
