@@ -126,6 +126,7 @@ func (w *WorkClone) Tag(name string) {
 // Daemon is a `git daemon` serving a base directory on loopback.
 type Daemon struct {
 	URL  string // git://127.0.0.1:PORT
+	host string
 	base string
 	port string
 	cmd  *exec.Cmd
@@ -138,7 +139,15 @@ func GitDaemon(t testing.TB, base string) *Daemon {
 	t.Helper()
 	Require(t, "git")
 	_, port, _ := net.SplitHostPort(FreePort(t))
-	d := &Daemon{URL: "git://127.0.0.1:" + port, base: base, port: port}
+	return GitDaemonOn(t, base, "127.0.0.1", port)
+}
+
+// GitDaemonOn serves base on host:port (a LAN's gateway address, so that
+// hosts in their own network namespaces fetch and push over the network).
+func GitDaemonOn(t testing.TB, base, host, port string) *Daemon {
+	t.Helper()
+	Require(t, "git")
+	d := &Daemon{URL: "git://" + net.JoinHostPort(host, port), base: base, host: host, port: port}
 	d.Start(t)
 	t.Cleanup(func() { d.Stop(t) })
 	return d
@@ -152,7 +161,7 @@ func (d *Daemon) Start(t testing.TB) {
 	}
 	d.unhang()
 	cmd := exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
-		"--base-path="+d.base, "--listen=127.0.0.1", "--port="+d.port, d.base)
+		"--base-path="+d.base, "--listen="+d.host, "--port="+d.port, d.base)
 	cmd.Env = gitEnv()
 	// `git daemon` runs git-daemon as a child: a process group lets Stop
 	// kill both.
@@ -163,7 +172,7 @@ func (d *Daemon) Start(t testing.TB) {
 	d.cmd = cmd
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+d.port); err == nil {
+		if c, err := net.Dial("tcp", net.JoinHostPort(d.host, d.port)); err == nil {
 			c.Close()
 			return
 		}
@@ -182,7 +191,7 @@ func (d *Daemon) Stop(t testing.TB) {
 	d.cmd = nil
 	// git daemon forks a child per connection; wait until the port is free.
 	for i := 0; i < 100; i++ {
-		c, err := net.Dial("tcp", "127.0.0.1:"+d.port)
+		c, err := net.Dial("tcp", net.JoinHostPort(d.host, d.port))
 		if err != nil {
 			return
 		}
@@ -199,7 +208,7 @@ func (d *Daemon) Hang(t testing.TB) {
 	d.Stop(t)
 	var err error
 	for i := 0; i < 100; i++ {
-		if d.hang, err = net.Listen("tcp", "127.0.0.1:"+d.port); err == nil {
+		if d.hang, err = net.Listen("tcp", net.JoinHostPort(d.host, d.port)); err == nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/namespaces"
 
 	"driftless.dev/driftless/internal/testenv"
 	"driftless.dev/driftless/manifest"
@@ -30,10 +33,14 @@ type appHost struct {
 }
 
 // startHosts makes n hosts on a LAN, each with its own containerd and
-// agent inside its network namespace (gossip between them when n > 1).
+// agent inside its network namespace (gossip between them when n > 1),
+// fetching and pushing over the LAN from a git daemon on its gateway.
 func startHosts(t testing.TB, e *env, n int, extra ...string) (*testenv.LAN, []*appHost) {
 	t.Helper()
 	lan := testenv.NewLAN(t, "node-", n)
+	_, port, _ := net.SplitHostPort(freePort(t))
+	git := testenv.GitDaemonOn(t, filepath.Dir(e.repoDir), lan.Gateway.String(), port)
+	repo := git.URL + "/" + filepath.Base(e.repoDir)
 	var hosts []*appHost
 	var gossip []string
 	for _, h := range lan.Hosts {
@@ -43,7 +50,7 @@ func startHosts(t testing.TB, e *env, n int, extra ...string) (*testenv.LAN, []*
 		ah := &appHost{Host: h, cd: testenv.StartContainerdIn(t, h.NetNS)}
 		ah.client = ah.cd.Client(t)
 		o := e.opts(t, h.Name)
-		o.sock, o.netns = ah.cd.Address, h.NetNS
+		o.sock, o.netns, o.repo = ah.cd.Address, h.NetNS, repo
 		o.api = h.IP.String() + ":7480"
 		o.extra = append([]string{"--node-ip", h.IP.String()}, extra...)
 		if n > 1 {
@@ -61,6 +68,26 @@ func startHosts(t testing.TB, e *env, n int, extra ...string) (*testenv.LAN, []*
 		hosts = append(hosts, ah)
 	}
 	return lan, hosts
+}
+
+// die is the host's death: its agent killed, every container killed,
+// its containerd stopped and its link down.
+func (h *appHost) die(t testing.TB) {
+	t.Helper()
+	h.agent.kill()
+	ctx := context.Background()
+	nss, _ := h.client.NamespaceService().List(ctx)
+	for _, n := range nss {
+		nctx := namespaces.WithNamespace(ctx, n)
+		cs, _ := h.client.Containers(nctx)
+		for _, c := range cs {
+			if tk, err := c.Task(nctx, nil); err == nil {
+				_ = tk.Kill(nctx, syscall.SIGKILL)
+			}
+		}
+	}
+	h.cd.Stop(t)
+	h.LinkDown(t)
 }
 
 // backendApp is a backend Deployment answering with its hostname (ready
@@ -366,8 +393,7 @@ func TestApplicationAcrossHosts(t *testing.T) {
 			survivor = h
 		}
 	}
-	victim.agent.kill()
-	victim.LinkDown(t)
+	victim.die(t)
 	died := time.Now()
 	waitFor(t, "the dead host's backend out of the Service on the branch", 60*time.Second, func() (bool, string) {
 		r, _ := serviceRecord(t, e.url, "backend")

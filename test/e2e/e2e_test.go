@@ -113,14 +113,16 @@ type env struct {
 	client *containerd.Client
 	images string
 	url    string
-	work   *testenv.WorkClone
+	// repoDir is the bare repository behind url (file://).
+	repoDir string
+	work    *testenv.WorkClone
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{bin: buildBinary(t), cd: testenv.StartContainerd(t)}
 	e.images = filepath.Dir(testenv.BusyboxArchive(t))
-	_, e.url = testenv.NewBareRepo(t)
+	e.repoDir, e.url = testenv.NewBareRepo(t)
 	e.work = testenv.NewWorkClone(t, e.url)
 	e.client = e.cd.Client(t)
 	return e
