@@ -393,8 +393,9 @@ func TestApplicationAcrossHosts(t *testing.T) {
 			survivor = h
 		}
 	}
-	victim.die(t)
 	died := time.Now()
+	victim.die(t)
+	t.Logf("host death (agent, containers, containerd, link) took %s", time.Since(died).Round(100*time.Millisecond))
 	waitFor(t, "the dead host's backend out of the Service on the branch", 60*time.Second, func() (bool, string) {
 		r, _ := serviceRecord(t, e.url, "backend")
 		return len(r.Endpoints) == 1, fmt.Sprint(r.Endpoints)
