@@ -18,6 +18,8 @@ type validateReport struct {
 	Skipped   []manifest.Skipped `json:"skipped"`
 	Warnings  []manifest.Problem `json:"warnings"`
 	Workloads []string           `json:"workloads"`
+	// Services are the Services of the commit (namespace/Service/name).
+	Services []string `json:"services"`
 }
 
 func runValidate(args []string, stdout, stderr io.Writer) int {
@@ -53,7 +55,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		}
 		files = append(files, fl...)
 	}
-	rep := validateReport{Problems: []manifest.Problem{}, Skipped: []manifest.Skipped{}, Warnings: []manifest.Problem{}, Workloads: []string{}}
+	rep := validateReport{Problems: []manifest.Problem{}, Skipped: []manifest.Skipped{}, Warnings: []manifest.Problem{}, Workloads: []string{}, Services: []string{}}
 	set, err := manifest.LoadWith(files, manifest.LoadOptions{RequireSealedSecrets: *requireSealed})
 	if err != nil {
 		var perrs manifest.Errors
@@ -72,6 +74,9 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		for _, c := range set.CronJobs {
 			rep.Workloads = append(rep.Workloads, c.Ref.String())
 		}
+		for _, sv := range set.Services {
+			rep.Services = append(rep.Services, sv.Ref().String())
+		}
 	}
 	if *output == "json" {
 		enc := json.NewEncoder(stdout)
@@ -88,7 +93,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "warning: %s\n", w)
 		}
 		if rep.Valid {
-			fmt.Fprintf(stdout, "valid: %d file(s), %d workload(s), %d skipped\n", len(files), len(rep.Workloads), len(rep.Skipped))
+			fmt.Fprintf(stdout, "valid: %d file(s), %d workload(s), %d service(s), %d skipped\n", len(files), len(rep.Workloads), len(rep.Services), len(rep.Skipped))
 		} else {
 			fmt.Fprintf(stdout, "invalid: %d problem(s) in %d file(s)\n", len(rep.Problems), len(files))
 		}
