@@ -207,3 +207,31 @@ func TestPodDNSFields(t *testing.T) {
 		t.Fatal("ClusterFirstWithHostNet is ClusterFirst")
 	}
 }
+
+// A multi-service application written as public ones are (hardened
+// pods, ServiceAccounts, gRPC/TCP/HTTP probes, ports by name, a
+// ConfigMap, a headless and a LoadBalancer Service) validates as a
+// directory and file by file; what is only served differently is a
+// warning, never a refusal.
+func TestShopAppValidates(t *testing.T) {
+	files, err := ReadDir("testdata/apps/shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Workloads) != 3 || len(set.Services) != 5 || len(set.ServiceAccounts) != 2 || len(set.ConfigMaps) != 1 {
+		t.Fatalf("workloads %d services %d accounts %d configmaps %d", len(set.Workloads), len(set.Services), len(set.ServiceAccounts), len(set.ConfigMaps))
+	}
+	for _, f := range files {
+		if _, err := Load([]File{f}); err != nil {
+			t.Errorf("%s on its own: %v", f.Path, err)
+		}
+	}
+	web, _ := set.Workload(Ref{Namespace: "default", Kind: "Deployment", Name: "web"})
+	if web.MissingServiceAccount != "" || len(web.ConfigMaps) != 1 {
+		t.Fatalf("web: account %q configmaps %v", web.MissingServiceAccount, web.ConfigMaps)
+	}
+}
