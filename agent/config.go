@@ -150,9 +150,10 @@ type Config struct {
 	// ClusterCIDR, when set, is one pod network across the nodes: the
 	// leader gives each node a subnet of it (NodeCIDRSize bits), the
 	// node's bridge uses it, and every node routes the others' subnets
-	// through their addresses (PodNetwork host-gw). Every agent must use
-	// the same. Empty: each node's own PodCIDR, reachable from the node
-	// only.
+	// through their addresses (PodNetwork host-gw: the nodes on one
+	// segment) or over VXLAN (vxlan: any network between them that
+	// carries UDP 4789). Every agent must use the same. Empty: each
+	// node's own PodCIDR, reachable from the node only.
 	ClusterCIDR  string `json:"clusterCIDR,omitempty"`
 	NodeCIDRSize int    `json:"nodeCIDRSize"`
 	PodNetwork   string `json:"podNetwork"`
@@ -477,11 +478,9 @@ func (c *Config) ServiceConfig() (services.Config, error) {
 // ClusterCIDR when none is set).
 func (c *Config) PodNetworkConfig() (leader.PodNetwork, error) {
 	switch c.PodNetwork {
-	case "host-gw":
-	case "vxlan":
-		return leader.PodNetwork{}, errors.New("--pod-network vxlan: not supported yet (host-gw needs the nodes on one network segment)")
+	case "host-gw", "vxlan":
 	default:
-		return leader.PodNetwork{}, fmt.Errorf("--pod-network: %q: want host-gw", c.PodNetwork)
+		return leader.PodNetwork{}, fmt.Errorf("--pod-network: %q: want host-gw or vxlan", c.PodNetwork)
 	}
 	if c.ClusterCIDR == "" {
 		return leader.PodNetwork{}, nil

@@ -49,7 +49,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) func() error {
 	fs.StringVar(&c.NodeIP, "node-ip", c.NodeIP, "this node's address between nodes (default: the gossip address's, else the first non-loopback one)")
 	fs.StringVar(&c.ClusterCIDR, "cluster-cidr", c.ClusterCIDR, "one pod network across the nodes: each node gets a subnet of this IPv4 range, routed through its address (the same on every agent)")
 	fs.IntVar(&c.NodeCIDRSize, "node-cidr-size", c.NodeCIDRSize, "prefix length of each node's subnet of --cluster-cidr")
-	fs.StringVar(&c.PodNetwork, "pod-network", c.PodNetwork, "how nodes reach each other's pod subnets: host-gw (the nodes on one network segment)")
+	fs.StringVar(&c.PodNetwork, "pod-network", c.PodNetwork, "how nodes reach each other's pod subnets: host-gw (routes through the node addresses, the nodes on one network segment) or vxlan (a tunnel over UDP 4789)")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP API address (health, status)")
 	fs.StringVar(&c.WebhookSecretFile, "webhook-secret-file", c.WebhookSecretFile, "secret of POST /hooks/git (GitHub, Gitea, GitLab, X-Driftless-Signature); off without it")
 	fs.DurationVar(&c.Poll.Duration, "poll", c.Poll.Duration, "poll interval of the desired repository")

@@ -35,10 +35,10 @@ type PodSubnet interface {
 	SetPodCIDR(cidr string) error
 }
 
-// PodRoutes keeps the routes to the other nodes' pod subnets
-// (podnet.Routes).
+// PodRoutes joins this node's pod subnet (self) to the other nodes'
+// (podnet.Routes for host-gw, podnet.VXLAN).
 type PodRoutes interface {
-	Sync(ctx context.Context, want []podnet.Route) error
+	Sync(ctx context.Context, self podnet.Route, peers []podnet.Route) error
 }
 
 // netInput is what the network loop programs: the committed Service
@@ -125,10 +125,15 @@ func (a *Agent) syncPodNetwork(ctx context.Context, nodes map[string]netNode) er
 	if !pn.ClusterCIDR.IsValid() {
 		return nil
 	}
-	if self := nodes[a.cfg.Node]; self.PodCIDR != "" && a.deps.PodSubnet != nil {
-		if err := a.deps.PodSubnet.SetPodCIDR(self.PodCIDR); err != nil {
-			return err
+	var self podnet.Route
+	if n := nodes[a.cfg.Node]; n.PodCIDR != "" {
+		if a.deps.PodSubnet != nil {
+			if err := a.deps.PodSubnet.SetPodCIDR(n.PodCIDR); err != nil {
+				return err
+			}
 		}
+		self.Dst, _ = netip.ParsePrefix(n.PodCIDR)
+		self.Via = a.nodeIP()
 	}
 	if a.deps.PodRoutes == nil {
 		return nil
@@ -147,7 +152,7 @@ func (a *Agent) syncPodNetwork(ctx context.Context, nodes map[string]netNode) er
 	}
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.ContainerdTimeout.Duration)
 	defer cancel()
-	return a.deps.PodRoutes.Sync(cctx, want)
+	return a.deps.PodRoutes.Sync(cctx, self, want)
 }
 
 func recordsEqual(a, b services.Record) bool {

@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	podNet, _ := cfg.PodNetworkConfig() // checked by Config.Validate
 	network, err := cni.New(cni.Config{BinDirs: []string{cfg.CNIBinDir}, ConfDir: cfg.CNIConfDir, PodCIDR: cfg.PodCIDR,
-		CacheDir: filepath.Join(cfg.DataDir, "cni"), NodeSubnet: podNet.ClusterCIDR.IsValid() && cfg.CNIConfDir == ""})
+		CacheDir: filepath.Join(cfg.DataDir, "cni"), NodeSubnet: podNet.ClusterCIDR.IsValid() && cfg.CNIConfDir == "", MTU: podMTU(cfg)})
 	if err != nil {
 		return fmt.Errorf("network: %w", err)
 	}
@@ -178,6 +178,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	deps := Deps{Source: src, Status: st, Reconciler: rec}
 	if podNet.ClusterCIDR.IsValid() && cfg.CNIConfDir == "" {
 		deps.PodSubnet, deps.PodRoutes = network, podnet.Routes{}
+		if cfg.PodNetwork == "vxlan" {
+			deps.PodRoutes = podnet.VXLAN{}
+		}
 	}
 	if dnsServer != nil {
 		deps.DNS = dnsServer
@@ -314,4 +317,13 @@ func mergeWakes(ctx context.Context, exits <-chan string, changes <-chan struct{
 		}
 	}()
 	return out
+}
+
+// podMTU is the MTU of replicas' interfaces: 50 bytes below 1500 for the
+// VXLAN header between nodes, else the plugin's default.
+func podMTU(cfg Config) int {
+	if pn, _ := cfg.PodNetworkConfig(); pn.ClusterCIDR.IsValid() && cfg.PodNetwork == "vxlan" {
+		return 1450
+	}
+	return 0
 }

@@ -22,33 +22,42 @@ import (
 // Proto marks the routes driftless owns (ip route ... proto 203).
 const Proto = "203"
 
-// Route sends a node's pod subnet through its address.
+// Route is a node's pod subnet and its node address (Via); as a kernel
+// route, the subnet through Via (on dev when set, onlink).
 type Route struct {
 	Dst netip.Prefix
 	Via netip.Addr
+	dev string
 }
 
-// Routes keeps this node's routes to the other nodes' subnets.
+// Routes is the host-gw backend: this node routes each other node's
+// subnet through that node's address (the nodes on one segment).
 type Routes struct{}
 
-// Sync makes the routes marked Proto exactly want: missing ones added,
-// changed ones replaced, those of nodes that left removed.
-func (Routes) Sync(ctx context.Context, want []Route) error {
+// Sync makes the routes marked Proto exactly peers: missing ones added,
+// changed ones replaced, those of nodes that left removed. self is not
+// needed (the node's own subnet is on its bridge).
+func (Routes) Sync(ctx context.Context, self Route, peers []Route) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	return syncRoutes(ctx, peers)
+}
+
+// syncRoutes makes the routes marked Proto exactly want.
+func syncRoutes(ctx context.Context, want []Route) error {
 	have, err := List(ctx)
 	if err != nil {
 		return err
 	}
-	keep := map[netip.Prefix]netip.Addr{}
+	keep := map[netip.Prefix]Route{}
 	for _, r := range want {
-		keep[r.Dst] = r.Via
+		keep[r.Dst] = r
 	}
-	var batch strings.Builder
+	var b strings.Builder
 	for _, r := range have {
-		if via, ok := keep[r.Dst]; !ok {
-			fmt.Fprintf(&batch, "route del %s proto %s\n", r.Dst, Proto)
-		} else if via == r.Via {
+		if w, ok := keep[r.Dst]; !ok {
+			fmt.Fprintf(&b, "route del %s proto %s\n", r.Dst, Proto)
+		} else if w.Via == r.Via && (w.dev == "" || w.dev == r.dev) {
 			delete(keep, r.Dst)
 		}
 	}
@@ -58,19 +67,14 @@ func (Routes) Sync(ctx context.Context, want []Route) error {
 	}
 	sort.Slice(dsts, func(i, j int) bool { return dsts[i].String() < dsts[j].String() })
 	for _, d := range dsts {
-		fmt.Fprintf(&batch, "route replace %s via %s proto %s\n", d, keep[d], Proto)
+		r := keep[d]
+		if r.dev != "" {
+			fmt.Fprintf(&b, "route replace %s via %s dev %s onlink proto %s\n", d, r.Via, r.dev, Proto)
+		} else {
+			fmt.Fprintf(&b, "route replace %s via %s proto %s\n", d, r.Via, Proto)
+		}
 	}
-	if batch.Len() == 0 {
-		return nil
-	}
-	cmd := exec.CommandContext(ctx, "ip", "-batch", "-")
-	cmd.Stdin = strings.NewReader(batch.String())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("pod routes: ip -batch: %w: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
+	return batch(ctx, "ip", b.String())
 }
 
 // List returns the routes marked Proto.
@@ -91,7 +95,11 @@ func List(ctx context.Context) ([]Route, error) {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		rs = append(rs, Route{Dst: dst, Via: via})
+		r := Route{Dst: dst, Via: via}
+		if len(f) > 4 && f[3] == "dev" {
+			r.dev = f[4]
+		}
+		rs = append(rs, r)
 	}
 	return rs, nil
 }

@@ -84,6 +84,9 @@ type Config struct {
 	// bridge does not masquerade (the agent masquerades traffic leaving
 	// the cluster CIDR), and until the subnet is known every Setup fails.
 	NodeSubnet bool
+	// MTU of the replicas' interfaces (0: the plugin's default, 1500);
+	// a tunnel between nodes needs room for its header (VXLAN: 50).
+	MTU int
 }
 
 // Network runs CNI plugins for replicas. It is safe for concurrent use.
@@ -204,6 +207,7 @@ func DefaultConfList(cfg Config) ([]byte, error) {
 				"isGateway":   true,
 				"ipMasq":      !cfg.NodeSubnet,
 				"hairpinMode": true,
+				"mtu":         cfg.MTU,
 				"ipam":        ipam,
 			},
 			{

@@ -83,3 +83,47 @@ func BenchmarkPodToPod(b *testing.B) {
 		})
 	}
 }
+
+// With --pod-network vxlan a replica reaches one on another host by its
+// own address through the tunnel (routes on the VXLAN device, not
+// through the peer's address).
+func TestPodNetworkVXLAN(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("pods.yaml", pinned("client", "node-1")+"---\n"+pinned("far", "node-2"))
+	e.work.Commit("two pinned replicas")
+	e.work.Push()
+	_, hosts := startHosts(t, e, 2, "--cluster-cidr", "10.244.0.0/16", "--pod-network", "vxlan")
+	var farIP string
+	waitFor(t, "both replicas running with addresses", 120*time.Second, func() (bool, string) {
+		st, err := status.ReadState(context.Background(), e.url, status.DefaultBranch, git.Auth{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, n := range []string{"client", "far"} {
+			p := st.Placements[manifest.Ref{Namespace: "default", Kind: "Deployment", Name: n}]
+			if len(p.Replicas) != 1 || p.Replicas[0].Status == nil || !p.Replicas[0].Status.Ready || p.Replicas[0].Status.PodIP == "" {
+				return false, n + " not ready"
+			}
+			if n == "far" {
+				farIP = p.Replicas[0].Status.PodIP
+			}
+		}
+		return true, ""
+	})
+	netns := filepath.Join(hosts[0].opts.dataDir, "netns", "default_deployment_client_0")
+	waitFor(t, "the far replica answers through the tunnel", 30*time.Second, func() (bool, string) {
+		c, err := reconcile.DialInNetNS(context.Background(), netns, "tcp", farIP+":8080")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.0\r\n\r\n")
+		body, _ := io.ReadAll(c)
+		return strings.Contains(string(body), "ok"), string(body)
+	})
+	routes, _ := hosts[0].Command("ip", "route", "show", "proto", "203").Output()
+	if !strings.Contains(string(routes), "dev driftless.1") {
+		t.Fatalf("the route to node-2's subnet must go through the VXLAN device:\n%s", routes)
+	}
+}
