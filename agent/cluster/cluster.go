@@ -249,6 +249,13 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		mc.ProbeTimeout = cfg.ProbeInterval / 2
 		mc.GossipInterval = cfg.ProbeInterval / 5
 	}
+	// memberlist lets a suspicion that too few peers confirm run up to
+	// six times its base timeout; in the small clusters driftless runs
+	// (three nodes: one peer can confirm) that is ~20 s before a dead
+	// node's Service endpoints go. Twice the base keeps Lifeguard's
+	// protection against one slow prober and halves the wait; a node's
+	// replicas still move only after --node-grace.
+	mc.SuspicionMaxTimeoutMult = 2
 	if cfg.SuspicionMult > 0 {
 		mc.SuspicionMult = cfg.SuspicionMult
 	}
