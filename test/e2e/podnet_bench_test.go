@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
@@ -41,7 +44,8 @@ spec:
 // hop between hosts adds.
 func BenchmarkPodToPod(b *testing.B) {
 	e := newEnv(b)
-	e.work.WriteFile("pods.yaml", pinned("client", "node-1")+"---\n"+pinned("near", "node-1")+"---\n"+pinned("far", "node-2"))
+	e.work.WriteFile("pods.yaml", pinned("client", "node-1")+"---\n"+pinned("near", "node-1")+"---\n"+pinned("far", "node-2")+
+		"---\n{apiVersion: v1, kind: Service, metadata: {name: near}, spec: {selector: {app: near}, ports: [{port: 80, targetPort: 8080}]}}\n")
 	e.work.Commit("three pinned replicas")
 	e.work.Push()
 	_, hosts := startHosts(b, e, 2, "--cluster-cidr", "10.244.0.0/16")
@@ -82,6 +86,40 @@ func BenchmarkPodToPod(b *testing.B) {
 			}
 		})
 	}
+	// A DNS query for a Service name from the client replica, through
+	// the cluster DNS address (DNAT to its node's server), beside the
+	// same query sent to that server directly from outside the node.
+	query := func(b *testing.B, c net.Conn) {
+		conn := &dns.Conn{Conn: c}
+		m := new(dns.Msg)
+		m.SetQuestion("near.default.svc.cluster.local.", dns.TypeA)
+		for b.Loop() {
+			if err := conn.WriteMsg(m); err != nil {
+				b.Fatal(err)
+			}
+			r, err := conn.ReadMsg()
+			if err != nil || len(r.Answer) != 1 {
+				b.Fatalf("%v %v", r, err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
+	}
+	b.Run("DNSFromPod", func(b *testing.B) {
+		c, err := reconcile.DialInNetNS(context.Background(), netns, "udp", "10.96.0.10:53")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		query(b, c)
+	})
+	b.Run("DNSFromOutside", func(b *testing.B) {
+		c, err := net.Dial("udp", hosts[0].IP.String()+":10053")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		query(b, c)
+	})
 }
 
 // With --pod-network vxlan a replica reaches one on another host by its
