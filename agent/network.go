@@ -117,9 +117,9 @@ func (a *Agent) networkLoop(ctx context.Context) {
 }
 
 // syncPodNetwork gives the node's bridge its subnet of the cluster CIDR
-// and routes every other node's subnet through that node's address (the
-// nodes on the branch, dead ones included: a node that comes back keeps
-// its subnet; one removed from the branch loses its route).
+// and routes every other alive node's subnet through that node's
+// address. A node that leaves (dead or removed) loses its route on
+// every node; one that comes back keeps its subnet and gets it again.
 func (a *Agent) syncPodNetwork(ctx context.Context, nodes map[string]netNode) error {
 	pn, _ := a.cfg.PodNetworkConfig() // checked by Config.Validate
 	if !pn.ClusterCIDR.IsValid() {
@@ -140,7 +140,7 @@ func (a *Agent) syncPodNetwork(ctx context.Context, nodes map[string]netNode) er
 	}
 	var want []podnet.Route
 	for name, n := range nodes {
-		if name == a.cfg.Node || n.State == status.NodeRemoved {
+		if name == a.cfg.Node || n.State != status.NodeAlive {
 			continue
 		}
 		dst, err1 := netip.ParsePrefix(n.PodCIDR)

@@ -100,6 +100,11 @@ kind: ServiceAccount
 metadata: {name: frontend}
 automountServiceAccountToken: false
 ---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: frontend-config}
+data: {BACKEND_NAME: backend}
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: backend}
@@ -159,12 +164,13 @@ spec:
           mkdir -p /www/cgi-bin
           # busybox's wget crashes when statically linked: HTTP by nc.
           printf '#!/bin/sh\nprintf "GET / HTTP/1.0\\r\\n\\r\\n" | busybox nc -w 3 "$1" "$2" 2>&1 | tr -d "\\r" | sed -e "1,/^$/d"\n' > /www/get.sh
-          printf '#!/bin/sh\necho Content-Type: text/plain\necho\nsh /www/get.sh backend 80\n' > /www/cgi-bin/ask
+          printf '#!/bin/sh\necho Content-Type: text/plain\necho\nsh /www/get.sh %%s 80\n' "$BACKEND_NAME" > /www/cgi-bin/ask
           printf '#!/bin/sh\necho Content-Type: text/plain\necho\nsh /www/get.sh $QUERY_STRING 8080\n' > /www/cgi-bin/get
           printf '#!/bin/sh\necho Content-Type: text/plain\necho\nbusybox nslookup "$QUERY_STRING"\necho; cat /etc/resolv.conf; env | grep BACKEND_SERVICE\n' > /www/cgi-bin/lookup
           chmod +x /www/cgi-bin/*
           exec busybox httpd -f -p 8080 -h /www
         ports: [{containerPort: 8080}]
+        envFrom: [{configMapRef: {name: frontend-config}}]
 ---
 apiVersion: v1
 kind: Service
