@@ -195,12 +195,12 @@ func (a *Agent) netInputNow() netInput {
 func (a *Agent) proxyConfig() netproxy.Config {
 	sc, _ := a.cfg.ServiceConfig()    // checked by Config.Validate
 	pn, _ := a.cfg.PodNetworkConfig() // checked by Config.Validate
-	c := netproxy.Config{NodeIP: a.nodeIP(), ClusterDNS: sc.ClusterDNS, ClusterCIDR: pn.ClusterCIDR}
+	c := netproxy.Config{ClusterDNS: sc.ClusterDNS, ClusterCIDR: pn.ClusterCIDR}
 	if a.cfg.DNSListen != "off" && a.deps.DNS != nil {
 		host, port, _ := net.SplitHostPort(a.cfg.DNSListen)
 		ip, err := netip.ParseAddr(host)
 		if err != nil || ip.IsUnspecified() {
-			ip = c.NodeIP
+			ip = a.nodeIP()
 		}
 		if p, err := netip.ParseAddrPort(net.JoinHostPort(ip.String(), port)); err == nil {
 			c.DNSTarget = p

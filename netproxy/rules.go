@@ -34,11 +34,9 @@ const (
 	masqMark = "0x4000/0x4000"
 )
 
-// Config is what a node's rules depend on besides the Services.
+// Config is what a node's rules depend on besides the Services
+// (NodePorts are served on every local address: addrtype LOCAL).
 type Config struct {
-	// NodeIPs are the addresses NodePorts are served on besides every
-	// local address (addrtype LOCAL covers them; kept for the record).
-	NodeIP netip.Addr
 	// ClusterDNS is the nameserver address pods are given; DNSTarget
 	// where this node serves it (invalid: no DNS rule).
 	ClusterDNS netip.Addr
