@@ -77,6 +77,11 @@ func Render(cfg Config, recs []services.Record) Tables {
 		for _, proto := range []string{"udp", "tcp"} {
 			rule(&body, "-A %s -d %s/32 -p %s -m %s --dport 53 -m comment --comment \"cluster DNS\" -j DNAT --to-destination %s",
 				ChainServices, cfg.ClusterDNS, proto, proto, cfg.DNSTarget)
+			// The node's server answers what came through the cluster
+			// DNS address only: it forwards to the host's resolvers, and
+			// must not be an open resolver on the node's addresses.
+			rule(&filter, "-A %s -m addrtype --dst-type LOCAL -p %s -m %s --dport %d -m conntrack ! --ctstate DNAT -m comment --comment \"cluster DNS only through %s\" -j REJECT --reject-with icmp-port-unreachable",
+				ChainReject, proto, proto, cfg.DNSTarget.Port(), cfg.ClusterDNS)
 		}
 	}
 	var nodePorts strings.Builder

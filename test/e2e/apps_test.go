@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
+	"github.com/miekg/dns"
 
 	"driftless.dev/driftless/internal/testenv"
 	"driftless.dev/driftless/manifest"
@@ -265,6 +266,13 @@ func TestApplicationOnOneHost(t *testing.T) {
 		if err != nil || !strings.Contains(out, ep.IP) {
 			t.Fatalf("the headless Service must resolve to the pod %s: %v\n%s", ep.IP, err, out)
 		}
+	}
+
+	// The node's DNS server answers its pods, not the network.
+	m := new(dns.Msg)
+	m.SetQuestion("backend.default.svc.cluster.local.", dns.TypeA)
+	if r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, h.IP.String()+":10053"); err == nil {
+		t.Fatalf("the node's DNS server answered a query from outside: %v", r)
 	}
 
 	// One backend fails readiness: it leaves the endpoints, every answer
