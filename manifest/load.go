@@ -757,6 +757,15 @@ func (s *Set) resolveRefs() {
 			}
 			add(valueProblem(d, f, sa, fmt.Sprintf("ServiceAccount not found in namespace %s of this commit: its replicas stay Pending (CreateContainerConfigError) until a commit adds it", w.Namespace)))
 		}
+		if pc := spec.PriorityClassName; pc != "" {
+			add(valueProblem(d, w.specField+".priorityClassName", pc, "priorities are not applied yet: replicas are placed in commit order and nothing is preempted"))
+		}
+		for i, tol := range spec.Tolerations {
+			if tol.TolerationSeconds != nil && !strings.HasPrefix(tol.Key, "node.kubernetes.io/") {
+				add(valueProblem(d, fmt.Sprintf("%s.tolerations[%d].tolerationSeconds", w.specField, i), fmt.Sprint(*tol.TolerationSeconds),
+					"not applied: the toleration holds without a time limit"))
+			}
+		}
 		// A pod that names its ServiceAccount is one that may talk to the
 		// API with its token: say that none is mounted (a pod left on
 		// "default" is not warned about, most never read it).

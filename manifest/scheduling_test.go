@@ -107,8 +107,6 @@ func TestSchedulingFieldsValidate(t *testing.T) {
 			[]string{`apps/web.yaml:18: spec.template.spec.tolerations[1].value: "x": must be empty when operator is Exists`}},
 		{"empty key needs Exists", "        - operator: Exists", "        - {value: x}",
 			[]string{`apps/web.yaml:18: spec.template.spec.tolerations[1].operator: must be Exists when key is empty`}},
-		{"toleration seconds", "        - operator: Exists", "        - {operator: Exists, tolerationSeconds: 30}",
-			[]string{`apps/web.yaml:18: spec.template.spec.tolerations[1].tolerationSeconds: not supported by driftless yet`}},
 		{"node affinity operator", "operator: Gt", "operator: Ge",
 			[]string{`apps/web.yaml:25: spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[1].operator: "Ge": must be In, NotIn, Exists, DoesNotExist, Gt or Lt`}},
 		{"Gt value", `values: ["4"]`, `values: ["four"]`,

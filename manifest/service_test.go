@@ -235,3 +235,55 @@ func TestShopAppValidates(t *testing.T) {
 		t.Fatalf("web: account %q configmaps %v", web.MissingServiceAccount, web.ConfigMaps)
 	}
 }
+
+// Fields real node agents and charts carry: host namespaces, mount
+// propagation, os, priority classes and bounded tolerations (the last
+// two accepted with a warning saying what is not applied).
+func TestRealWorldPodFields(t *testing.T) {
+	ds := func(spec, mount string) string {
+		return `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: exporter}
+spec:
+  selector: {matchLabels: {app: exporter}}
+  template:
+    metadata: {labels: {app: exporter}}
+    spec:
+` + spec + `      containers:
+      - name: exporter
+        image: busybox
+        volumeMounts: [{name: root, mountPath: /host/root, readOnly: true` + mount + `}]
+      volumes: [{name: root, hostPath: {path: /}}]
+`
+	}
+	set, probs := load(t, "ds.yaml", ds(`      hostPID: true
+      hostIPC: true
+      os: {name: linux}
+      priorityClassName: system-node-critical
+      tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 300}
+      - {key: dedicated, operator: Exists, effect: NoExecute, tolerationSeconds: 60}
+`, ", mountPropagation: HostToContainer"))
+	if probs != nil {
+		t.Fatal(probs)
+	}
+	s := set.Workloads[0].Template.Spec
+	if !s.HostPID || !s.HostIPC || s.Containers[0].VolumeMounts[0].MountPropagation != "HostToContainer" {
+		t.Fatalf("%+v", s)
+	}
+	w := strings.Join(warnings(set), "\n")
+	if !strings.Contains(w, "priorityClassName: \"system-node-critical\": priorities are not applied yet") ||
+		!strings.Contains(w, "tolerations[1].tolerationSeconds: \"60\": not applied") || strings.Contains(w, "tolerations[0]") {
+		t.Fatalf("warnings:\n%s", w)
+	}
+	for _, tc := range []struct{ spec, mount, want string }{
+		{"      os: {name: windows}\n", "", "spec.template.spec.os.name: \"windows\": driftless runs linux containers only"},
+		{"", ", mountPropagation: Bidirectional", "Bidirectional mount propagation is available only to privileged containers"},
+		{"", ", mountPropagation: Shared", "must be None, HostToContainer or Bidirectional"},
+	} {
+		_, probs := load(t, "ds.yaml", ds(tc.spec, tc.mount))
+		if !strings.Contains(strings.Join(probs, "\n"), tc.want) {
+			t.Errorf("want %q in %q", tc.want, probs)
+		}
+	}
+}

@@ -262,6 +262,19 @@ type PodSpec struct {
 	// <SVC>_SERVICE_HOST and _PORT variables of the namespace's Services.
 	EnableServiceLinks *bool `json:"enableServiceLinks,omitempty"`
 	SetHostnameAsFQDN  *bool `json:"setHostnameAsFQDN,omitempty"`
+	// HostPID and HostIPC share the host's process and IPC namespaces
+	// (node agents: exporters, log shippers).
+	HostPID bool `json:"hostPID,omitempty"`
+	HostIPC bool `json:"hostIPC,omitempty"`
+	// OS is the operating system the pod needs: linux only.
+	OS *PodOS `json:"os,omitempty"`
+	// PriorityClassName is accepted and not applied yet (warning).
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+}
+
+// PodOS is spec.os.
+type PodOS struct {
+	Name string `json:"name"`
 }
 
 // DNS policies, as Kubernetes names them.
@@ -328,6 +341,10 @@ type Toleration struct {
 	Operator string `json:"operator,omitempty"` // Equal (default) or Exists
 	Value    string `json:"value,omitempty"`
 	Effect   string `json:"effect,omitempty"` // empty: every effect
+	// TolerationSeconds bounds a NoExecute toleration in Kubernetes;
+	// here it holds without a time limit (a warning says so, except for
+	// the node.kubernetes.io/ taints driftless never sets).
+	TolerationSeconds *int64 `json:"tolerationSeconds,omitempty"`
 }
 
 // Tolerates reports whether the toleration matches the taint, as
@@ -617,6 +634,10 @@ type VolumeMount struct {
 	MountPath string `json:"mountPath"`
 	ReadOnly  bool   `json:"readOnly,omitempty"`
 	SubPath   string `json:"subPath,omitempty"`
+	// MountPropagation is None (default), HostToContainer (mounts the
+	// host makes below the path appear in the container) or
+	// Bidirectional (and back; privileged containers only).
+	MountPropagation string `json:"mountPropagation,omitempty"`
 }
 
 // Volume is storage shared by the containers of one replica.

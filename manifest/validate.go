@@ -348,6 +348,15 @@ func validateContainer(d *document, s *PodSpec, c *Container, p string, init boo
 		if m.SubPath != "" && (path.IsAbs(m.SubPath) || strings.HasPrefix(path.Clean(m.SubPath), "..")) {
 			probs = append(probs, valueProblem(d, mp+".subPath", m.SubPath, "must be a relative path inside the volume"))
 		}
+		switch m.MountPropagation {
+		case "", "None", "HostToContainer":
+		case "Bidirectional":
+			if c.SecurityContext == nil || c.SecurityContext.Privileged == nil || !*c.SecurityContext.Privileged {
+				probs = append(probs, valueProblem(d, mp+".mountPropagation", m.MountPropagation, "Bidirectional mount propagation is available only to privileged containers"))
+			}
+		default:
+			probs = append(probs, valueProblem(d, mp+".mountPropagation", m.MountPropagation, "must be None, HostToContainer or Bidirectional"))
+		}
 	}
 	probs = append(probs, validateContainerExtras(d, c, p, init)...)
 	return probs

@@ -56,6 +56,9 @@ func validatePodNaming(d *document, s *PodSpec, field string) []Problem {
 			}
 		}
 	}
+	if s.OS != nil && s.OS.Name != "linux" {
+		probs = append(probs, valueProblem(d, field+".os.name", s.OS.Name, "driftless runs linux containers only"))
+	}
 	for i, h := range s.HostAliases {
 		f := fmt.Sprintf("%s.hostAliases[%d]", field, i)
 		if _, err := netip.ParseAddr(h.IP); err != nil {

@@ -727,6 +727,8 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 		Args:        c.Args,
 		WorkingDir:  c.WorkingDir,
 		HostNetwork: d.Pod.HostNetwork,
+		HostPID:     d.Pod.HostPID,
+		HostIPC:     d.Pod.HostIPC,
 		LogPath:     logPath,
 	}
 	if !d.Pod.HostNetwork {
@@ -782,7 +784,7 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 				ro = true // as Kubernetes mounts them
 			}
 		}
-		spec.Mounts = append(spec.Mounts, Mount{Source: src, Destination: m.MountPath, ReadOnly: ro})
+		spec.Mounts = append(spec.Mounts, Mount{Source: src, Destination: m.MountPath, ReadOnly: ro, Propagation: propagation(m.MountPropagation)})
 	}
 	sort.SliceStable(spec.Mounts, func(i, j int) bool { return spec.Mounts[i].Destination < spec.Mounts[j].Destination })
 	if l := c.Lifecycle; l != nil {
@@ -863,4 +865,15 @@ func hostnameFor(name string, index int) string {
 func (r *Reconciler) Close() {
 	r.workers.close()
 	r.probes.close()
+}
+
+// propagation is the bind option of a volumeMount's mountPropagation.
+func propagation(p string) string {
+	switch p {
+	case "HostToContainer":
+		return "rslave"
+	case "Bidirectional":
+		return "rshared"
+	}
+	return ""
 }

@@ -57,6 +57,9 @@ type Mount struct {
 	Destination string
 	ReadOnly    bool
 	Tmpfs       bool
+	// Propagation is the bind's mount propagation: "" (rprivate),
+	// "rslave" (HostToContainer) or "rshared" (Bidirectional).
+	Propagation string
 }
 
 // ContainerSpec is everything the runtime needs to create one container.
@@ -77,6 +80,8 @@ type ContainerSpec struct {
 	// containers of one replica), or gets one of its own when it is empty.
 	HostNetwork bool
 	NetNSPath   string
+	// HostPID and HostIPC share the host's process and IPC namespaces.
+	HostPID, HostIPC bool
 	Hostname    string
 	// Limits; zero means none.
 	MemoryLimitBytes int64

@@ -439,7 +439,20 @@ func (r *Runtime) Create(ctx context.Context, spec reconcile.ContainerSpec) erro
 		if m.ReadOnly {
 			mode = "ro"
 		}
-		mounts = append(mounts, specs.Mount{Type: "bind", Source: m.Source, Destination: m.Destination, Options: []string{"rbind", mode}})
+		// Kubernetes' None is private: without it a bind of a shared
+		// host mount would share its peer group.
+		prop := m.Propagation
+		if prop == "" {
+			prop = "rprivate"
+		}
+		opts := []string{"rbind", mode, prop}
+		mounts = append(mounts, specs.Mount{Type: "bind", Source: m.Source, Destination: m.Destination, Options: opts})
+	}
+	if spec.HostPID {
+		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace))
+	}
+	if spec.HostIPC {
+		opts = append(opts, oci.WithHostNamespace(specs.IPCNamespace))
 	}
 	if len(mounts) > 0 {
 		opts = append(opts, oci.WithMounts(mounts))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"strings"
@@ -348,3 +349,49 @@ func TestParallelStart20(t *testing.T) {
 // /run/containerd/runc/<namespace>/<id> whatever containerd's own state
 // dir is, so two daemons on one machine must not share namespace and ids.
 var testNS = testenv.Namespace("driftless")
+
+// hostPID and hostIPC share the host's namespaces (and only then); a
+// HostToContainer mount sees what the host mounts below it after the
+// container started.
+func TestHostNamespacesAndPropagation(t *testing.T) {
+	rt, _ := newRuntime(t)
+	selfPID, _ := os.Readlink("/proc/self/ns/pid")
+	selfIPC, _ := os.Readlink("/proc/self/ns/ipc")
+	host := spec(t, "hostns", "sh", "-c", "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; sleep 30")
+	host.HostPID, host.HostIPC = true, true
+	run(t, rt, host)
+	own := spec(t, "ownns", "sh", "-c", "readlink /proc/self/ns/pid; echo done; sleep 30")
+	run(t, rt, own)
+	waitLog(t, host.LogPath, selfPID)
+	waitLog(t, host.LogPath, selfIPC)
+	waitLog(t, own.LogPath, "done")
+	if b, _ := os.ReadFile(own.LogPath); strings.Contains(string(b), selfPID) {
+		t.Fatalf("a container without hostPID shares the host's PID namespace:\n%s", b)
+	}
+
+	dir := t.TempDir()
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "later"), 0o755)
+	for _, tc := range []struct{ id, prop, want string }{{"slave", "rslave", "seen"}, {"private", "", "unseen"}} {
+		s := spec(t, tc.id, "sh", "-c", "while [ ! -f /host/go ]; do sleep 0.1; done; if [ -f /host/later/marker ]; then echo seen; else echo unseen; fi")
+		s.Mounts = []reconcile.Mount{{Source: dir, Destination: "/host", Propagation: tc.prop}}
+		run(t, rt, s)
+		defer func(s reconcile.ContainerSpec, want string) { waitLog(t, s.LogPath, want) }(s, tc.want)
+	}
+	time.Sleep(500 * time.Millisecond)
+	// The host mounts a tmpfs below the shared directory, writes into it,
+	// then tells the containers to look.
+	later := filepath.Join(dir, "later")
+	if err := unix.Mount("tmpfs", later, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(later, unix.MNT_DETACH) })
+	os.WriteFile(filepath.Join(later, "marker"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
+}
