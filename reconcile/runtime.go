@@ -82,7 +82,7 @@ type ContainerSpec struct {
 	NetNSPath   string
 	// HostPID and HostIPC share the host's process and IPC namespaces.
 	HostPID, HostIPC bool
-	Hostname    string
+	Hostname         string
 	// Limits; zero means none.
 	MemoryLimitBytes int64
 	CPUMilli         int64 // limit in millicores (CFS quota)
