@@ -87,7 +87,7 @@ var unsupported = map[reflect.Type]map[string]bool{
 	reflect.TypeOf(LifecycleHandler{}): set("tcpSocket", "sleep"),
 	reflect.TypeOf(Lifecycle{}):        set("stopSignal"),
 	reflect.TypeOf(PodSpec{}): set("ephemeralContainers",
-		"imagePullSecrets", "shareProcessNamespace",
+		"shareProcessNamespace",
 		"priority", "schedulerName", "runtimeClassName",
 		"readinessGates", "nodeName", "overhead",
 		"preemptionPolicy", "activeDeadlineSeconds", "schedulingGates",

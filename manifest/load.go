@@ -757,6 +757,23 @@ func (s *Set) resolveRefs() {
 			}
 			add(valueProblem(d, f, sa, fmt.Sprintf("ServiceAccount not found in namespace %s of this commit: its replicas stay Pending (CreateContainerConfigError) until a commit adds it", w.Namespace)))
 		}
+		for i, ps := range spec.ImagePullSecrets {
+			f := fmt.Sprintf("%s.imagePullSecrets[%d].name", w.specField, i)
+			c, ok := secs[w.Namespace+"/"+ps.Name]
+			if !ok {
+				add(valueProblem(d, f, ps.Name, fmt.Sprintf("Secret not found in namespace %s of this commit: the pod's images are pulled without it (with --registry-config's credentials)", w.Namespace)))
+				continue
+			}
+			_, cfgJSON := c.Data[".dockerconfigjson"]
+			_, cfg := c.Data[".dockercfg"]
+			if !cfgJSON && !cfg {
+				add(valueProblem(d, f, ps.Name, "Secret has no .dockerconfigjson (type kubernetes.io/dockerconfigjson): it gives no credentials"))
+			}
+			if w.Secrets == nil {
+				w.Secrets = map[string]Secret{}
+			}
+			w.Secrets[ps.Name] = c
+		}
 		if pc := spec.PriorityClassName; pc != "" {
 			add(valueProblem(d, w.specField+".priorityClassName", pc, "priorities are not applied yet: replicas are placed in commit order and nothing is preempted"))
 		}

@@ -287,3 +287,25 @@ spec:
 		}
 	}
 }
+
+func TestImagePullSecrets(t *testing.T) {
+	p := "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  imagePullSecrets: [{name: regcred}]\n  containers: [{name: a, image: registry.example.com/a:1}]\n"
+	set, probs := load(t, "p.yaml", p)
+	if probs != nil {
+		t.Fatal(probs)
+	}
+	if w := strings.Join(warnings(set), "\n"); !strings.Contains(w, `p.yaml:5: spec.imagePullSecrets[0].name: "regcred": Secret not found in namespace default of this commit: the pod's images are pulled without it`) {
+		t.Fatalf("missing pull secret: %s", w)
+	}
+	sec := "apiVersion: v1\nkind: Secret\nmetadata: {name: regcred}\ntype: kubernetes.io/dockerconfigjson\ndata: {.dockerconfigjson: e30=}\n"
+	set, probs = load(t, "p.yaml", p, "s.yaml", sec)
+	if probs != nil {
+		t.Fatal(probs)
+	}
+	if _, ok := set.Workloads[0].Secrets["regcred"]; !ok {
+		t.Fatal("the pull secret must reach the replica (and its hash)")
+	}
+	if w := strings.Join(warnings(set), "\n"); strings.Contains(w, "imagePullSecrets") {
+		t.Fatalf("a present pull secret is no warning: %s", w)
+	}
+}

@@ -270,6 +270,15 @@ type PodSpec struct {
 	OS *PodOS `json:"os,omitempty"`
 	// PriorityClassName is accepted and not applied yet (warning).
 	PriorityClassName string `json:"priorityClassName,omitempty"`
+	// ImagePullSecrets name Secrets of the commit (type
+	// kubernetes.io/dockerconfigjson) whose credentials this pod's image
+	// pulls use, before --registry-config's.
+	ImagePullSecrets []LocalObjectReference `json:"imagePullSecrets,omitempty"`
+}
+
+// LocalObjectReference names an object of the same namespace.
+type LocalObjectReference struct {
+	Name string `json:"name,omitempty"`
 }
 
 // PodOS is spec.os.

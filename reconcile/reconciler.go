@@ -302,7 +302,7 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 		if err := r.addPodFiles(d, &spec); err != nil {
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
 		}
-		pctx, cancel := context.WithTimeout(ctx, r.cfg.PullTimeout)
+		pctx, cancel := context.WithTimeout(WithPullCredentials(ctx, pullCredentials(d)), r.cfg.PullTimeout)
 		err = r.cfg.Runtime.EnsureImage(pctx, c.Image, c.ImagePullPolicy)
 		cancel()
 		if err != nil {

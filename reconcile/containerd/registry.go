@@ -17,6 +17,8 @@ import (
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"sigs.k8s.io/yaml"
+
+	"driftless.dev/driftless/reconcile"
 )
 
 // RegistryConfig is the agent's registry configuration (--registry-config),
@@ -208,7 +210,7 @@ func (t *pullTrace) hosts() []string {
 // Fallback is false; credentials read from their files when a registry
 // asks for them. The returned resolver resolves name to itself, so the
 // image keeps its name whichever host or rewritten name served it.
-func (c *RegistryConfig) resolver(name string) (remotes.Resolver, string, *pullTrace, error) {
+func (c *RegistryConfig) resolver(name string, pod map[string]reconcile.PullCredential) (remotes.Resolver, string, *pullTrace, error) {
 	target, err := c.rewrite(name)
 	if err != nil {
 		return nil, "", nil, err
@@ -219,9 +221,19 @@ func (c *RegistryConfig) resolver(name string) (remotes.Resolver, string, *pullT
 	}
 	trace := &pullTrace{base: base.Clone()}
 	client := &http.Client{Transport: trace}
+	creds := c.creds
+	if len(pod) > 0 {
+		// The pod's imagePullSecrets first, then the configured files.
+		creds = func(host string) (string, string, error) {
+			if cr, ok := pod[host]; ok {
+				return cr.Username, cr.Password, nil
+			}
+			return c.creds(host)
+		}
+	}
 	auth := docker.NewDockerAuthorizer(
 		docker.WithAuthClient(client),
-		docker.WithAuthCreds(c.creds),
+		docker.WithAuthCreds(creds),
 	)
 	hosts := func(host string) ([]docker.RegistryHost, error) {
 		var out []docker.RegistryHost

@@ -2,6 +2,7 @@ package containerd
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -247,4 +248,36 @@ insecure: ["127.0.0.1:5000"]
 			t.Errorf("%s: got %v, want %q", bad.yaml, err, bad.want)
 		}
 	}
+}
+
+// A pod's imagePullSecrets (a dockerconfigjson Secret of the commit)
+// authenticate its pulls; another pod without them is refused.
+func TestPullWithImagePullSecret(t *testing.T) {
+	archive := testenv.BusyboxArchive(t)
+	reg := testenv.StartRegistry(t, "puller", "s3cret-pass")
+	reg.Push(t, archive, "library/busybox:3.0")
+	rt := registryRuntime(t, &RegistryConfig{
+		Mirrors:  map[string][]string{"example.test": {"http://" + reg.Host}},
+		Insecure: []string{reg.Host},
+	})
+	dataDir := t.TempDir()
+	t.Cleanup(func() { testenv.UnmountBelow(dataDir) })
+	rec := newReconciler(t, rt, dataDir)
+	c := bb("app", "sleep 300")
+	c.Image = "example.test/library/busybox:3.0"
+	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret-pass"))
+	withSecret := pod("with", c)
+	withSecret.Pod.ImagePullSecrets = []manifest.LocalObjectReference{{Name: "regcred"}}
+	withSecret.Secrets = map[string]manifest.Secret{"regcred": {Type: "kubernetes.io/dockerconfigjson",
+		Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"http://` + reg.Host + `/v2/":{"auth":"` + auth + `"}}}`)}}}
+	without := pod("without", c)
+	st := syncUntil(t, rec, []reconcile.DesiredReplica{without}, 30*time.Second, "refused without the secret", func(st manifest.ReplicaStatus) bool {
+		return st.Phase == manifest.PhasePending && st.Reason == "ErrImagePull"
+	})
+	if strings.Contains(st.Message, "s3cret") {
+		t.Fatalf("message holds a password: %s", st.Message)
+	}
+	syncUntil(t, rec, []reconcile.DesiredReplica{withSecret}, 30*time.Second, "running with the pod's secret", func(st manifest.ReplicaStatus) bool {
+		return st.Phase == manifest.PhaseRunning
+	})
 }

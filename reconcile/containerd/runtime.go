@@ -282,11 +282,15 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref, pullPolicy string) error
 func (r *Runtime) pull(ctx context.Context, name string) error {
 	opts := []containerd.RemoteOpt{containerd.WithPullUnpack, containerd.WithPullSnapshotter(r.cfg.Snapshotter)}
 	reg := r.cfg.Registry
-	if reg == nil {
+	pod := reconcile.PullCredentialsFrom(ctx)
+	if reg == nil && len(pod) == 0 {
 		_, err := r.client.Pull(ctx, name, opts...)
 		return err
 	}
-	res, target, trace, err := reg.resolver(name)
+	if reg == nil {
+		reg = &RegistryConfig{}
+	}
+	res, target, trace, err := reg.resolver(name, pod)
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", name, err)
 	}
