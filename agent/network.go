@@ -196,7 +196,10 @@ func (a *Agent) proxyConfig() netproxy.Config {
 	sc, _ := a.cfg.ServiceConfig()    // checked by Config.Validate
 	pn, _ := a.cfg.PodNetworkConfig() // checked by Config.Validate
 	c := netproxy.Config{ClusterDNS: sc.ClusterDNS, ClusterCIDR: pn.ClusterCIDR}
-	if a.cfg.DNSListen != "off" && a.deps.DNS != nil {
+	// The DNS rule is the same whether this agent's server bound its
+	// port or not: agents sharing a network namespace render one set of
+	// rules instead of taking turns rewriting it.
+	if a.cfg.DNSListen != "off" {
 		host, port, _ := net.SplitHostPort(a.cfg.DNSListen)
 		ip, err := netip.ParseAddr(host)
 		if err != nil || ip.IsUnspecified() {
