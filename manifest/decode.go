@@ -98,7 +98,7 @@ var unsupported = map[reflect.Type]map[string]bool{
 		"photonPersistentDisk", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos",
 		"vsphereVolume", "image"),
 	reflect.TypeOf(VolumeMount{}):          set("subPathExpr", "recursiveReadOnly"),
-	reflect.TypeOf(ObjectMeta{}):           set("generateName", "finalizers", "ownerReferences", "deletionGracePeriodSeconds"),
+	reflect.TypeOf(ObjectMeta{}):           set("finalizers", "ownerReferences", "deletionGracePeriodSeconds"),
 	reflect.TypeOf(ResourceRequirements{}): set("claims"),
 	reflect.TypeOf(JobSpec{}): set("completionMode", "backoffLimitPerIndex", "maxFailedIndexes", "podFailurePolicy",
 		"podReplacementPolicy", "suspend", "successPolicy", "managedBy"),

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	yaml "sigs.k8s.io/yaml/goyaml.v3"
+
 	"driftless.dev/driftless/internal/sealed"
 )
 
@@ -321,6 +323,14 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 			probs = append(probs, invalid(d, "metadata.name", name, validation.IsDNS1123Subdomain(name))...)
 		}
 		return probs
+	}
+	if meta.GenerateName != "" {
+		switch {
+		case kind != "Job" && kind != "Pod":
+			return []Problem{valueProblem(d, "metadata.generateName", meta.GenerateName, "only Jobs and Pods may have a generated name here (every other kind needs a name that stays the same across commits)")}
+		case meta.Name == "":
+			meta.Name = GeneratedName(meta.GenerateName, d.node)
+		}
 	}
 	cluster := kind == "Node"
 	probs = append(probs, validateMeta(d, meta, cluster)...)
@@ -832,4 +842,26 @@ func hashWithRefs(t PodTemplateSpec, cms map[string]ConfigMap, secs map[string]S
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])[:10]
+}
+
+// generatedAlphabet is the letters Kubernetes uses for generated names
+// (no vowels, no look-alike digits).
+const generatedAlphabet = "bcdfghjklmnpqrstvwxz2456789"
+
+// GeneratedName is a Job's or Pod's name from its generateName: the
+// prefix and five letters from a hash of the document's content. Every
+// leader derives the same one from the same commit, a commit that does
+// not change the document keeps it (the run is not started again), and
+// a change gives a new name: a new run, the old one in history.
+func GeneratedName(prefix string, doc *yaml.Node) string {
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		b = []byte(prefix)
+	}
+	h := sha256.Sum256(b)
+	suffix := make([]byte, 5)
+	for i := range suffix {
+		suffix[i] = generatedAlphabet[int(h[i])%len(generatedAlphabet)]
+	}
+	return prefix + string(suffix)
 }

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -307,5 +308,41 @@ func TestImagePullSecrets(t *testing.T) {
 	}
 	if w := strings.Join(warnings(set), "\n"); strings.Contains(w, "imagePullSecrets") {
 		t.Fatalf("a present pull secret is no warning: %s", w)
+	}
+}
+
+// generateName gives a Job or Pod a name from its content: the same
+// content the same name (an unrelated commit does not run it again),
+// another content another name (a new run); other kinds are refused.
+func TestGenerateName(t *testing.T) {
+	job := func(cmd string) string {
+		return "apiVersion: batch/v1\nkind: Job\nmetadata: {generateName: migrate-}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: m, image: busybox, command: [" + cmd + "]}]\n"
+	}
+	name := func(docs ...string) string {
+		t.Helper()
+		var files []string
+		for i, d := range docs {
+			files = append(files, fmt.Sprintf("f%d.yaml", i), d)
+		}
+		set, probs := load(t, files...)
+		if probs != nil {
+			t.Fatal(probs)
+		}
+		return set.Workloads[0].Name
+	}
+	a := name(job("up"))
+	if !strings.HasPrefix(a, "migrate-") || len(a) != len("migrate-")+5 {
+		t.Fatalf("generated name %q", a)
+	}
+	other := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unrelated}\ndata: {a: b}\n"
+	if b := name(job("up"), other); b != a {
+		t.Fatalf("an unrelated document changed the name: %q → %q", a, b)
+	}
+	if c := name(job("down")); c == a {
+		t.Fatal("another content must give another name")
+	}
+	_, probs := load(t, "d.yaml", strings.Replace(strings.Replace(job("up"), "kind: Job", "kind: Deployment", 1), "batch/v1", "apps/v1", 1))
+	if !strings.Contains(strings.Join(probs, "\n"), "only Jobs and Pods may have a generated name") {
+		t.Fatalf("%q", probs)
 	}
 }

@@ -18,10 +18,13 @@ type TypeMeta struct {
 
 // ObjectMeta is the metadata every document carries.
 type ObjectMeta struct {
-	Name        string            `json:"name,omitempty"`
-	Namespace   string            `json:"namespace,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
+	Name string `json:"name,omitempty"`
+	// GenerateName, for Jobs and Pods without a name, is the prefix of
+	// one derived from the document's content (GeneratedName).
+	GenerateName string            `json:"generateName,omitempty"`
+	Namespace    string            `json:"namespace,omitempty"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
 }
 
 // LabelSelector selects objects by their labels.
