@@ -320,8 +320,9 @@ func (r *renamed) Pusher(ctx context.Context, ref string) (remotes.Pusher, error
 }
 
 // explainPull makes a registry's refusal readable: which hosts were tried
-// and whether credentials were configured for them.
-func (c *RegistryConfig) explainPull(name, target string, err error) error {
+// and whether credentials were configured for them (pod: the pod's
+// imagePullSecrets' hosts).
+func (c *RegistryConfig) explainPull(name, target string, pod map[string]reconcile.PullCredential, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -339,8 +340,11 @@ func (c *RegistryConfig) explainPull(name, target string, err error) error {
 		}
 		hosts = append(hosts, host)
 		var with, without []string
+		var fromPod []string
 		for _, h := range hosts {
-			if _, ok := c.Credentials[h]; ok {
+			if _, ok := pod[h]; ok {
+				fromPod = append(fromPod, h)
+			} else if _, ok := c.Credentials[h]; ok {
 				with = append(with, h)
 			} else {
 				without = append(without, h)
@@ -348,6 +352,8 @@ func (c *RegistryConfig) explainPull(name, target string, err error) error {
 		}
 		msg := "registry refused the pull"
 		switch {
+		case len(fromPod) > 0:
+			msg += fmt.Sprintf(": the imagePullSecrets credentials for %s were not accepted", strings.Join(fromPod, ", "))
 		case len(with) > 0:
 			msg += fmt.Sprintf(": the credentials configured for %s were not accepted", strings.Join(with, ", "))
 		default:

@@ -280,4 +280,21 @@ func TestPullWithImagePullSecret(t *testing.T) {
 	syncUntil(t, rec, []reconcile.DesiredReplica{withSecret}, 30*time.Second, "running with the pod's secret", func(st manifest.ReplicaStatus) bool {
 		return st.Phase == manifest.PhaseRunning
 	})
+
+	// A secret with a wrong password: the message says whose credentials
+	// were refused, never the password.
+	bad := base64.StdEncoding.EncodeToString([]byte("puller:wrong-pass"))
+	reg.Push(t, archive, "library/busybox:4.0")
+	c4 := c
+	c4.Image = "example.test/library/busybox:4.0"
+	wrong := pod("wrong", c4)
+	wrong.Pod.ImagePullSecrets = withSecret.Pod.ImagePullSecrets
+	wrong.Secrets = map[string]manifest.Secret{"regcred": {Type: "kubernetes.io/dockerconfigjson",
+		Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"` + reg.Host + `":{"auth":"` + bad + `"}}}`)}}}
+	st = syncUntil(t, rec, []reconcile.DesiredReplica{wrong, withSecret}, 30*time.Second, "refused with the wrong secret", func(st manifest.ReplicaStatus) bool {
+		return st.Phase == manifest.PhasePending && st.Reason == "ErrImagePull"
+	})
+	if !strings.Contains(st.Message, "imagePullSecrets credentials for "+reg.Host+" were not accepted") || strings.Contains(st.Message, "wrong-pass") {
+		t.Fatalf("message: %s", st.Message)
+	}
 }

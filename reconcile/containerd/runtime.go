@@ -296,7 +296,7 @@ func (r *Runtime) pull(ctx context.Context, name string) error {
 	}
 	start := time.Now()
 	if _, err := r.client.Pull(ctx, name, append(opts, containerd.WithResolver(res))...); err != nil {
-		return reg.explainPull(name, target, err)
+		return reg.explainPull(name, target, pod, err)
 	}
 	attrs := []any{"image", name, "from", strings.Join(trace.hosts(), ","), "took", time.Since(start).Round(time.Millisecond)}
 	if target != name {
