@@ -734,10 +734,16 @@ func (a *Agent) publishDesired(ctx context.Context) {
 	if a.committed == nil {
 		return
 	}
-	a.publishNetwork()
-	var recs []services.Record
-	for _, r := range a.committed.Services {
-		recs = append(recs, r)
+	recs := a.publishNetwork().recs
+	// The Service variables, once per namespace for the whole pass.
+	envOf := map[string][][2]string{}
+	serviceEnv := func(ns string) [][2]string {
+		env, ok := envOf[ns]
+		if !ok {
+			env = services.EnvVars(recs, ns)
+			envOf[ns] = env
+		}
+		return env
 	}
 	var desired []reconcile.DesiredReplica
 	commits := map[string]bool{}
@@ -770,7 +776,7 @@ func (a *Agent) publishDesired(ctx context.Context) {
 				ConfigMaps:  w.ConfigMaps,
 				Secrets:     w.Secrets,
 				Finished:    finished,
-				ServiceEnv:  services.EnvVars(recs, p.Workload.Namespace),
+				ServiceEnv:  serviceEnv(p.Workload.Namespace),
 
 				MissingServiceAccount: w.MissingServiceAccount,
 			})

@@ -12,6 +12,7 @@ import (
 
 	"driftless.dev/driftless/netproxy"
 	"driftless.dev/driftless/podnet"
+	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/status"
 )
@@ -165,16 +166,14 @@ func recordsEqual(a, b services.Record) bool {
 
 // publishNetwork hands the committed Service records and nodes to the
 // network loop (sorted, so that an unchanged branch is an unchanged
-// input).
-func (a *Agent) publishNetwork() {
-	if a.committed == nil {
-		return
-	}
+// input) and returns them. a.committed must be set.
+func (a *Agent) publishNetwork() netInput {
 	in := a.netInputNow()
 	if prev, ok := a.netIn.Get(); ok && slices.EqualFunc(prev.recs, in.recs, recordsEqual) && maps.Equal(prev.nodes, in.nodes) {
-		return
+		return prev
 	}
 	a.netIn.Put(in)
+	return in
 }
 
 // netInputNow is the network loop's input from the committed status.
@@ -226,21 +225,9 @@ func (c *Config) NodeAddr() netip.Addr {
 			return ip
 		}
 	}
-	return HostIP()
-}
-
-// HostIP is the host's first non-loopback IPv4 address (127.0.0.1 when
-// it has none).
-func HostIP() netip.Addr {
-	addrs, err := net.InterfaceAddrs()
-	if err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
-				if ip, ok := netip.AddrFromSlice(n.IP.To4()); ok {
-					return ip
-				}
-			}
-		}
+	ip, err := netip.ParseAddr(reconcile.HostIP())
+	if err != nil {
+		return netip.MustParseAddr("127.0.0.1")
 	}
-	return netip.MustParseAddr("127.0.0.1")
+	return ip
 }
