@@ -154,10 +154,7 @@ func (r *Reconciler) fieldValue(d DesiredReplica, path string) (string, bool, er
 	case "spec.serviceAccountName":
 		return "default", true, nil
 	case "status.hostIP", "status.hostIPs":
-		if r.cfg.HostIP != "" {
-			return r.cfg.HostIP, true, nil
-		}
-		return hostIP(), true, nil
+		return r.hostIP(), true, nil
 	case "status.podIP", "status.podIPs":
 		if ip := r.podIP(d); ip != "" {
 			return ip, true, nil
@@ -175,7 +172,17 @@ func (r *Reconciler) fieldValue(d DesiredReplica, path string) (string, bool, er
 	return "", false, fmt.Errorf("unsupported fieldPath %q", path)
 }
 
-func hostIP() string {
+// hostIP is the node's address: Config.HostIP, else HostIP.
+func (r *Reconciler) hostIP() string {
+	if r.cfg.HostIP != "" {
+		return r.cfg.HostIP
+	}
+	return HostIP()
+}
+
+// HostIP is the host's first non-loopback IPv4 address (127.0.0.1 when
+// it has none).
+func HostIP() string {
 	addrs, err := net.InterfaceAddrs()
 	if err == nil {
 		for _, a := range addrs {

@@ -174,7 +174,7 @@ func (r *Reconciler) teardownNetwork(ctx context.Context, name, path string) err
 // with hostNetwork, else what its network gave ("" before that).
 func (r *Reconciler) podIP(d DesiredReplica) string {
 	if d.Pod.HostNetwork {
-		return hostIP()
+		return r.hostIP()
 	}
 	rec, _ := r.readNetworkRecord(filepath.Base(r.podDir(d.Workload, d.Index)))
 	return rec.IP
