@@ -1,7 +1,6 @@
 package netproxy
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -182,24 +181,17 @@ func owned(chain string) bool {
 }
 
 // ownedLines is the chains driftless owns in an iptables-save or
-// -restore text, and the number of rules in each.
+// -restore text, sorted, and the number of rules in each.
 func ownedLines(text string) (chains []string, rules map[string]int) {
+	c := parseChains(text)
 	rules = map[string]int{}
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		switch {
-		case strings.HasPrefix(l, ":"):
-			name, _, _ := strings.Cut(l[1:], " ")
-			if owned(name) {
-				chains = append(chains, name)
-			}
-		case strings.HasPrefix(l, "-A "):
-			f := strings.Fields(l)
-			if len(f) > 1 && owned(f[1]) {
-				rules[f[1]]++
-			}
+	for _, name := range c.order {
+		if !owned(name) {
+			continue
+		}
+		chains = append(chains, name)
+		if n := len(c.rules[name]); n > 0 {
+			rules[name] = n
 		}
 	}
 	slices.Sort(chains)
