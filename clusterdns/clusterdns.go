@@ -151,11 +151,7 @@ func build(domain string, recs []services.Record) *table {
 				continue
 			}
 			t.a[svc] = append(t.a[svc], a)
-			host := strings.ReplaceAll(e.IP, ".", "-")
-			if e.Hostname != "" && e.Subdomain == r.Service.Name {
-				host = e.Hostname
-			}
-			name := host + "." + svc
+			name := endpointName(r, e) + "." + svc
 			t.a[name] = append(t.a[name], a)
 			exist(name)
 		}
@@ -173,15 +169,21 @@ func build(domain string, recs []services.Record) *table {
 				if pi >= len(e.Ports) || e.Ports[pi] == 0 {
 					continue
 				}
-				host := strings.ReplaceAll(e.IP, ".", "-")
-				if e.Hostname != "" && e.Subdomain == r.Service.Name {
-					host = e.Hostname
-				}
-				t.srv[name] = append(t.srv[name], &dns.SRV{Priority: 0, Weight: 100, Port: uint16(e.Ports[pi]), Target: host + "." + svc})
+				t.srv[name] = append(t.srv[name], &dns.SRV{Priority: 0, Weight: 100, Port: uint16(e.Ports[pi]), Target: endpointName(r, e) + "." + svc})
 			}
 		}
 	}
 	return t
+}
+
+// endpointName is an endpoint's name under its headless Service: the
+// pod's hostname when its subdomain is the Service, else its address
+// with dashes (a-b-c-d), as CoreDNS names them.
+func endpointName(r services.Record, e services.Endpoint) string {
+	if e.Hostname != "" && e.Subdomain == r.Service.Name {
+		return e.Hostname
+	}
+	return strings.ReplaceAll(e.IP, ".", "-")
 }
 
 // ServeDNS answers one query.
