@@ -79,6 +79,25 @@ func inNetNS(t testing.TB, f func() error) {
 	}
 }
 
+// serveTCP answers every connection to addr with reply, until stop.
+func serveTCP(addr, reply string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte(reply))
+			c.Close()
+		}
+	}()
+	return func() { ln.Close() }, nil
+}
+
 func saveAll(t testing.TB) string {
 	var b strings.Builder
 	for _, tb := range []string{"nat", "filter"} {
@@ -99,21 +118,11 @@ func saveAll(t testing.TB) string {
 func TestSyncProgramsTheKernel(t *testing.T) {
 	ctx := context.Background()
 	inNetNS(t, func() error {
-		ln, err := net.Listen("tcp", "127.0.0.1:8080")
+		stop, err := serveTCP("127.0.0.1:8080", "hello from the endpoint\n")
 		if err != nil {
 			return err
 		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Write([]byte("hello from the endpoint\n"))
-				c.Close()
-			}
-		}()
+		defer stop()
 		recs := []services.Record{rec("web", "10.96.0.20", 80, ep("127.0.0.1", 8080)), rec("empty", "10.96.0.21", 80)}
 		var p Proxy
 		if err := p.Sync(ctx, Config{}, recs); err != nil {
@@ -202,21 +211,11 @@ func TestSyncUDPAndAffinity(t *testing.T) {
 	ctx := context.Background()
 	inNetNS(t, func() error {
 		for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
-			ln, err := net.Listen("tcp", ip+":8080")
+			stop, err := serveTCP(ip+":8080", ip)
 			if err != nil {
 				return err
 			}
-			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					c.Write([]byte(ip))
-					c.Close()
-				}
-			}()
+			defer stop()
 		}
 		pc, err := net.ListenPacket("udp", "127.0.0.1:5353")
 		if err != nil {
