@@ -90,7 +90,7 @@ func (a *Agent) networkLoop(ctx context.Context) {
 			a.log.Warn("pod network not programmed", "err", netErr)
 			next = 5 * time.Second
 		}
-		if a.deps.DNS != nil && !slices.EqualFunc(recs, last, recordsEqual) {
+		if a.deps.DNS != nil && !slices.EqualFunc(recs, last, services.Record.Equal) {
 			a.deps.DNS.Update(recs)
 		}
 		last = recs
@@ -156,20 +156,12 @@ func (a *Agent) syncPodNetwork(ctx context.Context, nodes map[string]netNode) er
 	return a.deps.PodRoutes.Sync(cctx, self, want)
 }
 
-func recordsEqual(a, b services.Record) bool {
-	return a.Service == b.Service && a.ClusterIP == b.ClusterIP && a.Type == b.Type && a.ExternalName == b.ExternalName &&
-		slices.Equal(a.Ports, b.Ports) && slices.EqualFunc(a.Endpoints, b.Endpoints, func(x, y services.Endpoint) bool {
-		return x.IP == y.IP && x.Node == y.Node && x.Replica == y.Replica && x.Hostname == y.Hostname &&
-			x.Subdomain == y.Subdomain && x.Ready == y.Ready && slices.Equal(x.Ports, y.Ports)
-	})
-}
-
 // publishNetwork hands the committed Service records and nodes to the
 // network loop (sorted, so that an unchanged branch is an unchanged
 // input) and returns them. a.committed must be set.
 func (a *Agent) publishNetwork() netInput {
 	in := a.netInputNow()
-	if prev, ok := a.netIn.Get(); ok && slices.EqualFunc(prev.recs, in.recs, recordsEqual) && maps.Equal(prev.nodes, in.nodes) {
+	if prev, ok := a.netIn.Get(); ok && slices.EqualFunc(prev.recs, in.recs, services.Record.Equal) && maps.Equal(prev.nodes, in.nodes) {
 		return prev
 	}
 	a.netIn.Put(in)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -343,3 +344,13 @@ func EnvVars(recs []Record, namespace string) [][2]string {
 }
 
 func envName(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) }
+
+// Equal reports whether two records say the same (every field).
+func (r Record) Equal(o Record) bool {
+	return r.Service == o.Service && r.Type == o.Type && r.ClusterIP == o.ClusterIP && r.ExternalName == o.ExternalName &&
+		r.SessionAffinity == o.SessionAffinity && r.AffinitySeconds == o.AffinitySeconds && r.Error == o.Error &&
+		slices.Equal(r.Ports, o.Ports) && slices.EqualFunc(r.Endpoints, o.Endpoints, func(x, y Endpoint) bool {
+		return x.IP == y.IP && x.Node == y.Node && x.Replica == y.Replica && x.Hostname == y.Hostname &&
+			x.Subdomain == y.Subdomain && x.Ready == y.Ready && slices.Equal(x.Ports, y.Ports)
+	})
+}

@@ -3,6 +3,7 @@ package services
 import (
 	"fmt"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -219,6 +220,42 @@ func TestEnvVars(t *testing.T) {
 	for k := range got {
 		if strings.HasPrefix(k, "HEADLESS") || strings.HasPrefix(k, "X_") {
 			t.Errorf("%s: headless Services and other namespaces give no variables", k)
+		}
+	}
+}
+
+// Equal sees a change in any field (a field added to Record or Endpoint
+// must be added to Equal: this test counts them).
+func TestRecordEqual(t *testing.T) {
+	base := Record{Service: ref("a"), Type: "ClusterIP", ClusterIP: "10.96.0.1", Ports: []Port{{Name: "p", Protocol: "TCP", Port: 1, TargetPort: "1"}},
+		Endpoints: []Endpoint{{IP: "10.244.0.1", Node: "n", Replica: "Deployment/a/0", Ready: true, Ports: []int32{1}}}}
+	if n, m := reflect.TypeOf(Record{}).NumField(), reflect.TypeOf(Endpoint{}).NumField(); n != 9 || m != 7 {
+		t.Fatalf("Record has %d fields, Endpoint %d: update Equal and this test", n, m)
+	}
+	clone := func() Record {
+		c := base
+		c.Ports = append([]Port(nil), base.Ports...)
+		c.Endpoints = append([]Endpoint(nil), base.Endpoints...)
+		c.Endpoints[0].Ports = append([]int32(nil), base.Endpoints[0].Ports...)
+		return c
+	}
+	if !base.Equal(clone()) {
+		t.Fatal("a copy must be equal")
+	}
+	for name, change := range map[string]func(*Record){
+		"service": func(r *Record) { r.Service.Name = "b" }, "type": func(r *Record) { r.Type = "NodePort" },
+		"clusterIP": func(r *Record) { r.ClusterIP = "10.96.0.2" }, "externalName": func(r *Record) { r.ExternalName = "x" },
+		"affinity": func(r *Record) { r.SessionAffinity = "ClientIP" }, "affinitySeconds": func(r *Record) { r.AffinitySeconds = 5 },
+		"error": func(r *Record) { r.Error = "full" }, "ports": func(r *Record) { r.Ports[0].NodePort = 30001 },
+		"endpoint ip": func(r *Record) { r.Endpoints[0].IP = "10.244.0.2" }, "endpoint node": func(r *Record) { r.Endpoints[0].Node = "m" },
+		"endpoint replica": func(r *Record) { r.Endpoints[0].Replica = "x" }, "endpoint hostname": func(r *Record) { r.Endpoints[0].Hostname = "h" },
+		"endpoint subdomain": func(r *Record) { r.Endpoints[0].Subdomain = "s" }, "endpoint ready": func(r *Record) { r.Endpoints[0].Ready = false },
+		"endpoint ports": func(r *Record) { r.Endpoints[0].Ports[0] = 2 },
+	} {
+		c := clone()
+		change(&c)
+		if base.Equal(c) {
+			t.Errorf("a change of %s is not seen", name)
 		}
 	}
 }
