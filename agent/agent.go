@@ -27,6 +27,7 @@ import (
 	"driftless.dev/driftless/sources"
 	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
+	"driftless.dev/driftless/volumes"
 )
 
 // Source is what the agent needs of the desired-state repository.
@@ -777,6 +778,7 @@ func (a *Agent) publishDesired(ctx context.Context) {
 				Secrets:     w.Secrets,
 				Finished:    finished,
 				ServiceEnv:  serviceEnv(p.Workload.Namespace),
+				Claims:      claimVolumes(a.committed, a.cfg.Node, w, r.Index),
 
 				MissingServiceAccount: w.MissingServiceAccount,
 			})
@@ -790,4 +792,30 @@ func (a *Agent) publishDesired(ctx context.Context) {
 		return
 	}
 	a.nodeIn.Put(in)
+}
+
+// claimVolumes are the bindings of replica index's claims as the status
+// branch holds them, or why this node cannot mount one.
+func claimVolumes(st *status.State, node string, w *manifest.Workload, index int) map[string]reconcile.ClaimVolume {
+	rcs := w.ReplicaClaims(index)
+	if len(rcs) == 0 {
+		return nil
+	}
+	out := make(map[string]reconcile.ClaimVolume, len(rcs))
+	for _, rc := range rcs {
+		var cv reconcile.ClaimVolume
+		b, ok := st.Volumes[volumes.ClaimRef(rc.Claim.Namespace, rc.Claim.Name)]
+		switch {
+		case rc.Missing:
+			cv.Err = fmt.Sprintf("persistentvolumeclaim %q not found", rc.Claim.Name)
+		case !ok:
+			cv.Err = fmt.Sprintf("claim %s is not bound yet", rc.Claim.Name)
+		case b.Node != "" && b.Node != node:
+			cv.Err = fmt.Sprintf("claim %s is bound to node %s", rc.Claim.Name, b.Node)
+		default:
+			cv.Binding = b
+		}
+		out[rc.Volume] = cv
+	}
+	return out
 }

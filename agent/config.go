@@ -94,6 +94,11 @@ type Config struct {
 
 	// DataDir holds the clones, logs, volumes and the agent's own state.
 	DataDir string `json:"dataDir"`
+	// VolumesDir holds the directories of the claims bound to this node
+	// (default DataDir/volumes); put it on the disk that should hold the
+	// data. The list of directories created is kept in DataDir, so a
+	// VolumesDir that went missing is reported, never re-created empty.
+	VolumesDir string `json:"volumesDir,omitempty"`
 
 	// ContainerdAddress is containerd's socket.
 	ContainerdAddress string `json:"containerdAddress"`
@@ -453,6 +458,12 @@ func (c *Config) Validate() error {
 	}
 	if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs
+	}
+	if c.VolumesDir == "" {
+		c.VolumesDir = filepath.Join(c.DataDir, "volumes")
+	}
+	if abs, err := filepath.Abs(c.VolumesDir); err == nil {
+		c.VolumesDir = abs
 	}
 	return errors.Join(errs...)
 }

@@ -24,6 +24,7 @@ import (
 	ctrd "driftless.dev/driftless/reconcile/containerd"
 	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
+	"driftless.dev/driftless/volumes/local"
 )
 
 // maxSigningKeyLine bounds the node's public key as published in gossip
@@ -158,7 +159,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if dnsCfg.Domain == "" {
 		dnsCfg.Domain = cfg.ClusterDomain
 	}
+	claims, err := local.Open(cfg.VolumesDir, filepath.Join(cfg.DataDir, "volumes.json"))
+	if err != nil {
+		return err
+	}
 	rec, err := reconcile.New(reconcile.Config{
+		Claims:  claims,
 		Node:    cfg.Node,
 		HostIP:  cfg.NodeAddr().String(),
 		DNS:     dnsCfg,

@@ -22,6 +22,18 @@ type Input struct {
 	// Lingering counts, per workload, replicas nodes still report
 	// running that no placement binds (scheduler.Input.Lingering).
 	Lingering map[manifest.Ref]int
+	// ClaimNodes are the nodes of node-local claims
+	// (scheduler.Input.ClaimNodes).
+	ClaimNodes map[string]string
+}
+
+// Result is what one pass of the controllers and the scheduler decided.
+type Result struct {
+	Placements map[manifest.Ref]manifest.Placement
+	// Wake is when time alone changes the placements (zero: never).
+	Wake time.Time
+	// Claims bound or used by the replicas placed.
+	Claims scheduler.Claims
 }
 
 // Place runs the Job and CronJob controllers, then the scheduler, and
@@ -30,6 +42,12 @@ type Input struct {
 // schedule time, a rollout's minReadySeconds or progress deadline; zero
 // for never). Like the scheduler it is pure.
 func Place(in Input) (map[manifest.Ref]manifest.Placement, time.Time) {
+	r := Decide(in)
+	return r.Placements, r.Wake
+}
+
+// Decide is Place with the claims the scheduler bound.
+func Decide(in Input) Result {
 	set, commit, base, nodes, now := in.Set, in.DesiredCommit, in.Current, in.Nodes, in.Now
 	var wake time.Time
 	soon := func(t time.Time) {
@@ -119,6 +137,7 @@ func Place(in Input) (map[manifest.Ref]manifest.Placement, time.Time) {
 		Current:       base,
 		Now:           now,
 		Lingering:     in.Lingering,
+		ClaimNodes:    in.ClaimNodes,
 	})
 	soon(out.Wake)
 	for ref, p := range out.Placements {
@@ -135,7 +154,7 @@ func Place(in Input) (map[manifest.Ref]manifest.Placement, time.Time) {
 	for ref, p := range cronRecords {
 		out.Placements[ref] = p
 	}
-	return out.Placements, wake
+	return Result{Placements: out.Placements, Wake: wake, Claims: out.Claims}
 }
 
 func dropWorkload(ws []manifest.Workload, ref manifest.Ref) []manifest.Workload {

@@ -12,6 +12,7 @@ import (
 	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/status"
+	"driftless.dev/driftless/volumes"
 )
 
 // Member is one node as gossip sees it.
@@ -121,7 +122,15 @@ func Next(in Input) Output {
 		for _, w := range in.Set.Warnings {
 			next.Cluster.Warnings = append(next.Cluster.Warnings, w.String())
 		}
-		next.Placements, out.JobWake = jobs.Place(jobs.Input{
+		// A claim's node is where its replicas go; past the node grace
+		// (the scheduler sees the node not alive) a claim that allows it
+		// is bound anew elsewhere.
+		declared := volumes.Declared(in.Set, cur.Volumes)
+		schedAlive := make(map[string]bool, len(nodes))
+		for _, n := range nodes {
+			schedAlive[n.Name] = n.Alive
+		}
+		res := jobs.Decide(jobs.Input{
 			Policy:        in.Policy,
 			Set:           in.Set,
 			DesiredCommit: in.DesiredCommit,
@@ -129,6 +138,15 @@ func Next(in Input) Output {
 			Nodes:         nodes,
 			Now:           in.JobNow,
 			Lingering:     lingering(cur, in),
+			ClaimNodes:    volumes.Pins(cur.Volumes, declared, func(n string) bool { return schedAlive[n] }),
+		})
+		next.Placements, out.JobWake = res.Placements, res.Wake
+		next.Volumes = volumes.Next(volumes.Input{
+			Set:           in.Set,
+			DesiredCommit: in.DesiredCommit,
+			Previous:      cur.Volumes,
+			NewlyBound:    res.Claims.Bound,
+			Used:          res.Claims.Shared,
 		})
 		alloc := scheduler.Allocated(in.Set.Workloads, next.Placements)
 		for name, ns := range next.Nodes {

@@ -68,6 +68,7 @@ func describe(cur, next *status.State, rej *status.Rejection) *status.Message {
 		}
 	}
 	lines = append(lines, serviceChanges(cur, next)...)
+	lines = append(lines, volumeChanges(cur, next)...)
 	if rej != nil && (cur.Cluster.LastRejection == nil || cur.Cluster.LastRejection.Commit != rej.Commit) {
 		for _, e := range rej.Errors {
 			lines = append(lines, "  "+e)
@@ -267,4 +268,31 @@ func orNone(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// volumeChanges says which claims were bound (where), released, or bound
+// again, one line each.
+func volumeChanges(cur, next *status.State) []string {
+	var lines []string
+	refs := make([]manifest.Ref, 0, len(next.Volumes))
+	for r := range next.Volumes {
+		refs = append(refs, r)
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
+	for _, r := range refs {
+		o, had := cur.Volumes[r]
+		n := next.Volumes[r]
+		name := "claim " + r.Namespace + "/" + r.Name
+		where := n.Node
+		if where == "" {
+			where = "shared storage"
+		}
+		switch {
+		case !had || o.Path != n.Path:
+			lines = append(lines, fmt.Sprintf("bind %s to %s (%s, %s)", name, where, n.Storage, n.Path))
+		case o.Phase != n.Phase:
+			lines = append(lines, fmt.Sprintf("%s: %s (data kept on %s)", name, n.Phase, where))
+		}
+	}
+	return lines
 }

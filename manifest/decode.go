@@ -92,7 +92,7 @@ var unsupported = map[reflect.Type]map[string]bool{
 		"readinessGates", "nodeName", "overhead",
 		"preemptionPolicy", "activeDeadlineSeconds", "schedulingGates",
 		"resourceClaims", "hostUsers", "resources"),
-	reflect.TypeOf(Volume{}): set("persistentVolumeClaim", "projected",
+	reflect.TypeOf(Volume{}): set("projected",
 		"nfs", "iscsi", "csi", "ephemeral", "gitRepo", "awsElasticBlockStore", "gcePersistentDisk",
 		"azureDisk", "azureFile", "cephfs", "cinder", "fc", "flexVolume", "flocker", "glusterfs",
 		"photonPersistentDisk", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos",

@@ -53,9 +53,18 @@ type Workload struct {
 	// MissingServiceAccount names the ServiceAccount the template runs as
 	// when the commit lacks it: the replicas stay Pending.
 	MissingServiceAccount string `json:"-"`
+	// Stateful is set for StatefulSets (ordinals, pod management,
+	// partition); their replica indexes are their ordinals.
+	Stateful *StatefulSpec `json:"-"`
+	// ClaimTemplates are a StatefulSet's volumeClaimTemplates by name,
+	// Claims the claims of the commit its persistentVolumeClaim volumes
+	// name (a missing one is absent); see ReplicaClaims.
+	ClaimTemplates map[string]Claim `json:"-"`
+	Claims         map[string]Claim `json:"-"`
 
-	doc       *document
-	specField string
+	doc            *document
+	specField      string
+	claimTemplates map[string]pendingClaim
 }
 
 // Set is one desired commit, decoded and validated.
@@ -67,11 +76,16 @@ type Set struct {
 	Services   []Service
 	// ServiceAccounts are names pods may run as (no token is mounted).
 	ServiceAccounts []ServiceAccount
-	Nodes           []Node
-	Skipped         []Skipped
-	Warnings        []Problem
+	// Claims are the PersistentVolumeClaim documents, StorageClasses the
+	// classes they may name.
+	Claims         []Claim
+	StorageClasses []StorageClass
+	Nodes          []Node
+	Skipped        []Skipped
+	Warnings       []Problem
 
-	opts LoadOptions
+	opts      LoadOptions
+	claimDocs []pendingClaim
 }
 
 // Workload returns the workload named by ref.
@@ -100,9 +114,7 @@ var notHandled = map[string]string{
 	"NetworkPolicy":                  "network policies are not handled by driftless",
 	"Endpoints":                      "service endpoints are not handled by driftless",
 	"EndpointSlice":                  "service endpoints are not handled by driftless",
-	"PersistentVolumeClaim":          "persistent volumes are not handled by driftless",
 	"PersistentVolume":               "persistent volumes are not handled by driftless",
-	"StorageClass":                   "persistent volumes are not handled by driftless",
 	"Role":                           "there is no Kubernetes API to authorise",
 	"RoleBinding":                    "there is no Kubernetes API to authorise",
 	"ClusterRole":                    "there is no Kubernetes API to authorise",
@@ -113,7 +125,6 @@ var notHandled = map[string]string{
 	"LimitRange":                     "admission policies are not handled by driftless",
 	"ResourceQuota":                  "admission policies are not handled by driftless",
 	"PriorityClass":                  "priorities are not handled by driftless",
-	"StatefulSet":                    "StatefulSets are not supported by driftless yet",
 	"CustomResourceDefinition":       "custom resources are not handled by driftless",
 	"MutatingWebhookConfiguration":   "admission webhooks are not handled by driftless",
 	"ValidatingWebhookConfiguration": "admission webhooks are not handled by driftless",
@@ -224,6 +235,9 @@ func LoadWith(files []File, opts LoadOptions) (*Set, error) {
 		problems = append(problems, set.checkServiceAddresses()...)
 	}
 	if len(problems) == 0 {
+		problems = append(problems, set.resolveClaims()...)
+	}
+	if len(problems) == 0 {
 		set.resolveRefs()
 	}
 	if len(problems) > 0 {
@@ -303,6 +317,18 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 		o := &Secret{}
 		probs, ok = d.decodeInto(o)
 		meta, v = &o.Metadata, func(d *document) []Problem { return s.addSecret(d, o) }
+	case "StatefulSet":
+		o := &StatefulSet{}
+		probs, ok = d.decodeInto(o, "status")
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addStatefulSet(d, o) }
+	case "PersistentVolumeClaim":
+		o := &PersistentVolumeClaim{}
+		probs, ok = d.decodeInto(o, "status")
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addPersistentVolumeClaim(d, o) }
+	case "StorageClass":
+		o := &StorageClass{}
+		probs, ok = d.decodeInto(o)
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addStorageClass(d, o) }
 	case "Service":
 		o := &Service{}
 		probs, ok = d.decodeInto(o, "status")
@@ -332,7 +358,7 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 			meta.Name = GeneratedName(meta.GenerateName, d.node)
 		}
 	}
-	cluster := kind == "Node"
+	cluster := kind == "Node" || kind == "StorageClass"
 	probs = append(probs, validateMeta(d, meta, cluster)...)
 	if len(probs) > 0 {
 		return probs
@@ -349,17 +375,20 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 type validator func(*document) []Problem
 
 var kinds = map[string]string{
-	"Deployment":     "apps/v1",
-	"DaemonSet":      "apps/v1",
-	"ReplicaSet":     "apps/v1",
-	"Job":            "batch/v1",
-	"CronJob":        "batch/v1",
-	"Pod":            "v1",
-	"ConfigMap":      "v1",
-	"Secret":         "v1",
-	"Service":        "v1",
-	"ServiceAccount": "v1",
-	"Node":           "driftless.dev/v1",
+	"Deployment":            "apps/v1",
+	"DaemonSet":             "apps/v1",
+	"StatefulSet":           "apps/v1",
+	"PersistentVolumeClaim": "v1",
+	"StorageClass":          "storage.k8s.io/v1",
+	"ReplicaSet":            "apps/v1",
+	"Job":                   "batch/v1",
+	"CronJob":               "batch/v1",
+	"Pod":                   "v1",
+	"ConfigMap":             "v1",
+	"Secret":                "v1",
+	"Service":               "v1",
+	"ServiceAccount":        "v1",
+	"Node":                  "driftless.dev/v1",
 }
 
 func (s *Set) workload(d *document, kind string, meta ObjectMeta, tmpl PodTemplateSpec, replicas int) Workload {

@@ -3,6 +3,7 @@ package manifest
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -15,6 +16,21 @@ type Ref struct {
 
 // String renders a ref as "namespace/Kind/name".
 func (r Ref) String() string { return fmt.Sprintf("%s/%s/%s", r.Namespace, r.Kind, r.Name) }
+
+// PodName is a replica's metadata.name and default hostname: a Pod's own
+// name, as in Kubernetes; for the replicas of a controller, the
+// workload's name and the replica index (a StatefulSet's ordinal: web-0),
+// cut to a DNS label.
+func PodName(ref Ref, index int) string {
+	if ref.Kind == "Pod" {
+		return ref.Name
+	}
+	h := fmt.Sprintf("%s-%d", ref.Name, index)
+	if len(h) > 63 {
+		h = h[len(h)-63:]
+	}
+	return strings.Trim(h, "-.")
+}
 
 // Replica phases, as Kubernetes names pod phases.
 const (

@@ -664,6 +664,16 @@ type Volume struct {
 	// DownwardAPI volumes hold one file per item: a field of the replica
 	// or a container's limit or request.
 	DownwardAPI *DownwardAPIVolumeSource `json:"downwardAPI,omitempty"`
+	// PersistentVolumeClaim mounts the directory a claim is bound to on
+	// the node (or, for a StatefulSet's claim template, the claim of the
+	// replica's ordinal).
+	PersistentVolumeClaim *PersistentVolumeClaimVolumeSource `json:"persistentVolumeClaim,omitempty"`
+}
+
+// PersistentVolumeClaimVolumeSource names a claim of the same namespace.
+type PersistentVolumeClaimVolumeSource struct {
+	ClaimName string `json:"claimName"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
 }
 
 // DownwardAPIVolumeSource projects fields of the replica into files.

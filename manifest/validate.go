@@ -47,7 +47,7 @@ func validateMeta(d *document, m *ObjectMeta, clusterScoped bool) []Problem {
 	}
 	if clusterScoped {
 		if m.Namespace != "" {
-			probs = append(probs, valueProblem(d, "metadata.namespace", m.Namespace, "a Node has no namespace"))
+			probs = append(probs, valueProblem(d, "metadata.namespace", m.Namespace, "a cluster-scoped object has no namespace"))
 		}
 	} else {
 		if m.Namespace == "" {
@@ -222,6 +222,10 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 			n++
 			probs = append(probs, validateDownwardAPI(d, s, v.DownwardAPI, p+".downwardAPI")...)
 		}
+		if v.PersistentVolumeClaim != nil {
+			n++
+			probs = append(probs, validateClaimVolume(d, &v, p)...)
+		}
 		if v.HostPath != nil {
 			n++
 			if !path.IsAbs(v.HostPath.Path) {
@@ -235,7 +239,7 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 		}
 		switch {
 		case n == 0:
-			probs = append(probs, problemAt(d, p, "must specify a volume source (emptyDir, hostPath, configMap, secret or downwardAPI)"))
+			probs = append(probs, problemAt(d, p, "must specify a volume source (emptyDir, hostPath, configMap, secret, downwardAPI or persistentVolumeClaim)"))
 		case n > 1:
 			probs = append(probs, problemAt(d, p, "may not specify more than one volume source"))
 		}

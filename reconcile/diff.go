@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/volumes"
 )
 
 // Extra labels the reconciler writes at create time.
@@ -48,6 +49,16 @@ type DesiredReplica struct {
 	// MissingServiceAccount names the ServiceAccount the commit lacks:
 	// the replica stays Pending (CreateContainerConfigError).
 	MissingServiceAccount string
+	// Claims are the bindings of the replica's persistentVolumeClaim
+	// volumes, by volume name, as the status branch holds them.
+	Claims map[string]ClaimVolume
+}
+
+// ClaimVolume is the binding of one persistentVolumeClaim volume, or why
+// this node cannot mount it (Err: not bound yet, bound to another node).
+type ClaimVolume struct {
+	Binding volumes.Binding
+	Err     string
 }
 
 // ReasonCommitNotLoaded is the status reason of a held replica.

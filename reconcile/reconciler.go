@@ -19,6 +19,7 @@ import (
 	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/internal/sealed"
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/volumes"
 )
 
 // Config configures a Reconciler.
@@ -52,6 +53,15 @@ type Config struct {
 	// HostIP is the node's address (status.hostIP); default the host's
 	// first non-loopback address.
 	HostIP string
+	// Claims gives the directories of claims bound to this node (default:
+	// none, so a replica mounting a claim stays Pending, FailedMount).
+	Claims ClaimDirs
+}
+
+// ClaimDirs gives the directory of a claim's binding on this node,
+// creating it on first use. Safe for concurrent use.
+type ClaimDirs interface {
+	Dir(b volumes.Binding) (string, error)
 }
 
 // SecretOpener decrypts the data of a sealed Secret, named
@@ -273,7 +283,12 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 	}
 	vols, err := r.prepareVolumes(d)
 	if err != nil {
-		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
+		reason := "CreateContainerConfigError"
+		var me *mountError
+		if errors.As(err, &me) {
+			reason = ReasonFailedMount
+		}
+		return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: reason, Message: err.Error()}, err
 	}
 	var netns string
 	err = r.call(ctx, func(ctx context.Context) error {
@@ -598,9 +613,38 @@ func (r *Reconciler) prepareVolumes(d DesiredReplica) (map[string]string, error)
 				}
 			}
 			out[v.Name] = p
+		case v.PersistentVolumeClaim != nil:
+			p, err := r.claimDir(d, v)
+			if err != nil {
+				return nil, &mountError{fmt.Errorf("volume %s: %w", v.Name, err)}
+			}
+			out[v.Name] = p
 		}
 	}
 	return out, nil
+}
+
+// ReasonFailedMount is the status reason of a replica whose claim has no
+// directory here (not bound yet, bound elsewhere, its data missing).
+const ReasonFailedMount = "FailedMount"
+
+type mountError struct{ err error }
+
+func (e *mountError) Error() string { return e.err.Error() }
+func (e *mountError) Unwrap() error { return e.err }
+
+// claimDir is the directory of a persistentVolumeClaim volume's claim.
+func (r *Reconciler) claimDir(d DesiredReplica, v manifest.Volume) (string, error) {
+	c, ok := d.Claims[v.Name]
+	switch {
+	case !ok:
+		return "", fmt.Errorf("claim %s: no binding given", v.PersistentVolumeClaim.ClaimName)
+	case c.Err != "":
+		return "", errors.New(c.Err)
+	case r.cfg.Claims == nil:
+		return "", fmt.Errorf("claim %s: this node has no volumes directory", c.Binding.Claim.Name)
+	}
+	return r.cfg.Claims.Dir(c.Binding)
 }
 
 func isMountPoint(dir string) bool {
@@ -780,7 +824,8 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 		}
 		ro := m.ReadOnly
 		for _, v := range d.Pod.Volumes {
-			if v.Name == m.Name && (v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil) {
+			if v.Name == m.Name && (v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil ||
+				(v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ReadOnly)) {
 				ro = true // as Kubernetes mounts them
 			}
 		}
@@ -840,23 +885,9 @@ func security(pod *manifest.PodSecurityContext, c *manifest.SecurityContext) Sec
 	return s
 }
 
-// podName is a replica's metadata.name (and default hostname): a Pod's
-// own name, as in Kubernetes; for the replicas of a controller, the
-// workload's name and the replica index.
-func podName(d DesiredReplica) string {
-	if d.Workload.Kind == "Pod" {
-		return d.Workload.Name
-	}
-	return hostnameFor(d.Workload.Name, d.Index)
-}
-
-func hostnameFor(name string, index int) string {
-	h := fmt.Sprintf("%s-%d", name, index)
-	if len(h) > 63 {
-		h = h[len(h)-63:]
-	}
-	return strings.Trim(h, "-.")
-}
+// podName is a replica's metadata.name and default hostname
+// (manifest.PodName).
+func podName(d DesiredReplica) string { return manifest.PodName(d.Workload, d.Index) }
 
 // Close stops the reconciler's background work (probes, replica
 // workers), waiting for the workers at most a few seconds. Containers

@@ -297,6 +297,11 @@ func (s *sched) pick(w *cworkload, idx int) (int32, []string) {
 	if len(s.nodes) == 0 {
 		return -1, []string{ReasonNoNodes}
 	}
+	if w.claims {
+		if i, reasons, pinned := s.claimNode(w, idx); pinned {
+			return i, reasons
+		}
+	}
 	f := w.st.feasible
 	seed := replicaSeed(w.w.Ref, idx)
 	best := int32(-1)
@@ -386,11 +391,16 @@ func (s *sched) placeReplicas(w *cworkload, kept map[int]int32) []manifest.Repli
 		}
 		i, reasons := s.pick(w, idx)
 		if i < 0 {
-			stuck = reasons
+			// Replicas with claims are pinned each to its own node: one
+			// that fits nowhere says nothing of the next.
+			if !w.claims {
+				stuck = reasons
+			}
 			out = append(out, manifest.ReplicaPlacement{Index: idx, Pending: reasons})
 			continue
 		}
 		s.bind(w, i)
+		s.useClaims(w, idx, i)
 		out = append(out, manifest.ReplicaPlacement{Index: idx, Node: s.nodes[i].Name})
 	}
 	s.end(out)

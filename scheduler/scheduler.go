@@ -66,6 +66,18 @@ type Input struct {
 	// Lingering counts, per workload, replicas that nodes report running
 	// although no placement binds them any more.
 	Lingering map[manifest.Ref]int
+	// ClaimNodes are the nodes that hold node-local claims
+	// ("namespace/name" → node): a replica mounting one is placed there
+	// only, as Kubernetes does for local volumes.
+	ClaimNodes map[string]string
+}
+
+// Claims is what a pass decided of claims: the node-local claims bound
+// by the replicas placed (first use: "namespace/name" → node) and the
+// claims on shared storage in use.
+type Claims struct {
+	Bound  map[string]string
+	Shared map[string]bool
 }
 
 // Output holds the placements every workload of Input should have. A
@@ -75,6 +87,8 @@ type Output struct {
 	// Wake is when time alone changes a rollout (a replica becomes
 	// available, a progress deadline passes); zero for never.
 	Wake time.Time
+	// Claims bound or used by this pass.
+	Claims Claims
 }
 
 // Constant rejection reasons, so that status and plan can say why a replica
@@ -113,7 +127,13 @@ func Schedule(in Input) Output {
 		if p, ok := in.Current[w.Ref]; ok {
 			cur = &p
 		}
-		st := RolloutStep(RolloutInput{Workload: *w, Current: cur, Lingering: in.Lingering[w.Ref], Now: in.Now})
+		ri := RolloutInput{Workload: *w, Current: cur, Lingering: in.Lingering[w.Ref], Now: in.Now}
+		var st Step
+		if w.Stateful != nil {
+			st = StatefulStep(ri)
+		} else {
+			st = RolloutStep(ri)
+		}
 		steps[w.Ref] = st
 		if !w.PerNode {
 			w.Indexes = st.Indexes
@@ -123,6 +143,7 @@ func Schedule(in Input) Output {
 
 	s := newSched(in)
 	out := Output{Placements: make(map[manifest.Ref]manifest.Placement, len(s.ws))}
+	defer func() { out.Claims = s.claims }()
 
 	// Pass 1: keep every existing binding that is still valid, reserving its
 	// resources, so that stability does not depend on workload order.
@@ -239,7 +260,11 @@ func (s *sched) keep(w *cworkload, cur manifest.Placement, hold map[int]Revision
 		if !held && s.capacityReject(w, i) != "" {
 			continue
 		}
+		if !s.claimsAllow(w, r.Index, i) {
+			continue
+		}
 		s.reserve(w, i)
+		s.useClaims(w, r.Index, i)
 		kept[r.Index] = i
 		if onNode != nil {
 			onNode[i] = true

@@ -46,6 +46,11 @@ type sched struct {
 	statics map[string]*static
 	ws      []*cworkload
 
+	// Claims: the node of every node-local claim bound so far (committed
+	// and bound this pass), and what this pass decided.
+	claimNodes map[string]string
+	claims     Claims
+
 	// Scratch for the workload being placed.
 	own     []int32 // its replicas per node
 	ownZone []int32 // its replicas per zone
@@ -74,6 +79,7 @@ type counter struct {
 // cworkload is a workload compiled for placement.
 type cworkload struct {
 	w      *manifest.Workload
+	claims bool // its replicas mount persistent volume claims
 	idx    int
 	st     *static
 	req    []int64 // per resource id, milli-units
@@ -125,6 +131,12 @@ func newSched(in Input) *sched {
 		psID:    map[string]int{},
 		ctrID:   map[[2]int]int{},
 		statics: map[string]*static{},
+
+		claimNodes: make(map[string]string, len(in.ClaimNodes)),
+		claims:     Claims{Bound: map[string]string{}, Shared: map[string]bool{}},
+	}
+	for k, v := range in.ClaimNodes {
+		s.claimNodes[k] = v
 	}
 	s.nodes = append([]Node(nil), in.Nodes...)
 	sort.Slice(s.nodes, func(i, j int) bool { return s.nodes[i].Name < s.nodes[j].Name })
@@ -294,7 +306,7 @@ func (ps *podSet) matches(s *sched, w *cworkload) bool {
 
 // compile turns a workload into ids and counters.
 func (s *sched) compile(w *manifest.Workload, idx int, req map[string]int64) *cworkload {
-	cw := &cworkload{w: w, idx: idx, req: make([]int64, len(s.res))}
+	cw := &cworkload{w: w, idx: idx, req: make([]int64, len(s.res)), claims: w.HasClaims()}
 	for r, q := range req {
 		cw.req[s.resID[r]] = q
 	}

@@ -267,9 +267,14 @@ func endpoints(in Input, s manifest.Service, ports []Port) []Endpoint {
 			if !st.Ready && !s.Spec.PublishNotReadyAddresses {
 				continue
 			}
+			host := w.Template.Spec.Hostname
+			if w.Stateful != nil && host == "" {
+				// As the StatefulSet controller sets each pod's hostname.
+				host = manifest.PodName(w.Ref, r.Index)
+			}
 			out = append(out, Endpoint{
 				IP: st.PodIP, Node: r.Node, Replica: w.Kind + "/" + w.Name + "/" + strconv.Itoa(r.Index),
-				Hostname: w.Template.Spec.Hostname, Subdomain: w.Template.Spec.Subdomain,
+				Hostname: host, Subdomain: w.Template.Spec.Subdomain,
 				Ready: st.Ready, Ports: targets,
 			})
 		}

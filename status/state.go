@@ -21,6 +21,7 @@ import (
 
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/services"
+	"driftless.dev/driftless/volumes"
 )
 
 // SchemaVersion is the version of the layout this code writes. A branch
@@ -116,6 +117,8 @@ type State struct {
 	Placements map[manifest.Ref]manifest.Placement
 	// Services are the Services' addresses and endpoints.
 	Services map[manifest.Ref]services.Record
+	// Volumes are the claims' bindings to nodes and directories.
+	Volumes map[manifest.Ref]volumes.Binding
 }
 
 // Message is what a status commit says: a one-line summary, an optional
@@ -147,10 +150,14 @@ func (m Message) String() string {
 // Clone returns a deep copy.
 func (s *State) Clone() *State {
 	if s == nil {
-		return &State{Nodes: map[string]NodeStatus{}, Placements: map[manifest.Ref]manifest.Placement{}, Services: map[manifest.Ref]services.Record{}}
+		return &State{Nodes: map[string]NodeStatus{}, Placements: map[manifest.Ref]manifest.Placement{}, Services: map[manifest.Ref]services.Record{}, Volumes: map[manifest.Ref]volumes.Binding{}}
 	}
 	out := &State{Head: s.Head, Cluster: s.Cluster, Nodes: make(map[string]NodeStatus, len(s.Nodes)), Placements: make(map[manifest.Ref]manifest.Placement, len(s.Placements)),
-		Services: make(map[manifest.Ref]services.Record, len(s.Services))}
+		Services: make(map[manifest.Ref]services.Record, len(s.Services)), Volumes: make(map[manifest.Ref]volumes.Binding, len(s.Volumes))}
+	for k, b := range s.Volumes {
+		b.AccessModes = append([]string(nil), b.AccessModes...)
+		out.Volumes[k] = b
+	}
 	for k, r := range s.Services {
 		r.Ports = append([]services.Port(nil), r.Ports...)
 		eps := make([]services.Endpoint, len(r.Endpoints))
@@ -233,6 +240,16 @@ func ServicePath(r manifest.Ref) string {
 	return path.Join("services", r.Namespace, r.Name+".yaml")
 }
 
+// VolumePath is where a claim's binding lives on the branch.
+func VolumePath(r manifest.Ref) string {
+	return path.Join("volumes", r.Namespace, r.Name+".yaml")
+}
+
+type volumeFile struct {
+	SchemaVersion int `json:"schemaVersion"`
+	volumes.Binding
+}
+
 type serviceFile struct {
 	SchemaVersion int `json:"schemaVersion"`
 	services.Record
@@ -276,6 +293,14 @@ func (s *State) files() (map[string][]byte, error) {
 		}
 		out[ServicePath(ref)] = b
 	}
+	for ref, v := range s.Volumes {
+		v.Claim = ref
+		b, err := yaml.Marshal(volumeFile{SchemaVersion: SchemaVersion, Binding: v})
+		if err != nil {
+			return nil, err
+		}
+		out[VolumePath(ref)] = b
+	}
 	return out, nil
 }
 
@@ -285,7 +310,7 @@ type schemaOnly struct {
 
 // decodeFiles builds a State from the branch's files.
 func decodeFiles(files map[string][]byte) (*State, error) {
-	s := &State{Nodes: map[string]NodeStatus{}, Placements: map[manifest.Ref]manifest.Placement{}, Services: map[manifest.Ref]services.Record{}}
+	s := &State{Nodes: map[string]NodeStatus{}, Placements: map[manifest.Ref]manifest.Placement{}, Services: map[manifest.Ref]services.Record{}, Volumes: map[manifest.Ref]volumes.Binding{}}
 	for name, b := range files {
 		var v schemaOnly
 		if err := yaml.Unmarshal(b, &v); err != nil {
@@ -318,6 +343,13 @@ func decodeFiles(files map[string][]byte) (*State, error) {
 			}
 			r.Record.Service.Kind = "Service"
 			s.Services[r.Record.Service] = r.Record
+		case strings.HasPrefix(name, "volumes/") && strings.HasSuffix(name, ".yaml"):
+			var v volumeFile
+			if err := yaml.Unmarshal(b, &v); err != nil {
+				return nil, fmt.Errorf("status file %s: %w", name, err)
+			}
+			v.Binding.Claim.Kind = "PersistentVolumeClaim"
+			s.Volumes[v.Binding.Claim] = v.Binding
 		}
 	}
 	return s, nil
