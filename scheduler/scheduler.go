@@ -143,7 +143,6 @@ func Schedule(in Input) Output {
 
 	s := newSched(in)
 	out := Output{Placements: make(map[manifest.Ref]manifest.Placement, len(s.ws))}
-	defer func() { out.Claims = s.claims }()
 
 	// Pass 1: keep every existing binding that is still valid, reserving its
 	// resources, so that stability does not depend on workload order.
@@ -217,6 +216,7 @@ func Schedule(in Input) Output {
 		}
 		out.Placements[w.w.Ref] = p
 	}
+	out.Claims = s.claims
 	return out
 }
 
