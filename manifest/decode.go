@@ -82,7 +82,7 @@ var unsupported = map[reflect.Type]map[string]bool{
 		"restartPolicyRules"),
 	reflect.TypeOf(SecurityContext{}): set("seLinuxOptions", "windowsOptions", "procMount", "appArmorProfile"),
 	reflect.TypeOf(PodSecurityContext{}): set("seLinuxOptions", "windowsOptions", "supplementalGroups",
-		"supplementalGroupsPolicy", "fsGroupChangePolicy", "sysctls", "appArmorProfile", "seLinuxChangePolicy"),
+		"supplementalGroupsPolicy", "sysctls", "appArmorProfile", "seLinuxChangePolicy"),
 	reflect.TypeOf(SeccompProfile{}):   set("localhostProfile"),
 	reflect.TypeOf(LifecycleHandler{}): set("tcpSocket", "sleep"),
 	reflect.TypeOf(Lifecycle{}):        set("stopSignal"),
@@ -116,6 +116,12 @@ var ignored = map[reflect.Type]map[string]string{
 		"creationTimestamp": "set by a Kubernetes API server", "uid": "set by a Kubernetes API server",
 		"resourceVersion": "set by a Kubernetes API server", "generation": "set by a Kubernetes API server",
 		"managedFields": "set by a Kubernetes API server", "selfLink": "set by a Kubernetes API server",
+	},
+	reflect.TypeOf(PodSecurityContext{}): {
+		"fsGroupChangePolicy": "fsGroup is given to a volume when it is created (as OnRootMismatch)",
+	},
+	reflect.TypeOf(StorageClass{}): {
+		"mountOptions": "claims are directories of the node, not mounted file systems",
 	},
 	reflect.TypeOf(Container{}): {
 		"terminationMessagePath":   "termination messages are not collected",

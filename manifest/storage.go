@@ -323,6 +323,26 @@ func (s *Set) resolveClaims() []Problem {
 		}
 		w.claimTemplates = nil
 	}
+	// A StatefulSet's governing Service is looked up at run time, as
+	// Kubernetes does: one missing is a warning.
+	svcs := map[string]*Service{}
+	for i := range s.Services {
+		svcs[s.Services[i].Metadata.Namespace+"/"+s.Services[i].Metadata.Name] = &s.Services[i]
+	}
+	for i := range s.Workloads {
+		w := &s.Workloads[i]
+		if w.Stateful == nil || w.Stateful.ServiceName == "" {
+			continue
+		}
+		switch svc := svcs[w.Namespace+"/"+w.Stateful.ServiceName]; {
+		case svc == nil:
+			s.Warnings = append(s.Warnings, valueProblem(w.doc, "spec.serviceName", w.Stateful.ServiceName,
+				fmt.Sprintf("Service not found in namespace %s of this commit: the replicas get no DNS names of their own (<pod>.%s.%s.svc) until a commit adds it", w.Namespace, w.Stateful.ServiceName, w.Namespace)))
+		case svc.Spec.ClusterIP != "None":
+			s.Warnings = append(s.Warnings, valueProblem(w.doc, "spec.serviceName", w.Stateful.ServiceName,
+				"the Service is not headless (clusterIP: None): the replicas get no DNS names of their own"))
+		}
+	}
 	all := make([]*Workload, 0, len(s.Workloads)+len(s.CronJobs))
 	for i := range s.Workloads {
 		all = append(all, &s.Workloads[i])

@@ -131,9 +131,8 @@ func validateController(d *document, sel *LabelSelector, t *PodTemplateSpec, fie
 func validateTemplateLabels(d *document, m ObjectMeta, field string) []Problem {
 	var probs []Problem
 	probs = append(probs, validateLabels(d, m.Labels, field+".labels")...)
-	if m.Name != "" || m.Namespace != "" {
-		probs = append(probs, problemAt(d, field, "name and namespace of a template are not used; remove them"))
-	}
+	// A template's name and namespace are ignored, as Kubernetes
+	// ignores them (exported and hand-written manifests carry them).
 	return probs
 }
 
