@@ -61,6 +61,9 @@ type Workload struct {
 	// name (a missing one is absent); see ReplicaClaims.
 	ClaimTemplates map[string]Claim `json:"-"`
 	Claims         map[string]Claim `json:"-"`
+	// Priority is the value of the template's PriorityClass (the global
+	// default's, or 0): higher priorities are placed first.
+	Priority int32 `json:"-"`
 
 	doc            *document
 	specField      string
@@ -80,9 +83,11 @@ type Set struct {
 	// classes they may name.
 	Claims         []Claim
 	StorageClasses []StorageClass
-	Nodes          []Node
-	Skipped        []Skipped
-	Warnings       []Problem
+	// PriorityClasses give workloads their Priority.
+	PriorityClasses []PriorityClass
+	Nodes           []Node
+	Skipped         []Skipped
+	Warnings        []Problem
 
 	opts      LoadOptions
 	claimDocs []pendingClaim
@@ -124,7 +129,6 @@ var notHandled = map[string]string{
 	"PodDisruptionBudget":            "disruption budgets are not handled by driftless",
 	"LimitRange":                     "admission policies are not handled by driftless",
 	"ResourceQuota":                  "admission policies are not handled by driftless",
-	"PriorityClass":                  "priorities are not handled by driftless",
 	"CustomResourceDefinition":       "custom resources are not handled by driftless",
 	"MutatingWebhookConfiguration":   "admission webhooks are not handled by driftless",
 	"ValidatingWebhookConfiguration": "admission webhooks are not handled by driftless",
@@ -239,6 +243,7 @@ func LoadWith(files []File, opts LoadOptions) (*Set, error) {
 	}
 	if len(problems) == 0 {
 		set.resolveRefs()
+		set.resolvePriorities()
 	}
 	if len(problems) > 0 {
 		sortProblems(problems)
@@ -325,6 +330,10 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 		o := &PersistentVolumeClaim{}
 		probs, ok = d.decodeInto(o, "status")
 		meta, v = &o.Metadata, func(d *document) []Problem { return s.addPersistentVolumeClaim(d, o) }
+	case "PriorityClass":
+		o := &PriorityClass{}
+		probs, ok = d.decodeInto(o)
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addPriorityClass(d, o) }
 	case "StorageClass":
 		o := &StorageClass{}
 		probs, ok = d.decodeInto(o)
@@ -358,7 +367,7 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 			meta.Name = GeneratedName(meta.GenerateName, d.node)
 		}
 	}
-	cluster := kind == "Node" || kind == "StorageClass"
+	cluster := kind == "Node" || kind == "StorageClass" || kind == "PriorityClass"
 	probs = append(probs, validateMeta(d, meta, cluster)...)
 	if len(probs) > 0 {
 		return probs
@@ -380,6 +389,7 @@ var kinds = map[string]string{
 	"StatefulSet":           "apps/v1",
 	"PersistentVolumeClaim": "v1",
 	"StorageClass":          "storage.k8s.io/v1",
+	"PriorityClass":         "scheduling.k8s.io/v1",
 	"ReplicaSet":            "apps/v1",
 	"Job":                   "batch/v1",
 	"CronJob":               "batch/v1",
@@ -812,9 +822,6 @@ func (s *Set) resolveRefs() {
 				w.Secrets = map[string]Secret{}
 			}
 			w.Secrets[ps.Name] = c
-		}
-		if pc := spec.PriorityClassName; pc != "" {
-			add(valueProblem(d, w.specField+".priorityClassName", pc, "priorities are not applied yet: replicas are placed in commit order and nothing is preempted"))
 		}
 		for i, tol := range spec.Tolerations {
 			if tol.TolerationSeconds != nil && !strings.HasPrefix(tol.Key, "node.kubernetes.io/") {

@@ -238,8 +238,9 @@ func TestShopAppValidates(t *testing.T) {
 }
 
 // Fields real node agents and charts carry: host namespaces, mount
-// propagation, os, priority classes and bounded tolerations (the last
-// two accepted with a warning saying what is not applied).
+// propagation, os, built-in priority classes (priority 2000001000, no
+// warning) and bounded tolerations (accepted with a warning saying what
+// is not applied).
 func TestRealWorldPodFields(t *testing.T) {
 	ds := func(spec, mount string) string {
 		return `apiVersion: apps/v1
@@ -273,7 +274,7 @@ spec:
 		t.Fatalf("%+v", s)
 	}
 	w := strings.Join(warnings(set), "\n")
-	if !strings.Contains(w, "priorityClassName: \"system-node-critical\": priorities are not applied yet") ||
+	if set.Workloads[0].Priority != 2000001000 || strings.Contains(w, "priorityClassName") ||
 		!strings.Contains(w, "tolerations[1].tolerationSeconds: \"60\": not applied") || strings.Contains(w, "tolerations[0]") {
 		t.Fatalf("warnings:\n%s", w)
 	}

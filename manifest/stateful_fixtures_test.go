@@ -60,3 +60,69 @@ func TestStatefulFixtures(t *testing.T) {
 		t.Fatalf("%d StatefulSets in the fixtures", stateful)
 	}
 }
+
+func TestPriorityClasses(t *testing.T) {
+	doc := func(extra string) string {
+		return `apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: high}
+value: 1000
+description: serving
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: low}
+value: 10
+globalDefault: true
+preemptionPolicy: Never
+` + extra + `---
+apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec:
+  priorityClassName: high
+  containers: [{name: c, image: busybox}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b}
+spec:
+  containers: [{name: c, image: busybox}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c}
+spec:
+  priorityClassName: nowhere
+  containers: [{name: c, image: busybox}]
+`
+	}
+	set, err := Load([]File{{Path: "p.yaml", Data: []byte(doc(""))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int32{}
+	for _, w := range set.Workloads {
+		got[w.Name] = w.Priority
+	}
+	if got["a"] != 1000 || got["b"] != 10 || got["c"] != 0 {
+		t.Fatalf("priorities %v", got)
+	}
+	var warned bool
+	for _, w := range set.Warnings {
+		warned = warned || strings.Contains(w.String(), `priorityClassName: "nowhere": PriorityClass not in this commit`)
+	}
+	if !warned {
+		t.Fatalf("no warning for the missing class: %v", set.Warnings)
+	}
+	for extra, want := range map[string]string{
+		"---\napiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: other}\nvalue: 5\nglobalDefault: true\n": "globalDefault: \"true\": PriorityClass low is the global default already",
+		"---\napiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: huge}\nvalue: 2000000000\n":              "must be at most 1000000000",
+		"---\napiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: novalue}\n":                              "value: required",
+	} {
+		_, err := Load([]File{{Path: "p.yaml", Data: []byte(doc(extra))}})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q, got %v", want, err)
+		}
+	}
+}

@@ -271,7 +271,8 @@ type PodSpec struct {
 	HostIPC bool `json:"hostIPC,omitempty"`
 	// OS is the operating system the pod needs: linux only.
 	OS *PodOS `json:"os,omitempty"`
-	// PriorityClassName is accepted and not applied yet (warning).
+	// PriorityClassName names a PriorityClass of the commit or a built-in
+	// one (system-cluster-critical, system-node-critical).
 	PriorityClassName string `json:"priorityClassName,omitempty"`
 	// ImagePullSecrets name Secrets of the commit (type
 	// kubernetes.io/dockerconfigjson) whose credentials this pod's image

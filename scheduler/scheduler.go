@@ -156,18 +156,24 @@ func Schedule(in Input) Output {
 	}
 
 	// Pass 2: place what is not bound, DaemonSets first: they carry what
-	// a node needs to serve, so others must not take their room.
+	// a node needs to serve, so others must not take their room; then by
+	// priority.
 	order := make([]int, 0, len(s.ws))
 	for wi, w := range s.ws {
 		if w.w.PerNode {
 			order = append(order, wi)
 		}
 	}
+	n := len(order)
 	for wi, w := range s.ws {
 		if !w.w.PerNode {
 			order = append(order, wi)
 		}
 	}
+	// Then higher priorities first (PriorityClass), as kube-scheduler's
+	// queue orders pods.
+	rest := order[n:]
+	sort.SliceStable(rest, func(a, b int) bool { return s.ws[rest[a]].w.Priority > s.ws[rest[b]].w.Priority })
 	for _, wi := range order {
 		w := s.ws[wi]
 		p := manifest.Placement{Workload: w.w.Ref, DesiredCommit: in.DesiredCommit, SpecHash: w.w.SpecHash}

@@ -14,6 +14,7 @@ import (
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/status"
+	"driftless.dev/driftless/volumes"
 )
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
@@ -41,7 +42,8 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			Nodes      map[string]status.NodeStatus `json:"nodes"`
 			Placements []manifest.Placement         `json:"placements"`
 			Services   []services.Record            `json:"services"`
-		}{Head: st.Head, Cluster: st.Cluster, Nodes: st.Nodes, Services: sortedServices(st)}
+			Volumes    []volumes.Binding            `json:"volumes"`
+		}{Head: st.Head, Cluster: st.Cluster, Nodes: st.Nodes, Services: sortedServices(st), Volumes: sortedVolumes(st)}
 		for _, p := range sortedPlacements(st) {
 			out.Placements = append(out.Placements, p)
 		}
@@ -116,6 +118,54 @@ func printServices(w io.Writer, st *status.State) {
 			ports = []string{"-"}
 		}
 		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", r.Service.Namespace, r.Service.Name, r.Type, ip, strings.Join(ports, ","), endpoints)
+	}
+	tw.Flush()
+}
+
+func sortedVolumes(st *status.State) []volumes.Binding {
+	out := []volumes.Binding{}
+	for _, b := range st.Volumes {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Claim.String() < out[j].Claim.String() })
+	return out
+}
+
+// shortModes renders access modes as kubectl does: RWO, ROX, RWX, RWOP.
+func shortModes(modes []string) string {
+	short := map[string]string{
+		manifest.ReadWriteOnce:    "RWO",
+		manifest.ReadOnlyMany:     "ROX",
+		manifest.ReadWriteMany:    "RWX",
+		manifest.ReadWriteOncePod: "RWOP",
+	}
+	var out []string
+	for _, m := range modes {
+		if s, ok := short[m]; ok {
+			m = s
+		}
+		out = append(out, m)
+	}
+	return orDash(strings.Join(out, ","))
+}
+
+// printVolumes lists the claims' bindings: phase, the node holding the
+// data ("shared" for a claim on shared storage), size, access modes and
+// directory.
+func printVolumes(w io.Writer, st *status.State) {
+	bs := sortedVolumes(st)
+	if len(bs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nVOLUMES")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLAIM\tPHASE\tNODE\tSIZE\tMODES\tPATH")
+	for _, b := range bs {
+		node := b.Node
+		if node == "" {
+			node = "shared"
+		}
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\n", b.Claim.Namespace, b.Claim.Name, orDash(string(b.Phase)), node, orDash(b.Storage), shortModes(b.AccessModes), orDash(b.Path))
 	}
 	tw.Flush()
 }
@@ -288,6 +338,7 @@ func printStatus(w io.Writer, st *status.State) {
 	}
 
 	printServices(w, st)
+	printVolumes(w, st)
 
 	fmt.Fprintln(w, "\nREPLICAS")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

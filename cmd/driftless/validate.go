@@ -20,6 +20,19 @@ type validateReport struct {
 	Workloads []string           `json:"workloads"`
 	// Services are the Services of the commit (namespace/Service/name).
 	Services []string `json:"services"`
+	// Claims are the PersistentVolumeClaim documents of the commit.
+	Claims []validateClaim `json:"claims"`
+}
+
+// validateClaim is one claim of `driftless validate -o json`.
+type validateClaim struct {
+	Namespace    string   `json:"namespace"`
+	Name         string   `json:"name"`
+	Storage      string   `json:"storage"`
+	AccessModes  []string `json:"accessModes"`
+	StorageClass string   `json:"storageClass"`
+	// SharedPath is the shared directory of a host-path class's claim.
+	SharedPath string `json:"sharedPath,omitempty"`
 }
 
 func runValidate(args []string, stdout, stderr io.Writer) int {
@@ -55,7 +68,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		}
 		files = append(files, fl...)
 	}
-	rep := validateReport{Problems: []manifest.Problem{}, Skipped: []manifest.Skipped{}, Warnings: []manifest.Problem{}, Workloads: []string{}, Services: []string{}}
+	rep := validateReport{Problems: []manifest.Problem{}, Skipped: []manifest.Skipped{}, Warnings: []manifest.Problem{}, Workloads: []string{}, Services: []string{}, Claims: []validateClaim{}}
 	set, err := manifest.LoadWith(files, manifest.LoadOptions{RequireSealedSecrets: *requireSealed})
 	if err != nil {
 		var perrs manifest.Errors
@@ -77,6 +90,10 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		for _, sv := range set.Services {
 			rep.Services = append(rep.Services, sv.Ref().String())
 		}
+		for _, c := range set.Claims {
+			rep.Claims = append(rep.Claims, validateClaim{Namespace: c.Namespace, Name: c.Name, Storage: c.Storage.String(),
+				AccessModes: append([]string{}, c.AccessModes...), StorageClass: c.StorageClass, SharedPath: c.SharedPath})
+		}
 	}
 	if *output == "json" {
 		enc := json.NewEncoder(stdout)
@@ -91,6 +108,9 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		}
 		for _, w := range rep.Warnings {
 			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
+		for _, c := range rep.Claims {
+			fmt.Fprintf(stdout, "claim %s/%s %s %s class=%s\n", c.Namespace, c.Name, c.Storage, shortModes(c.AccessModes), orDash(c.StorageClass))
 		}
 		if rep.Valid {
 			fmt.Fprintf(stdout, "valid: %d file(s), %d workload(s), %d service(s), %d skipped\n", len(files), len(rep.Workloads), len(rep.Services), len(rep.Skipped))

@@ -1,0 +1,90 @@
+package manifest
+
+import "fmt"
+
+// PriorityClass is scheduling.k8s.io/v1 PriorityClass: the priority of
+// the pods that name it. The scheduler places higher priorities first.
+type PriorityClass struct {
+	TypeMeta         `json:",inline"`
+	Metadata         ObjectMeta `json:"metadata"`
+	Value            *int32     `json:"value,omitempty"`
+	GlobalDefault    bool       `json:"globalDefault,omitempty"`
+	PreemptionPolicy string     `json:"preemptionPolicy,omitempty"`
+	Description      string     `json:"description,omitempty"`
+}
+
+// Kubernetes' built-in classes, and the highest value a user class may
+// have.
+var builtinPriorities = map[string]int32{
+	"system-cluster-critical": 2000000000,
+	"system-node-critical":    2000001000,
+}
+
+const maxUserPriority = 1000000000
+
+func (s *Set) addPriorityClass(d *document, o *PriorityClass) []Problem {
+	var probs []Problem
+	switch {
+	case o.Value == nil:
+		probs = append(probs, problemAt(d, "value", "required"))
+	case *o.Value > maxUserPriority:
+		probs = append(probs, valueProblem(d, "value", fmt.Sprint(*o.Value), fmt.Sprintf("must be at most %d (higher values are kept for the built-in classes)", maxUserPriority)))
+	}
+	if _, ok := builtinPriorities[o.Metadata.Name]; ok {
+		probs = append(probs, valueProblem(d, "metadata.name", o.Metadata.Name, "is a built-in class"))
+	}
+	switch o.PreemptionPolicy {
+	case "", "PreemptLowerPriority", "Never":
+	default:
+		probs = append(probs, valueProblem(d, "preemptionPolicy", o.PreemptionPolicy, "must be PreemptLowerPriority or Never"))
+	}
+	if o.GlobalDefault {
+		for _, c := range s.PriorityClasses {
+			if c.GlobalDefault {
+				probs = append(probs, valueProblem(d, "globalDefault", "true", "PriorityClass "+c.Metadata.Name+" is the global default already"))
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return probs
+	}
+	s.PriorityClasses = append(s.PriorityClasses, *o)
+	return nil
+}
+
+// resolvePriorities gives every workload the priority of its class (the
+// global default's when it names none). A class not in the commit is a
+// warning and priority 0.
+func (s *Set) resolvePriorities() {
+	values := map[string]int32{}
+	var def int32
+	for _, c := range s.PriorityClasses {
+		values[c.Metadata.Name] = *c.Value
+		if c.GlobalDefault {
+			def = *c.Value
+		}
+	}
+	for n, v := range builtinPriorities {
+		values[n] = v
+	}
+	all := make([]*Workload, 0, len(s.Workloads)+len(s.CronJobs))
+	for i := range s.Workloads {
+		all = append(all, &s.Workloads[i])
+	}
+	for i := range s.CronJobs {
+		all = append(all, &s.CronJobs[i].Template)
+	}
+	for _, w := range all {
+		pc := w.Template.Spec.PriorityClassName
+		if pc == "" {
+			w.Priority = def
+			continue
+		}
+		v, ok := values[pc]
+		if !ok {
+			s.Warnings = append(s.Warnings, valueProblem(w.doc, w.specField+".priorityClassName", pc,
+				"PriorityClass not in this commit: its replicas are placed with priority 0 until a commit adds it"))
+		}
+		w.Priority = v
+	}
+}
