@@ -21,6 +21,8 @@ run -bench 'BenchmarkRender1000x10' -benchmem -benchtime 10x ./netproxy
 run -bench 'BenchmarkSync1000x10|BenchmarkRestoreFloor1000x10' -benchtime 3x ./netproxy
 run -bench 'BenchmarkQuery' ./clusterdns
 run -bench 'BenchmarkPodToPod' -benchtime 500x ./test/e2e
+run -bench 'BenchmarkTwentyToReady' -benchtime 1x ./test/e2e
+run -bench 'BenchmarkProvision' -benchtime 200x ./volumes/local
 echo
 printf '%-44s %s\n' "benchmark" "result"
 printf '%-44s %s\n' "---------" "------"
