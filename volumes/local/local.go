@@ -136,7 +136,7 @@ func (d *Dirs) save() error {
 // shared is a claim's directory on storage every node mounts: the
 // class's path must exist (it is the mount point of that storage).
 func shared(b volumes.Binding, name string) (string, error) {
-	if !filepath.IsAbs(b.Path) {
+	if !filepath.IsAbs(b.Path) || filepath.Clean(b.Path) != b.Path {
 		return "", fmt.Errorf("claim %s: bad shared path %q in its binding", name, b.Path)
 	}
 	root := filepath.Dir(filepath.Dir(b.Path))
