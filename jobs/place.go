@@ -138,6 +138,7 @@ func Decide(in Input) Result {
 		Now:           now,
 		Lingering:     in.Lingering,
 		ClaimNodes:    in.ClaimNodes,
+		Budgets:       set.Budgets,
 	})
 	soon(out.Wake)
 	for ref, p := range out.Placements {

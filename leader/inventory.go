@@ -116,6 +116,11 @@ func SchedulerNodes(files map[string]status.NodeStatus, policies []manifest.Node
 				continue
 			}
 			n.Unschedulable = n.Unschedulable || pol.Spec.Unschedulable
+			// A drain cordons the node and evicts what is not a
+			// DaemonSet's, as far as the disruption budgets allow.
+			if pol.Metadata.Annotations[manifest.AnnotationDrain] == "true" {
+				n.Unschedulable, n.Draining = true, true
+			}
 			n.Taints = pol.Spec.Taints
 			for k, v := range pol.Spec.Labels {
 				n.Labels[k] = v

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/status"
 )
@@ -67,6 +68,7 @@ func describe(cur, next *status.State, rej *status.Rejection) *status.Message {
 			}
 		}
 	}
+	lines = append(lines, disruptionChanges(cur, next)...)
 	lines = append(lines, serviceChanges(cur, next)...)
 	lines = append(lines, volumeChanges(cur, next)...)
 	if rej != nil && (cur.Cluster.LastRejection == nil || cur.Cluster.LastRejection.Commit != rej.Commit) {
@@ -292,6 +294,30 @@ func volumeChanges(cur, next *status.State) []string {
 			lines = append(lines, fmt.Sprintf("bind %s to %s (%s, %s)", name, where, n.Storage, n.Path))
 		case o.Phase != n.Phase:
 			lines = append(lines, fmt.Sprintf("%s: %s (data kept on %s)", name, n.Phase, where))
+		}
+	}
+	return lines
+}
+
+// disruptionChanges names the replicas preempted by a higher priority
+// (with the replica that took their place) and the evictions a
+// PodDisruptionBudget starts or stops blocking.
+func disruptionChanges(cur, next *status.State) []string {
+	var lines []string
+	for _, ref := range manifest.SortedRefs(cur.Placements, next.Placements) {
+		was := map[int]manifest.ReplicaPlacement{}
+		for _, r := range cur.Placements[ref].Replicas {
+			was[r.Index] = r
+		}
+		name := ref.Namespace + "/" + ref.Name
+		for _, r := range next.Placements[ref].Replicas {
+			o := was[r.Index]
+			if r.Node == "" && o.Node != "" && len(r.Pending) > 0 && strings.HasPrefix(r.Pending[0], scheduler.ReasonPreempted) {
+				lines = append(lines, fmt.Sprintf("preempt %s[%d] on %s: %s", name, r.Index, o.Node, r.Pending[0]))
+			}
+			if r.Disruption != "" && r.Disruption != o.Disruption {
+				lines = append(lines, fmt.Sprintf("%s[%d] stays on %s: %s", name, r.Index, r.Node, r.Disruption))
+			}
 		}
 	}
 	return lines

@@ -62,8 +62,10 @@ type Workload struct {
 	ClaimTemplates map[string]Claim `json:"-"`
 	Claims         map[string]Claim `json:"-"`
 	// Priority is the value of the template's PriorityClass (the global
-	// default's, or 0): higher priorities are placed first.
-	Priority int32 `json:"-"`
+	// default's, or 0): higher priorities are placed first, and preempt
+	// lower ones that keep them from fitting unless PreemptNever.
+	Priority     int32 `json:"-"`
+	PreemptNever bool  `json:"-"`
 
 	doc            *document
 	specField      string
@@ -85,9 +87,11 @@ type Set struct {
 	StorageClasses []StorageClass
 	// PriorityClasses give workloads their Priority.
 	PriorityClasses []PriorityClass
-	Nodes           []Node
-	Skipped         []Skipped
-	Warnings        []Problem
+	// Budgets are the PodDisruptionBudgets.
+	Budgets  []Budget
+	Nodes    []Node
+	Skipped  []Skipped
+	Warnings []Problem
 
 	opts      LoadOptions
 	claimDocs []pendingClaim
@@ -126,7 +130,6 @@ var notHandled = map[string]string{
 	"ClusterRoleBinding":             "there is no Kubernetes API to authorise",
 	"Namespace":                      "namespaces exist implicitly in driftless",
 	"HorizontalPodAutoscaler":        "autoscaling is not handled by driftless",
-	"PodDisruptionBudget":            "disruption budgets are not handled by driftless",
 	"LimitRange":                     "admission policies are not handled by driftless",
 	"ResourceQuota":                  "admission policies are not handled by driftless",
 	"CustomResourceDefinition":       "custom resources are not handled by driftless",
@@ -330,6 +333,10 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 		o := &PersistentVolumeClaim{}
 		probs, ok = d.decodeInto(o, "status")
 		meta, v = &o.Metadata, func(d *document) []Problem { return s.addPersistentVolumeClaim(d, o) }
+	case "PodDisruptionBudget":
+		o := &PodDisruptionBudget{}
+		probs, ok = d.decodeInto(o, "status")
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addPodDisruptionBudget(d, o) }
 	case "PriorityClass":
 		o := &PriorityClass{}
 		probs, ok = d.decodeInto(o)
@@ -390,6 +397,7 @@ var kinds = map[string]string{
 	"PersistentVolumeClaim": "v1",
 	"StorageClass":          "storage.k8s.io/v1",
 	"PriorityClass":         "scheduling.k8s.io/v1",
+	"PodDisruptionBudget":   "policy/v1",
 	"ReplicaSet":            "apps/v1",
 	"Job":                   "batch/v1",
 	"CronJob":               "batch/v1",

@@ -147,6 +147,10 @@ type ReplicaPlacement struct {
 	ReadySince *time.Time `json:"readySince,omitempty"`
 	// Pending lists why no node fits, when Node is empty.
 	Pending []string `json:"pending,omitempty"`
+	// Disruption says why a replica stays on a node that evicts it (a
+	// drain, a NoExecute taint): the PodDisruptionBudget that allows no
+	// disruption now.
+	Disruption string `json:"disruption,omitempty"`
 	// Status is the last observed state reported by the node. For a Job's
 	// replica, Succeeded and Failed are final.
 	Status *ReplicaStatus `json:"status,omitempty"`

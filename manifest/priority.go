@@ -57,11 +57,14 @@ func (s *Set) addPriorityClass(d *document, o *PriorityClass) []Problem {
 // warning and priority 0.
 func (s *Set) resolvePriorities() {
 	values := map[string]int32{}
+	never := map[string]bool{}
 	var def int32
+	defNever := false
 	for _, c := range s.PriorityClasses {
 		values[c.Metadata.Name] = *c.Value
+		never[c.Metadata.Name] = c.PreemptionPolicy == "Never"
 		if c.GlobalDefault {
-			def = *c.Value
+			def, defNever = *c.Value, c.PreemptionPolicy == "Never"
 		}
 	}
 	for n, v := range builtinPriorities {
@@ -77,7 +80,7 @@ func (s *Set) resolvePriorities() {
 	for _, w := range all {
 		pc := w.Template.Spec.PriorityClassName
 		if pc == "" {
-			w.Priority = def
+			w.Priority, w.PreemptNever = def, defNever
 			continue
 		}
 		v, ok := values[pc]
@@ -85,6 +88,6 @@ func (s *Set) resolvePriorities() {
 			s.Warnings = append(s.Warnings, valueProblem(w.doc, w.specField+".priorityClassName", pc,
 				"PriorityClass not in this commit: its replicas are placed with priority 0 until a commit adds it"))
 		}
-		w.Priority = v
+		w.Priority, w.PreemptNever = v, never[pc]
 	}
 }

@@ -390,6 +390,11 @@ func (s *sched) placeReplicas(w *cworkload, kept map[int]int32) []manifest.Repli
 			continue
 		}
 		i, reasons := s.pick(w, idx)
+		if i < 0 && !w.w.PreemptNever && w.w.Priority > s.minPriority && !w.w.PerNode && w.w.Job == nil {
+			if j := s.preempt(w, idx); j >= 0 {
+				i, reasons = j, nil
+			}
+		}
 		if i < 0 {
 			// Replicas with claims are pinned each to its own node: one
 			// that fits nowhere says nothing of the next.

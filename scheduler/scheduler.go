@@ -17,7 +17,10 @@ type Node struct {
 	Labels        map[string]string
 	Alive         bool
 	Unschedulable bool
-	Taints        []manifest.Taint
+	// Draining evicts every replica but DaemonSets', as far as the
+	// PodDisruptionBudgets allow (a Node policy's driftless.dev/drain).
+	Draining bool
+	Taints   []manifest.Taint
 	// Allocatable resources; a missing resource means unlimited.
 	Allocatable map[string]resource.Quantity
 }
@@ -70,6 +73,9 @@ type Input struct {
 	// ("namespace/name" → node): a replica mounting one is placed there
 	// only, as Kubernetes does for local volumes.
 	ClaimNodes map[string]string
+	// Budgets are the PodDisruptionBudgets voluntary evictions (drains,
+	// NoExecute taints, preemption) honour.
+	Budgets []manifest.Budget
 }
 
 // Claims is what a pass decided of claims: the node-local claims bound
@@ -147,6 +153,8 @@ func Schedule(in Input) Output {
 	// Pass 1: keep every existing binding that is still valid, reserving its
 	// resources, so that stability does not depend on workload order.
 	kept := make([]map[int]int32, len(s.ws))
+	s.kept = kept
+	s.initBudgets(in)
 	for wi, w := range s.ws {
 		cur, ok := in.Current[w.w.Ref]
 		if !ok {
@@ -181,6 +189,7 @@ func Schedule(in Input) Output {
 			p.Replicas = s.placePerNode(w, kept[wi])
 		} else {
 			p.Replicas = s.placeReplicas(w, kept[wi])
+			s.done[wi] = true
 		}
 		prev := map[int]manifest.ReplicaPlacement{}
 		for _, r := range in.Current[w.w.Ref].Replicas {
@@ -220,6 +229,7 @@ func Schedule(in Input) Output {
 				out.Wake = t
 			}
 		}
+		s.noteDisruptions(w, p.Replicas)
 		out.Placements[w.w.Ref] = p
 	}
 	out.Claims = s.claims
@@ -244,8 +254,15 @@ func (s *sched) keep(w *cworkload, cur manifest.Placement, hold map[int]Revision
 		// away, however long (Kubernetes' DaemonSet pods tolerate
 		// node.kubernetes.io/unreachable forever): a node that comes
 		// back keeps its containers. It goes when the node is removed.
-		if !ok || (!s.nodes[i].Alive && !w.w.PerNode) || s.noExecute(w, i) {
+		if !ok || (!s.nodes[i].Alive && !w.w.PerNode) {
 			continue
+		}
+		// A voluntary eviction (a NoExecute taint, a drain) takes the
+		// replica off only as far as its disruption budgets allow.
+		if s.noExecute(w, i) || (s.nodes[i].Draining && !w.w.PerNode) {
+			if s.evict(w, r) {
+				continue
+			}
 		}
 		if w.w.PerNode && onNode[i] {
 			continue

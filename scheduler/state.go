@@ -51,6 +51,19 @@ type sched struct {
 	claimNodes map[string]string
 	claims     Claims
 
+	// Disruptions: the bindings kept by pass 1 (by workload), which
+	// workloads pass 2 placed, what each budget still allows, why
+	// replicas were preempted or stay despite an eviction.
+	kept      []map[int]int32
+	done      []bool
+	budgets   []budgetState
+	budgetsOf [][]int
+	preempted map[manifest.Ref]map[int]string
+	// minPriority is the lowest priority of any workload: only a replica
+	// above it may preempt.
+	minPriority int32
+	blocked     map[manifest.Ref]map[int]string
+
 	// Scratch for the workload being placed.
 	own     []int32 // its replicas per node
 	ownZone []int32 // its replicas per zone
