@@ -65,6 +65,11 @@ type StatusStore interface {
 }
 
 // Reconciler drives this node's containers toward its placements.
+// ClaimDeleter deletes a claim's directory on this node.
+type ClaimDeleter interface {
+	Delete(b volumes.Binding) error
+}
+
 type Reconciler interface {
 	Sync(ctx context.Context, desired []reconcile.DesiredReplica) (map[reconcile.ReplicaKey]manifest.ReplicaStatus, error)
 	NextWake() time.Time
@@ -78,6 +83,9 @@ type Deps struct {
 	Source     Source
 	Status     StatusStore
 	Reconciler Reconciler
+	// Claims deletes the data of claims gone with reclaim policy Delete
+	// (nil: never).
+	Claims ClaimDeleter
 	// Exits, when set, signals that a container exited, so the loop runs
 	// a reconcile pass at once instead of at the next resync.
 	Exits <-chan string
@@ -130,6 +138,9 @@ type Agent struct {
 	cfg  Config
 	log  *slog.Logger
 	deps Deps
+
+	// owned by the node loop: claim directories deleted this run
+	claimsDeleted map[string]bool
 
 	// owned by the intake loop
 	state     persisted
@@ -196,15 +207,17 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 		deps:      deps,
 		sets:      map[string]*manifest.Set{},
 		deadSince: map[string]time.Time{},
-		loadRetry: map[string]time.Time{},
-		nodeIn:    latest.New[nodeInput](),
-		intakeOut: latest.New[intakeView](),
-		wants:     intakeWants{kick: make(chan struct{}, 1)},
-		next:      leader.Next,
-		nodeOut:   latest.New[nodeView](),
-		netIn:     latest.New[netInput](),
-		snap:      Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC(), Webhook: WebhookStatus{Enabled: len(deps.WebhookSecret) > 0}},
-		webhook:   make(chan struct{}, 1),
+
+		claimsDeleted: map[string]bool{},
+		loadRetry:     map[string]time.Time{},
+		nodeIn:        latest.New[nodeInput](),
+		intakeOut:     latest.New[intakeView](),
+		wants:         intakeWants{kick: make(chan struct{}, 1)},
+		next:          leader.Next,
+		nodeOut:       latest.New[nodeView](),
+		netIn:         latest.New[netInput](),
+		snap:          Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC(), Webhook: WebhookStatus{Enabled: len(deps.WebhookSecret) > 0}},
+		webhook:       make(chan struct{}, 1),
 	}
 }
 
@@ -788,7 +801,13 @@ func (a *Agent) publishDesired(ctx context.Context) {
 	// lacks); its answer wakes the main loop, which publishes again.
 	a.wantCommits(commits)
 	in := nodeInput{desired: desired, desiredCommit: a.committed.Cluster.DesiredCommit}
-	if prev, ok := a.nodeIn.Get(); ok && prev.desiredCommit == in.desiredCommit && reflect.DeepEqual(prev.desired, in.desired) {
+	for _, b := range a.committed.Volumes {
+		if b.Phase == volumes.Deleting && b.Node == a.cfg.Node {
+			in.deleteClaims = append(in.deleteClaims, b)
+		}
+	}
+	sort.Slice(in.deleteClaims, func(i, j int) bool { return in.deleteClaims[i].Path < in.deleteClaims[j].Path })
+	if prev, ok := a.nodeIn.Get(); ok && prev.desiredCommit == in.desiredCommit && reflect.DeepEqual(prev.desired, in.desired) && reflect.DeepEqual(prev.deleteClaims, in.deleteClaims) {
 		return
 	}
 	a.nodeIn.Put(in)

@@ -8,6 +8,7 @@ import (
 	"driftless.dev/driftless/leader"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
+	"driftless.dev/driftless/volumes"
 )
 
 // nodeInput is what the node loop drives the containers toward: the
@@ -18,6 +19,9 @@ type nodeInput struct {
 	desired []reconcile.DesiredReplica
 	// desiredCommit is the commit the status commit names (for Reached).
 	desiredCommit string
+	// deleteClaims are this node's bindings whose data is to be deleted
+	// (phase Deleting).
+	deleteClaims []volumes.Binding
 }
 
 // nodeView is what the node loop last observed, published whole for the
@@ -56,6 +60,9 @@ func (a *Agent) nodeLoop(ctx context.Context) {
 		}
 		obs, err := a.deps.Reconciler.Sync(ctx, in.desired)
 		obs = withNetworkProblem(obs, a.netProblem.Load())
+		if err == nil {
+			a.deleteClaimData(in)
+		}
 		next := a.cfg.Resync.Duration
 		if err != nil {
 			fails++
@@ -153,4 +160,35 @@ func (a *Agent) report(v nodeView) {
 		r[leader.ReportKey(k.Workload, k.Index)] = o
 	}
 	a.deps.Cluster.SetReport(r, v.reached)
+}
+
+// deleteClaimData deletes the directories of this node's claims whose
+// bindings say Deleting, unless a desired replica here still mounts one
+// (the leader decided from an older view). Each is deleted once per run.
+func (a *Agent) deleteClaimData(in nodeInput) {
+	if a.deps.Claims == nil {
+		return
+	}
+	for _, b := range in.deleteClaims {
+		if a.claimsDeleted[b.Path] || mountedBy(in.desired, b) {
+			continue
+		}
+		if err := a.deps.Claims.Delete(b); err != nil {
+			a.log.Warn("claim data not deleted", "claim", b.Claim.Namespace+"/"+b.Claim.Name, "err", err)
+			continue
+		}
+		a.claimsDeleted[b.Path] = true
+		a.log.Info("claim data deleted (reclaim policy Delete)", "claim", b.Claim.Namespace+"/"+b.Claim.Name, "path", b.Path)
+	}
+}
+
+func mountedBy(desired []reconcile.DesiredReplica, b volumes.Binding) bool {
+	for _, d := range desired {
+		for _, c := range d.Claims {
+			if c.Binding.Path == b.Path {
+				return true
+			}
+		}
+	}
+	return false
 }

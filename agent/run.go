@@ -181,7 +181,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer rec.Close()
-	deps := Deps{Source: src, Status: st, Reconciler: rec}
+	deps := Deps{Source: src, Status: st, Reconciler: rec, Claims: claims}
 	if podNet.ClusterCIDR.IsValid() && cfg.CNIConfDir == "" {
 		deps.PodSubnet, deps.PodRoutes = network, podnet.Routes{}
 		if cfg.PodNetwork == "vxlan" {

@@ -2,6 +2,7 @@ package leader
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -147,6 +148,8 @@ func Next(in Input) Output {
 			Previous:      cur.Volumes,
 			NewlyBound:    res.Claims.Bound,
 			Used:          res.Claims.Shared,
+			Users:         res.Claims.Users,
+			InUse:         claimInUse(in, next.Placements),
 		})
 		alloc := scheduler.Allocated(in.Set.Workloads, next.Placements)
 		for name, ns := range next.Nodes {
@@ -258,4 +261,54 @@ func short(c string) string {
 		return c[:7]
 	}
 	return c
+}
+
+// claimInUse reports whether a claim's data may still be in use: a placed
+// replica mounts it, or its node reports a replica of the workload that
+// bound it (one of a workload gone from the commit, whatever its claims;
+// one of a workload still there, if that replica mounts the claim).
+func claimInUse(in Input, placements map[manifest.Ref]manifest.Placement) func(volumes.Binding) bool {
+	return func(b volumes.Binding) bool {
+		key := b.Claim.Namespace + "/" + b.Claim.Name
+		mounts := func(w *manifest.Workload, idx int) bool {
+			for _, rc := range w.ReplicaClaims(idx) {
+				if rc.Claim.Key() == key {
+					return true
+				}
+			}
+			return false
+		}
+		for ref, p := range placements {
+			w, ok := in.Set.Workload(ref)
+			if !ok || !w.HasClaims() {
+				continue
+			}
+			for _, r := range p.Replicas {
+				if r.Node != "" && mounts(w, r.Index) {
+					return true
+				}
+			}
+		}
+		if b.UsedBy == "" {
+			return false
+		}
+		for rk := range in.Reports[b.Node].Replicas {
+			i := strings.LastIndexByte(rk, '/')
+			if i < 0 || rk[:i] != b.UsedBy {
+				continue
+			}
+			var ref manifest.Ref
+			if parts := strings.Split(b.UsedBy, "/"); len(parts) == 3 {
+				ref = manifest.Ref{Namespace: parts[0], Kind: parts[1], Name: parts[2]}
+			}
+			w, ok := in.Set.Workload(ref)
+			if !ok {
+				return true
+			}
+			if idx, err := strconv.Atoi(rk[i+1:]); err != nil || mounts(w, idx) {
+				return true
+			}
+		}
+		return false
+	}
 }

@@ -79,6 +79,10 @@ type StatefulSpec struct {
 	OrdinalStart int `json:"ordinalStart,omitempty"`
 	// Partition: ordinals below it keep their template on an update.
 	Partition int `json:"partition,omitempty"`
+	// WhenScaled is Retain or Delete: the claims of ordinals scaled away
+	// (persistentVolumeClaimRetentionPolicy; whenDeleted is the claims'
+	// ReclaimPolicy).
+	WhenScaled string `json:"whenScaled,omitempty"`
 }
 
 // Ordinals are the replica indexes a StatefulSet of n replicas has.
@@ -197,22 +201,30 @@ func (s *Set) addStatefulSet(d *document, o *StatefulSet) []Problem {
 	if o := sp.Ordinals; o != nil && o.Start < 0 {
 		probs = append(probs, valueProblem(d, "spec.ordinals.start", fmt.Sprint(o.Start), "must be >= 0"))
 	}
+	whenDeleted, whenScaled := "Retain", "Retain"
 	if rp := sp.PersistentVolumeClaimRetentionPolicy; rp != nil {
-		for _, f := range []struct{ field, v string }{{"whenDeleted", rp.WhenDeleted}, {"whenScaled", rp.WhenScaled}} {
+		for _, f := range []struct {
+			field, v string
+			to       *string
+		}{{"whenDeleted", rp.WhenDeleted, &whenDeleted}, {"whenScaled", rp.WhenScaled, &whenScaled}} {
 			switch f.v {
-			case "", "Retain":
-			case "Delete":
-				s.Warnings = append(s.Warnings, valueProblem(d, "spec.persistentVolumeClaimRetentionPolicy."+f.field, f.v, "not applied: the claims and their data are kept (Retain); driftless never deletes volume data yet"))
+			case "":
+			case "Retain", "Delete":
+				*f.to = f.v
 			default:
 				probs = append(probs, valueProblem(d, "spec.persistentVolumeClaimRetentionPolicy."+f.field, f.v, "must be Retain or Delete"))
 			}
 		}
 	}
+	for n, pc := range pending {
+		pc.claim.ReclaimPolicy = whenDeleted
+		pending[n] = pc
+	}
 	if len(probs) > 0 {
 		return probs
 	}
 	w := s.workload(d, "StatefulSet", o.Metadata, sp.Template, int(*sp.Replicas))
-	st := &StatefulSpec{ServiceName: sp.ServiceName, PodManagementPolicy: sp.PodManagementPolicy}
+	st := &StatefulSpec{ServiceName: sp.ServiceName, PodManagementPolicy: sp.PodManagementPolicy, WhenScaled: whenScaled}
 	if sp.Ordinals != nil {
 		st.OrdinalStart = int(sp.Ordinals.Start)
 	}

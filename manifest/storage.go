@@ -81,6 +81,10 @@ const (
 	// a node that stays dead past the node grace start elsewhere with a
 	// new, empty volume (the old directory is left on the old node).
 	AnnotationReclaimOnNodeLoss = "driftless.dev/reclaim-on-node-loss"
+	// AnnotationReclaimPolicy "Delete" deletes the claim's data once the
+	// claim is gone from Git and no replica uses it; "Retain" (the
+	// default) keeps it, listed as Released.
+	AnnotationReclaimPolicy = "driftless.dev/reclaim-policy"
 	// AnnotationDefaultClass is Kubernetes' mark of the default class.
 	AnnotationDefaultClass = "storageclass.kubernetes.io/is-default-class"
 )
@@ -104,6 +108,10 @@ type Claim struct {
 	SharedPath string `json:"sharedPath,omitempty"`
 	// ReclaimOnNodeLoss: see AnnotationReclaimOnNodeLoss.
 	ReclaimOnNodeLoss bool `json:"reclaimOnNodeLoss,omitempty"`
+	// ReclaimPolicy is Retain or Delete: what becomes of the data when
+	// the claim is gone (AnnotationReclaimPolicy; a StatefulSet's
+	// persistentVolumeClaimRetentionPolicy.whenDeleted for its claims).
+	ReclaimPolicy string `json:"reclaimPolicy,omitempty"`
 }
 
 // Key names a claim as "namespace/name".
@@ -174,6 +182,13 @@ func claimOf(d *document, meta ObjectMeta, sp *PersistentVolumeClaimSpec, field 
 	c := Claim{Namespace: meta.Namespace, Name: meta.Name, ReclaimOnNodeLoss: meta.Annotations[AnnotationReclaimOnNodeLoss] == "true"}
 	if v, ok := meta.Annotations[AnnotationReclaimOnNodeLoss]; ok && v != "true" && v != "false" {
 		probs = append(probs, valueProblem(d, "metadata.annotations."+AnnotationReclaimOnNodeLoss, v, `must be "true" or "false"`))
+	}
+	c.ReclaimPolicy = "Retain"
+	if v, ok := meta.Annotations[AnnotationReclaimPolicy]; ok {
+		if v != "Retain" && v != "Delete" {
+			probs = append(probs, valueProblem(d, "metadata.annotations."+AnnotationReclaimPolicy, v, "must be Retain or Delete"))
+		}
+		c.ReclaimPolicy = v
 	}
 	if len(sp.AccessModes) == 0 {
 		probs = append(probs, problemAt(d, field+".accessModes", "at least 1 access mode is required"))
@@ -251,7 +266,7 @@ func (s *Set) addStorageClass(d *document, o *StorageClass) []Problem {
 		return probs
 	}
 	if p := o.ReclaimPolicy; p != nil && *p == "Delete" {
-		s.Warnings = append(s.Warnings, valueProblem(d, "reclaimPolicy", *p, "data of a released claim is kept (Retain): driftless never deletes volume data yet"))
+		s.Warnings = append(s.Warnings, valueProblem(d, "reclaimPolicy", *p, "data of a released claim is kept (Retain) unless the claim is annotated "+AnnotationReclaimPolicy+": Delete"))
 	}
 	s.StorageClasses = append(s.StorageClasses, *o)
 	return nil

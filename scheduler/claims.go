@@ -39,6 +39,9 @@ func (s *sched) useClaims(w *cworkload, idx int, i int32) {
 			continue
 		}
 		key := rc.Claim.Key()
+		if _, ok := s.claims.Users[key]; !ok {
+			s.claims.Users[key] = w.w.Ref
+		}
 		if rc.Claim.SharedPath != "" {
 			s.claims.Shared[key] = true
 			continue

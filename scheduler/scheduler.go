@@ -84,6 +84,8 @@ type Input struct {
 type Claims struct {
 	Bound  map[string]string
 	Shared map[string]bool
+	// Users names the workload whose replica bound or used each claim.
+	Users map[string]manifest.Ref
 }
 
 // Output holds the placements every workload of Input should have. A

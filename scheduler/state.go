@@ -146,7 +146,7 @@ func newSched(in Input) *sched {
 		statics: map[string]*static{},
 
 		claimNodes: make(map[string]string, len(in.ClaimNodes)),
-		claims:     Claims{Bound: map[string]string{}, Shared: map[string]bool{}},
+		claims:     Claims{Bound: map[string]string{}, Shared: map[string]bool{}, Users: map[string]manifest.Ref{}},
 	}
 	for k, v := range in.ClaimNodes {
 		s.claimNodes[k] = v

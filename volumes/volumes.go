@@ -29,6 +29,11 @@ const (
 	// Released: no claim of the desired commit has this name any more;
 	// the data is kept (a commit that brings the claim back gets it).
 	Released Phase = "Released"
+	// Deleting: the claim is gone, its reclaim policy is Delete and no
+	// replica uses it: its node deletes the directory. The record stays
+	// as the tombstone of the data; a claim of that name bound again
+	// gets a new directory.
+	Deleting Phase = "Deleting"
 )
 
 // Binding is volumes/<namespace>/<claim>.yaml on the status branch.
@@ -49,6 +54,13 @@ type Binding struct {
 	// DesiredCommit is the desired commit in force when the claim was
 	// bound.
 	DesiredCommit string `json:"desiredCommit"`
+	// ReclaimPolicy is what becomes of the data once the claim is gone:
+	// Retain (kept, Released) or Delete.
+	ReclaimPolicy string `json:"reclaimPolicy,omitempty"`
+	// UsedBy is the workload whose replica first used the claim
+	// ("namespace/Kind/name"): while a node still runs one of its
+	// replicas, the data is not deleted.
+	UsedBy string `json:"usedBy,omitempty"`
 }
 
 // Equal reports whether two bindings record the same.
@@ -62,7 +74,8 @@ func (b Binding) Equal(o Binding) bool {
 		}
 	}
 	return b.Claim == o.Claim && b.Node == o.Node && b.Path == o.Path && b.Storage == o.Storage &&
-		b.StorageClass == o.StorageClass && b.Phase == o.Phase && b.DesiredCommit == o.DesiredCommit
+		b.StorageClass == o.StorageClass && b.Phase == o.Phase && b.DesiredCommit == o.DesiredCommit &&
+		b.ReclaimPolicy == o.ReclaimPolicy && b.UsedBy == o.UsedBy
 }
 
 // ClaimRef is the status key of a claim.
@@ -92,7 +105,11 @@ func Declared(set *manifest.Set, prev map[manifest.Ref]Binding) map[string]manif
 				out[rc.Claim.Key()] = rc.Claim
 			}
 		}
-		// Ordinals beyond the replicas keep their claims.
+		// Ordinals beyond the replicas keep their claims (unless
+		// whenScaled is Delete).
+		if w.Stateful.WhenScaled == "Delete" {
+			continue
+		}
 		for ref := range prev {
 			if ref.Namespace != w.Namespace {
 				continue
@@ -137,7 +154,7 @@ func ordinalOf(name, prefix string) (int, bool) {
 func Pins(prev map[manifest.Ref]Binding, declared map[string]manifest.Claim, alive func(node string) bool) map[string]string {
 	out := map[string]string{}
 	for ref, b := range prev {
-		if b.Node == "" {
+		if b.Node == "" || b.Phase == Deleting {
 			continue
 		}
 		key := ref.Namespace + "/" + ref.Name
@@ -160,6 +177,11 @@ type Input struct {
 	NewlyBound map[string]string
 	// Used lists the claims on shared storage that placed replicas use.
 	Used map[string]bool
+	// Users names the workload that bound or used each claim this pass.
+	Users map[string]manifest.Ref
+	// InUse reports whether a node still runs a replica of the workload
+	// a binding names (UsedBy): its data is not deleted meanwhile.
+	InUse func(b Binding) bool
 }
 
 // Next returns the bindings the branch should hold.
@@ -168,12 +190,27 @@ func Next(in Input) map[manifest.Ref]Binding {
 	out := make(map[manifest.Ref]Binding, len(in.Previous)+len(in.NewlyBound))
 	for ref, b := range in.Previous {
 		key := ref.Namespace + "/" + ref.Name
-		if c, ok := declared[key]; ok {
+		c, ok := declared[key]
+		switch {
+		case b.Phase == Deleting:
+			// A tombstone: its data is gone; a claim of the name bound
+			// again replaces it below.
+		case ok:
 			b.Phase = Bound
 			b.Storage = c.Storage.String()
 			b.AccessModes = modes(c)
 			b.StorageClass = c.StorageClass
-		} else {
+			b.ReclaimPolicy = c.ReclaimPolicy
+		case b.Node == "":
+			// Shared storage: its data is never deleted by a node.
+			b.Phase = Released
+		case b.ReclaimPolicy == "Delete" || scaledAwayDelete(in.Set, ref):
+			// Deleted once no node runs its user any more.
+			b.ReclaimPolicy, b.Phase = "Delete", Released
+			if in.InUse == nil || !in.InUse(b) {
+				b.Phase = Deleting
+			}
+		default:
 			b.Phase = Released
 		}
 		out[ref] = b
@@ -193,12 +230,16 @@ func Next(in Input) map[manifest.Ref]Binding {
 		}
 		ref := ClaimRef(c.Namespace, c.Name)
 		node := in.NewlyBound[key]
-		if b, had := out[ref]; had && b.Node == node {
+		if b, had := out[ref]; had && b.Node == node && b.Phase != Deleting {
 			continue
 		}
 		b := Binding{
 			Claim: ref, Node: node, Storage: c.Storage.String(), AccessModes: modes(c),
 			StorageClass: c.StorageClass, Phase: Bound, DesiredCommit: in.DesiredCommit,
+			ReclaimPolicy: c.ReclaimPolicy,
+		}
+		if u, ok := in.Users[key]; ok {
+			b.UsedBy = u.String()
 		}
 		if c.SharedPath != "" {
 			b.Node = ""
@@ -212,6 +253,26 @@ func Next(in Input) map[manifest.Ref]Binding {
 		out[ref] = b
 	}
 	return out
+}
+
+// scaledAwayDelete reports whether ref is the claim of an ordinal a
+// StatefulSet with whenScaled: Delete no longer has.
+func scaledAwayDelete(set *manifest.Set, ref manifest.Ref) bool {
+	if set == nil {
+		return false
+	}
+	for i := range set.Workloads {
+		w := &set.Workloads[i]
+		if w.Stateful == nil || w.Stateful.WhenScaled != "Delete" || w.Namespace != ref.Namespace {
+			continue
+		}
+		for t := range w.ClaimTemplates {
+			if _, ok := ordinalOf(ref.Name, t+"-"+w.Name+"-"); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func modes(c manifest.Claim) []string {

@@ -111,7 +111,7 @@ func TestNext(t *testing.T) {
 					t.Errorf("Path = %q, want default/data-<8 hex>", b.Path)
 				}
 				want := Binding{Claim: dataRef, Node: "a", Path: b.Path, Storage: "2Gi",
-					AccessModes: []string{manifest.ReadWriteOnce}, Phase: Bound, DesiredCommit: "c1"}
+					AccessModes: []string{manifest.ReadWriteOnce}, Phase: Bound, DesiredCommit: "c1", ReclaimPolicy: "Retain"}
 				if !reflect.DeepEqual(b, want) {
 					t.Errorf("binding %+v, want %+v", b, want)
 				}
@@ -208,7 +208,7 @@ func TestNext(t *testing.T) {
 			in:   Input{Used: map[string]bool{"default/data": true}},
 			check: func(t *testing.T, got map[manifest.Ref]Binding) {
 				want := Binding{Claim: dataRef, Path: "/mnt/shared/default/data", Storage: "2Gi",
-					AccessModes: []string{manifest.ReadWriteMany}, StorageClass: "shared", Phase: Bound, DesiredCommit: "c1"}
+					AccessModes: []string{manifest.ReadWriteMany}, StorageClass: "shared", Phase: Bound, DesiredCommit: "c1", ReclaimPolicy: "Retain"}
 				if !reflect.DeepEqual(got, bindings(want)) {
 					t.Errorf("bindings %+v, want %+v", got, want)
 				}

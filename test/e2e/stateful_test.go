@@ -265,6 +265,15 @@ spec:
   accessModes: [ReadWriteOnce]
   resources: {requests: {storage: 1Gi}}
 ---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: cache
+  annotations: {driftless.dev/reclaim-policy: Delete}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 100Mi}}
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: files}
@@ -278,9 +287,11 @@ spec:
       volumes:
       - name: up
         persistentVolumeClaim: {claimName: uploads}
+      - name: cache
+        persistentVolumeClaim: {claimName: cache}
       containers:
-%s        volumeMounts: [{name: up, mountPath: /srv}]
-`, busyboxContainer("      ", "main", "echo v"+v+" >> /srv/log; exec sleep 100000"))
+%s        volumeMounts: [{name: up, mountPath: /srv}, {name: cache, mountPath: /cache}]
+`, busyboxContainer("      ", "main", "echo v"+v+" >> /srv/log; echo v"+v+" > /cache/c; exec sleep 100000"))
 	}
 	e.work.WriteFile("files.yaml", app("1"))
 	e.work.Commit("a Deployment with a claim")
@@ -302,13 +313,22 @@ spec:
 	e.work.Push()
 	waitFor(t, "v2 beside v1", 60*time.Second, func() (bool, string) { s := read(); return s == "v1\nv2\n", s })
 
-	// The claim removed from Git: released, its data kept.
+	cache, _ := binding(t, e.work.Dir, "cache")
+	cacheDir := filepath.Join(volumesDir, cache.Path)
+	if b, err := os.ReadFile(filepath.Join(cacheDir, "c")); err != nil || string(b) != "v2\n" {
+		t.Fatalf("cache claim: %q %v", b, err)
+	}
+
+	// The claims removed from Git: uploads released with its data kept,
+	// cache (reclaim policy Delete) deleted once its replica is gone.
 	e.work.Remove("files.yaml")
 	e.work.Commit("remove the app")
 	e.work.Push()
-	waitFor(t, "claim released", 60*time.Second, func() (bool, string) {
+	waitFor(t, "uploads released, cache deleted", 60*time.Second, func() (bool, string) {
 		b, _ := binding(t, e.work.Dir, "uploads")
-		return b.Phase == volumes.Released, fmt.Sprintf("%+v", b)
+		c, _ := binding(t, e.work.Dir, "cache")
+		_, err := os.Stat(cacheDir)
+		return b.Phase == volumes.Released && c.Phase == volumes.Deleting && os.IsNotExist(err), fmt.Sprintf("%+v %+v %v", b, c, err)
 	})
 	if s := read(); s != "v1\nv2\n" {
 		t.Fatalf("data of the released claim: %q", s)

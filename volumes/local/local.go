@@ -149,3 +149,23 @@ func shared(b volumes.Binding, name string) (string, error) {
 	_ = os.Chmod(b.Path, 0o777)
 	return b.Path, nil
 }
+
+// Delete removes the directory of a binding whose claim is gone with
+// reclaim policy Delete, and forgets it. Deleting what is not there (or
+// was deleted before) is not an error.
+func (d *Dirs) Delete(b volumes.Binding) error {
+	if b.Node == "" || filepath.IsAbs(b.Path) || strings.Contains(b.Path, "..") || b.Path == "" {
+		return fmt.Errorf("claim %s/%s: refusing to delete %q", b.Claim.Namespace, b.Claim.Name, b.Path)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := filepath.Join(d.root, filepath.FromSlash(b.Path))
+	if err := os.RemoveAll(p); err != nil {
+		return fmt.Errorf("claim %s/%s: %w", b.Claim.Namespace, b.Claim.Name, err)
+	}
+	if _, known := d.created[b.Path]; !known {
+		return nil
+	}
+	delete(d.created, b.Path)
+	return d.save()
+}

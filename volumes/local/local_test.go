@@ -289,3 +289,36 @@ func TestDirShared(t *testing.T) {
 		})
 	}
 }
+
+func TestDeleteRemovesAndForgets(t *testing.T) {
+	root := t.TempDir()
+	d, err := Open(filepath.Join(root, "vols"), filepath.Join(root, "volumes.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := volumes.Binding{Claim: volumes.ClaimRef("default", "cache"), Node: "n1", Path: "default/cache-0000"}
+	p, err := d.Dir(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p, "f"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatalf("still there: %v", err)
+	}
+	if len(d.Created()) != 0 {
+		t.Fatalf("still in the ledger: %v", d.Created())
+	}
+	if err := d.Delete(b); err != nil {
+		t.Fatalf("a second delete: %v", err)
+	}
+	for _, bad := range []string{"", "../x", "/etc"} {
+		if err := d.Delete(volumes.Binding{Node: "n1", Path: bad}); err == nil {
+			t.Errorf("deleted %q", bad)
+		}
+	}
+}
