@@ -123,10 +123,6 @@ var ignored = map[reflect.Type]map[string]string{
 	reflect.TypeOf(StorageClass{}): {
 		"mountOptions": "claims are directories of the node, not mounted file systems",
 	},
-	reflect.TypeOf(Container{}): {
-		"terminationMessagePath":   "termination messages are not collected",
-		"terminationMessagePolicy": "termination messages are not collected",
-	},
 	reflect.TypeOf(ServiceSpec{}): {
 		"loadBalancerIP":                "there is no external load balancer",
 		"loadBalancerSourceRanges":      "there is no external load balancer",

@@ -675,12 +675,39 @@ func (s *Set) addNode(d *document, o *Node) []Problem {
 // HashTemplate is the stable hash of a defaulted pod template: canonical
 // JSON (encoding/json sorts map keys) → sha256 → first 10 hex digits.
 func HashTemplate(t PodTemplateSpec) string {
+	// Termination message settings equal to Kubernetes' defaults (as
+	// exported manifests spell them out) hash as if absent: a template
+	// that states them is the same template.
+	t.Spec.InitContainers = withoutDefaultTermination(t.Spec.InitContainers)
+	t.Spec.Containers = withoutDefaultTermination(t.Spec.Containers)
 	b, err := json.Marshal(t)
 	if err != nil {
 		panic(fmt.Sprintf("hash template: %v", err)) // only plain data: cannot fail
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])[:10]
+}
+
+func withoutDefaultTermination(cs []Container) []Container {
+	var out []Container
+	for i, c := range cs {
+		if c.TerminationMessagePath != DefaultTerminationMessagePath && c.TerminationMessagePolicy != TerminationMessageFile {
+			continue
+		}
+		if out == nil {
+			out = append([]Container(nil), cs...)
+		}
+		if c.TerminationMessagePath == DefaultTerminationMessagePath {
+			out[i].TerminationMessagePath = ""
+		}
+		if c.TerminationMessagePolicy == TerminationMessageFile {
+			out[i].TerminationMessagePolicy = ""
+		}
+	}
+	if out == nil {
+		return cs
+	}
+	return out
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -471,6 +471,33 @@ type Container struct {
 	SecurityContext *SecurityContext     `json:"securityContext,omitempty"`
 	// RestartPolicy is only for init containers: Always makes a sidecar.
 	RestartPolicy string `json:"restartPolicy,omitempty"`
+	// TerminationMessagePath is the file in the container whose content
+	// (at most 4096 bytes) is the message of its last exit in status
+	// (default /dev/termination-log); with TerminationMessagePolicy
+	// FallbackToLogsOnError, a failed container with an empty file gives
+	// the tail of its log instead.
+	TerminationMessagePath   string `json:"terminationMessagePath,omitempty"`
+	TerminationMessagePolicy string `json:"terminationMessagePolicy,omitempty"`
+}
+
+// Termination message defaults, as Kubernetes sets them.
+const (
+	DefaultTerminationMessagePath = "/dev/termination-log"
+	TerminationMessageFile        = "File"
+	TerminationMessageFallback    = "FallbackToLogsOnError"
+)
+
+// TerminationMessage is the container's termination message file and
+// policy, defaulted.
+func (c *Container) TerminationMessage() (path, policy string) {
+	path, policy = c.TerminationMessagePath, c.TerminationMessagePolicy
+	if path == "" {
+		path = DefaultTerminationMessagePath
+	}
+	if policy == "" {
+		policy = TerminationMessageFile
+	}
+	return path, policy
 }
 
 // Probe checks a container: liveness (restart it when failing), readiness

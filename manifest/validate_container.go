@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 )
@@ -82,6 +83,14 @@ func (c Container) IsSidecar() bool { return c.RestartPolicy == RestartAlways }
 // context and restartPolicy of one container.
 func validateContainerExtras(d *document, c *Container, p string, init bool) []Problem {
 	var probs []Problem
+	switch c.TerminationMessagePolicy {
+	case "", TerminationMessageFile, TerminationMessageFallback:
+	default:
+		probs = append(probs, valueProblem(d, p+".terminationMessagePolicy", c.TerminationMessagePolicy, "must be File or FallbackToLogsOnError"))
+	}
+	if tp := c.TerminationMessagePath; tp != "" && (!path.IsAbs(tp) || len(tp) > 4096) {
+		probs = append(probs, valueProblem(d, p+".terminationMessagePath", tp, "must be an absolute path of at most 4096 characters"))
+	}
 	switch {
 	case c.RestartPolicy == "":
 	case !init:

@@ -269,17 +269,20 @@ func TestSyncTranslatesSpecAndReportsStatus(t *testing.T) {
 		spec.Hostname != "web-1" || spec.Labels[LabelGrace] != "7" || spec.Labels[LabelReplica] != "1" || spec.Labels[LabelNode] != "n1" {
 		t.Fatalf("spec %+v", spec)
 	}
-	// The volumes, and the replica's own /etc/hosts, hostname and
-	// resolv.conf, in destination order.
+	// The volumes, the termination message file, and the replica's own
+	// /etc/hosts, hostname and resolv.conf, in destination order.
 	var dests []string
 	for _, m := range spec.Mounts {
 		dests = append(dests, m.Destination)
 	}
-	if fmt.Sprint(dests) != "[/data /etc/hostname /etc/hosts /etc/resolv.conf /host]" ||
-		!strings.HasSuffix(spec.Mounts[0].Source, "volumes/data/sub") || !spec.Mounts[4].ReadOnly {
+	if fmt.Sprint(dests) != "[/data /dev/termination-log /etc/hostname /etc/hosts /etc/resolv.conf /host]" ||
+		!strings.HasSuffix(spec.Mounts[0].Source, "volumes/data/sub") || !spec.Mounts[5].ReadOnly {
 		t.Fatalf("mounts %+v", spec.Mounts)
 	}
-	if b, err := os.ReadFile(spec.Mounts[1].Source); err != nil || string(b) != "web-1\n" {
+	if b, err := os.ReadFile(spec.Mounts[1].Source); err != nil || len(b) != 0 {
+		t.Fatalf("termination file: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(spec.Mounts[2].Source); err != nil || string(b) != "web-1\n" {
 		t.Fatalf("/etc/hostname: %q %v", b, err)
 	}
 	if _, err := os.Stat(spec.Mounts[0].Source); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -431,6 +432,7 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 		}
 		running, succeeded, failed, missing, waiting := 0, 0, 0, 0, 0
 		var lastExit int
+		var lastMsg string
 		var unready []string
 		for _, c := range d.Pod.InitContainers {
 			id := ContainerID(d.Workload, d.Index, c.Name, d.SpecHash)
@@ -454,6 +456,9 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 				}
 			case StateExited:
 				lastExit = a.ExitCode
+				if m := r.terminationMessage(d, c, id, a.ExitCode); m != "" {
+					lastMsg = m
+				}
 				if shouldRestart(d.Pod.RestartPolicy, a.ExitCode) {
 					waiting++
 				} else if a.ExitCode == 0 {
@@ -494,6 +499,12 @@ func (r *Reconciler) observe(desired []DesiredReplica, actual []Container, plan 
 		// The countdown is not part of what is committed.
 		if st.Reason == "CrashLoopBackOff" {
 			st.Message = fmt.Sprintf("last exit code %d", lastExit)
+		}
+		if lastMsg != "" && (st.Reason == "CrashLoopBackOff" || st.Reason == "Error" || st.Reason == "Completed") {
+			if st.Message != "" {
+				st.Message += ": "
+			}
+			st.Message += lastMsg
 		}
 		out[key] = st
 	}
@@ -831,6 +842,19 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 		}
 		spec.Mounts = append(spec.Mounts, Mount{Source: src, Destination: m.MountPath, ReadOnly: ro, Propagation: propagation(m.MountPropagation)})
 	}
+	// The termination message file, fresh for each container, unless a
+	// volume is mounted there.
+	if tpath, _ := c.TerminationMessage(); !mountsAt(spec.Mounts, tpath) {
+		f := r.terminationFile(d, id)
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return spec, fmt.Errorf("container %s: termination message: %w", c.Name, err)
+		}
+		if err := os.WriteFile(f, nil, 0o666); err != nil {
+			return spec, fmt.Errorf("container %s: termination message: %w", c.Name, err)
+		}
+		_ = os.Chmod(f, 0o666)
+		spec.Mounts = append(spec.Mounts, Mount{Source: f, Destination: tpath})
+	}
 	sort.SliceStable(spec.Mounts, func(i, j int) bool { return spec.Mounts[i].Destination < spec.Mounts[j].Destination })
 	if l := c.Lifecycle; l != nil {
 		for key, h := range map[string]*manifest.LifecycleHandler{LabelPostStart: l.PostStart, LabelPreStop: l.PreStop} {
@@ -888,6 +912,51 @@ func security(pod *manifest.PodSecurityContext, c *manifest.SecurityContext) Sec
 // podName is a replica's metadata.name and default hostname
 // (manifest.PodName).
 func podName(d DesiredReplica) string { return manifest.PodName(d.Workload, d.Index) }
+
+func mountsAt(ms []Mount, dest string) bool {
+	for _, m := range ms {
+		if m.Destination == dest {
+			return true
+		}
+	}
+	return false
+}
+
+// terminationFile is where container id's termination message is kept.
+func (r *Reconciler) terminationFile(d DesiredReplica, id string) string {
+	return filepath.Join(r.podDir(d.Workload, d.Index), "termination", id)
+}
+
+// maxTerminationMessage is Kubernetes' bound of one container's message.
+const maxTerminationMessage = 4096
+
+// terminationMessage is what container c of d (id) left as its message
+// when it exited: its termination file, or with FallbackToLogsOnError
+// and a failure, the tail of its log.
+func (r *Reconciler) terminationMessage(d DesiredReplica, c manifest.Container, id string, exit int) string {
+	_, policy := c.TerminationMessage()
+	b := make([]byte, maxTerminationMessage)
+	n := 0
+	if f, err := os.Open(r.terminationFile(d, id)); err == nil {
+		n, _ = io.ReadFull(f, b)
+		f.Close()
+	}
+	msg := strings.TrimSpace(string(b[:n]))
+	if msg == "" && policy == manifest.TerminationMessageFallback && exit != 0 {
+		logPath := containerlog.Path(r.cfg.DataDir, d.Workload.Namespace, d.Workload.Kind, d.Workload.Name, d.Index, c.Name)
+		if es, err := containerlog.Tail([]string{logPath}, 80); err == nil {
+			var lines []string
+			for _, e := range es {
+				lines = append(lines, string(e.Text))
+			}
+			msg = strings.TrimSpace(strings.Join(lines, "\n"))
+			if len(msg) > 2048 {
+				msg = msg[len(msg)-2048:]
+			}
+		}
+	}
+	return msg
+}
 
 // Close stops the reconciler's background work (probes, replica
 // workers), waiting for the workers at most a few seconds. Containers

@@ -1,0 +1,38 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A container's termination message reaches its status: what it wrote to
+// /dev/termination-log, or with FallbackToLogsOnError the tail of its
+// log.
+func TestTerminationMessages(t *testing.T) {
+	e := newEnv(t)
+	never := func(name, script, extra string) string {
+		p := pod(name, script)
+		p = strings.Replace(p, "spec:\n", "spec:\n  restartPolicy: Never\n", 1)
+		return p + extra
+	}
+	e.work.WriteFile("file.yaml", never("by-file", "echo 'config key missing: db.url' > /dev/termination-log; exit 3", ""))
+	e.work.WriteFile("logs.yaml", never("by-logs", "echo starting; echo 'panic: no route to db'; exit 2", "      terminationMessagePolicy: FallbackToLogsOnError\n"))
+	e.work.Commit("two pods that fail with a message")
+	e.work.Push()
+	ag := startAgent(t, e.opts(t, "node-1"))
+	for name, want := range map[string]string{
+		"by-file": "exit code 3: config key missing: db.url",
+		"by-logs": "exit code 2: starting\npanic: no route to db",
+	} {
+		waitFor(t, name+" failed with its message", 60*time.Second, func() (bool, string) {
+			rs, err := replicasOf(ag.api, "Pod", name)
+			if err != nil {
+				return false, err.Error()
+			}
+			r := rs[0]
+			return r.Status.Phase == "Failed" && r.Status.Message == want, fmt.Sprintf("%+v", r)
+		})
+	}
+}
