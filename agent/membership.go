@@ -1,7 +1,10 @@
 package agent
 
 import (
+	"path/filepath"
 	"runtime"
+
+	"golang.org/x/sys/unix"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -39,6 +42,10 @@ func (a *Agent) meta() cluster.NodeMeta {
 	}
 	if q, err := resource.ParseQuantity(a.cfg.Capacity["cpu"]); err == nil {
 		m.CPUMilli = q.MilliValue()
+	}
+	m.VolumesBytes = fsSize(a.cfg.VolumesDir)
+	if q, err := resource.ParseQuantity(a.cfg.Capacity["volumes"]); err == nil {
+		m.VolumesBytes = q.Value()
 	}
 	if q, err := resource.ParseQuantity(a.cfg.Capacity["memory"]); err == nil {
 		m.MemoryBytes = q.Value()
@@ -108,4 +115,19 @@ func aliveIn(ms []cluster.Member, name string) bool {
 		}
 	}
 	return false
+}
+
+// fsSize is the size of the file system holding dir (or its nearest
+// existing parent); 0 when unknown.
+func fsSize(dir string) int64 {
+	for d := dir; d != ""; d = filepath.Dir(d) {
+		var st unix.Statfs_t
+		if err := unix.Statfs(d, &st); err == nil {
+			return int64(st.Blocks) * int64(st.Bsize)
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	return 0
 }

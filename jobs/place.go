@@ -25,6 +25,8 @@ type Input struct {
 	// ClaimNodes are the nodes of node-local claims
 	// (scheduler.Input.ClaimNodes).
 	ClaimNodes map[string]string
+	// VolumesUsed is the size of the claims bound on each node.
+	VolumesUsed map[string]int64
 }
 
 // Result is what one pass of the controllers and the scheduler decided.
@@ -139,6 +141,7 @@ func Decide(in Input) Result {
 		Lingering:     in.Lingering,
 		ClaimNodes:    in.ClaimNodes,
 		Budgets:       set.Budgets,
+		VolumesUsed:   in.VolumesUsed,
 	})
 	soon(out.Wake)
 	for ref, p := range out.Placements {

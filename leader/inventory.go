@@ -44,6 +44,9 @@ func inventory(cur *status.State, in Input, policies []manifest.Node, dead map[s
 				// helps neither.
 				ns.Capacity["memory"] = resource.NewQuantity(m.MemoryBytes/(1<<20)*(1<<20), resource.BinarySI).String()
 			}
+			if m.VolumesBytes > 0 {
+				ns.Capacity[scheduler.ResourceVolumes] = resource.NewQuantity(m.VolumesBytes/(1<<20)*(1<<20), resource.BinarySI).String()
+			}
 			if len(ns.Capacity) == 0 {
 				ns.Capacity = nil
 			}
@@ -126,7 +129,7 @@ func SchedulerNodes(files map[string]status.NodeStatus, policies []manifest.Node
 				n.Labels[k] = v
 			}
 		}
-		for _, r := range []string{"cpu", "memory"} {
+		for _, r := range []string{"cpu", "memory", scheduler.ResourceVolumes} {
 			if c, ok := ns.Capacity[r]; ok {
 				if q, err := resource.ParseQuantity(c); err == nil {
 					if n.Allocatable == nil {

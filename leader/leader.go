@@ -23,6 +23,8 @@ type Member struct {
 	Labels      map[string]string
 	CPUMilli    int64
 	MemoryBytes int64
+	// VolumesBytes is what the node's claims may add up to (0: unknown).
+	VolumesBytes int64
 	// SigningKey is the public key of the node's status commits.
 	SigningKey string
 	// Address is the node's address between nodes.
@@ -140,6 +142,7 @@ func Next(in Input) Output {
 			Now:           in.JobNow,
 			Lingering:     lingering(cur, in),
 			ClaimNodes:    volumes.Pins(cur.Volumes, declared, func(n string) bool { return schedAlive[n] }),
+			VolumesUsed:   volumes.UsedPerNode(cur.Volumes),
 		})
 		next.Placements, out.JobWake = res.Placements, res.Wake
 		next.Volumes = volumes.Next(volumes.Input{

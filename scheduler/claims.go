@@ -49,6 +49,7 @@ func (s *sched) useClaims(w *cworkload, idx int, i int32) {
 		if _, ok := s.claimNodes[key]; !ok {
 			s.claimNodes[key] = s.nodes[i].Name
 			s.claims.Bound[key] = s.nodes[i].Name
+			s.volUsed[i] += rc.Claim.Storage.Value()
 		}
 	}
 }
@@ -84,8 +85,39 @@ func (s *sched) claimNode(w *cworkload, idx int) (node int32, reasons []string, 
 	if r == "" {
 		r = s.placementReject(w, i)
 	}
+	if r == "" {
+		r = s.volumeReject(w, idx, i)
+	}
 	if r != "" {
 		return -1, []string{fmt.Sprintf("volume %s is on node %s: %s", claim, want, r)}, true
 	}
 	return i, nil, true
+}
+
+// ReasonVolumeSpace is why a node cannot take a replica's new claims.
+const ReasonVolumeSpace = "insufficient volume space"
+
+// volumeReject checks the replica's claims not bound yet against what the
+// node's volumes directory holds besides the claims bound there.
+func (s *sched) volumeReject(w *cworkload, idx int, i int32) string {
+	if !w.claims {
+		return ""
+	}
+	q, ok := s.nodes[i].Allocatable[ResourceVolumes]
+	if !ok {
+		return ""
+	}
+	var need int64
+	for _, rc := range w.w.ReplicaClaims(idx) {
+		if rc.Missing || rc.Claim.SharedPath != "" {
+			continue
+		}
+		if _, bound := s.claimNodes[rc.Claim.Key()]; !bound {
+			need += rc.Claim.Storage.Value()
+		}
+	}
+	if need > 0 && s.volUsed[i]+need > q.Value() {
+		return ReasonVolumeSpace
+	}
+	return ""
 }

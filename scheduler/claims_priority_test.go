@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -24,5 +25,43 @@ func TestHigherPriorityPlacedFirst(t *testing.T) {
 		if n := out.Placements[ws[0].Ref].Replicas[0].Node + "/" + out.Placements[ws[1].Ref].Replicas[0].Node; (ws[0].Name == "b-high" && n != "n1/") || (ws[0].Name == "a-low" && n != "/n1") {
 			t.Fatalf("order %s,%s: placed %s", ws[0].Name, ws[1].Name, n)
 		}
+	}
+}
+
+// A claim larger than what a node's volumes directory still holds keeps
+// its replica off that node; one that fits nowhere waits with the reason.
+func TestClaimSizeAgainstVolumeSpace(t *testing.T) {
+	doc := `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: big}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 60Gi}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      volumes: [{name: d, persistentVolumeClaim: {claimName: big}}]
+      containers: [{name: c, image: busybox}]
+`
+	set := loadSet(t, doc)
+	nodes := func(a, b string) []Node {
+		return []Node{
+			{Name: "a", Alive: true, Allocatable: map[string]resource.Quantity{ResourceVolumes: resource.MustParse(a)}},
+			{Name: "b", Alive: true, Allocatable: map[string]resource.Quantity{ResourceVolumes: resource.MustParse(b)}},
+		}
+	}
+	ref := set.Workloads[0].Ref
+	out := Schedule(Input{Workloads: set.Workloads, Nodes: nodes("100Gi", "100Gi"), VolumesUsed: map[string]int64{"a": 50 << 30}})
+	if r := out.Placements[ref].Replicas[0]; r.Node != "b" || out.Claims.Bound["default/big"] != "b" {
+		t.Fatalf("placed %+v, bound %v", r, out.Claims.Bound)
+	}
+	out = Schedule(Input{Workloads: set.Workloads, Nodes: nodes("50Gi", "50Gi")})
+	if r := out.Placements[ref].Replicas[0]; r.Node != "" || !strings.Contains(strings.Join(r.Pending, " "), "2 node(s): "+ReasonVolumeSpace) {
+		t.Fatalf("placed %+v", r)
 	}
 }

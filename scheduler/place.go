@@ -317,7 +317,11 @@ func (s *sched) pick(w *cworkload, idx int) (int32, []string) {
 				p -= len(f)
 			}
 			i := f[p]
-			if r := s.placementReject(w, i); r != "" {
+			r := s.placementReject(w, i)
+			if r == "" {
+				r = s.volumeReject(w, idx, i)
+			}
+			if r != "" {
 				if dyn == nil {
 					dyn = map[string]int{}
 				}

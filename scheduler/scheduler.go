@@ -76,7 +76,15 @@ type Input struct {
 	// Budgets are the PodDisruptionBudgets voluntary evictions (drains,
 	// NoExecute taints, preemption) honour.
 	Budgets []manifest.Budget
+	// VolumesUsed is, per node, the size of the node-local claims bound
+	// there: with the node's allocatable ResourceVolumes, what a new
+	// claim may still take.
+	VolumesUsed map[string]int64
 }
+
+// ResourceVolumes is the node resource of claims: the size of the file
+// system of its volumes directory.
+const ResourceVolumes = "volumes"
 
 // Claims is what a pass decided of claims: the node-local claims bound
 // by the replicas placed (first use: "namespace/name" → node) and the

@@ -50,6 +50,7 @@ type sched struct {
 	// and bound this pass), and what this pass decided.
 	claimNodes map[string]string
 	claims     Claims
+	volUsed    []int64 // per node, bytes of the claims bound there
 
 	// Disruptions: the bindings kept by pass 1 (by workload), which
 	// workloads pass 2 placed, what each budget still allows, why
@@ -151,8 +152,13 @@ func newSched(in Input) *sched {
 	for k, v := range in.ClaimNodes {
 		s.claimNodes[k] = v
 	}
+
 	s.nodes = append([]Node(nil), in.Nodes...)
 	sort.Slice(s.nodes, func(i, j int) bool { return s.nodes[i].Name < s.nodes[j].Name })
+	s.volUsed = make([]int64, len(s.nodes))
+	for i, n := range s.nodes {
+		s.volUsed[i] = in.VolumesUsed[n.Name]
+	}
 	for i := range s.nodes {
 		s.byName[s.nodes[i].Name] = int32(i)
 		h := fnv.New64a()

@@ -16,6 +16,8 @@ import (
 	"path"
 	"sort"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"driftless.dev/driftless/manifest"
 )
 
@@ -280,4 +282,19 @@ func modes(c manifest.Claim) []string {
 		return []string{manifest.ReadWriteOnce}
 	}
 	return append([]string(nil), c.AccessModes...)
+}
+
+// UsedPerNode adds up the sizes of the node-local claims each node holds
+// (their data deleted excepted).
+func UsedPerNode(bs map[manifest.Ref]Binding) map[string]int64 {
+	out := map[string]int64{}
+	for _, b := range bs {
+		if b.Node == "" || b.Phase == Deleting {
+			continue
+		}
+		if q, err := resource.ParseQuantity(b.Storage); err == nil {
+			out[b.Node] += q.Value()
+		}
+	}
+	return out
 }

@@ -47,6 +47,9 @@ type NodeMeta struct {
 	SigningKey string `json:"k,omitempty"`
 	// NodeIP is the node's address between nodes (pod routes, NodePorts).
 	NodeIP string `json:"i,omitempty"`
+	// VolumesBytes is the size of the file system of the node's volumes
+	// directory: what its claims may add up to.
+	VolumesBytes int64 `json:"d,omitempty"`
 }
 
 // Member is one node as gossip sees it.
