@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+
 	// The IANA database is built in, so that timeZone means the same on
 	// every node whatever its /usr/share/zoneinfo holds.
 	_ "time/tzdata"
