@@ -1,0 +1,166 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"driftless.dev/driftless/agent/cluster"
+	"driftless.dev/driftless/leader"
+	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/scheduler"
+	"driftless.dev/driftless/status"
+)
+
+func (a *Agent) readStatus(ctx context.Context) {
+	a.lastStatusRead = time.Now()
+	rctx, cancel := context.WithTimeout(ctx, a.cfg.StatusTimeout.Duration)
+	st, err := a.deps.Status.Read(rctx)
+	cancel()
+	if errors.Is(err, status.ErrNewerSchema) {
+		a.schemaStop = err
+		a.log.Error("refusing to act on the status branch", "err", err)
+		return
+	}
+	a.setStatusError(err)
+	if err != nil {
+		a.log.Warn("status branch unavailable; using the local copy", "err", err)
+	}
+	if st != nil {
+		a.committed = st
+	}
+}
+
+// decision is the leader's choice of one pass: leader.Next of the branch
+// as it was read (base is its head), reused by the status write unless
+// the branch moved meanwhile.
+type decision struct {
+	base    string
+	out     leader.Output
+	changed bool
+}
+
+// leaderInput gathers what leader.Next decides from, with cur as the
+// branch: the commit in force, the gossip view, every node's report (this
+// node's own from the node loop), the grace bookkeeping and the clocks.
+func (a *Agent) leaderInput(cur *status.State) leader.Input {
+	in := leader.Input{Node: a.cfg.Node, Current: cur, DeadSince: a.deadSince,
+		NodeGrace: a.cfg.NodeGrace.Duration, Now: time.Now(), JobNow: a.now()}
+	if a.view.rejection != a.rejDone {
+		in.Rejection = a.view.rejection
+	}
+	in.Policy, _ = scheduler.ParsePolicy(a.cfg.SchedulerPolicy) // checked by Config.Validate
+	in.Services, _ = a.cfg.ServiceConfig()                      // checked by Config.Validate
+	in.PodNetwork, _ = a.cfg.PodNetworkConfig()                 // checked by Config.Validate
+	if f := a.view.inForce; f != nil {
+		in.Set, in.DesiredCommit = f.set, f.rev.Commit
+	}
+	for _, m := range a.members() {
+		in.Members = append(in.Members, leader.Member{Name: m.Name, Alive: m.Alive, Labels: m.Meta.Labels, Address: m.Meta.NodeIP,
+			CPUMilli: m.Meta.CPUMilli, MemoryBytes: m.Meta.MemoryBytes, SigningKey: m.Meta.SigningKey, VolumesBytes: m.Meta.VolumesBytes})
+	}
+	in.Reports = map[string]leader.Report{}
+	for n, r := range a.reports() {
+		if n != a.cfg.Node {
+			in.Reports[n] = leader.Report{Replicas: r.Replicas, Reached: r.Reached}
+		}
+	}
+	obs := a.observedHere()
+	own := leader.Report{Replicas: make(map[string]manifest.ReplicaStatus, len(obs)), Reached: a.reachedHere()}
+	for k, o := range obs {
+		own.Replicas[leader.ReportKey(k.Workload, k.Index)] = o
+	}
+	in.Reports[a.cfg.Node] = own
+	return in
+}
+
+// decide runs leader.Next once on the committed branch and keeps what it
+// decided: the next status, the grace bookkeeping, when time alone
+// changes the answer.
+func (a *Agent) decide() {
+	cur := a.committed
+	if cur == nil {
+		cur = (*status.State)(nil).Clone()
+	}
+	out := a.next(a.leaderInput(cur))
+	a.take(out)
+	a.decision = &decision{base: cur.Head, out: out, changed: a.committed == nil || !status.Equal(a.committed, out.Next)}
+}
+
+// take keeps the bookkeeping of one leader.Next output.
+func (a *Agent) take(out leader.Output) {
+	a.deadSince = out.DeadSince
+	a.jobWake = out.JobWake
+	a.graceWake = out.GraceWake
+}
+
+// needsStatusWrite reports whether this pass's decision differs from the
+// branch; heartbeats never count.
+func (a *Agent) needsStatusWrite() bool {
+	return a.isLeader() && a.decision != nil && a.decision.changed
+}
+
+func (a *Agent) writeStatus(ctx context.Context) {
+	var msg *status.Message
+	var readTerm int64
+	lost := false
+	if a.committed != nil {
+		readTerm = a.committed.Cluster.Term
+	}
+	uctx, cancel := context.WithTimeout(ctx, a.cfg.StatusTimeout.Duration)
+	defer cancel()
+	st, changed, err := a.deps.Status.Update(uctx, func(cur *status.State) (*status.State, *status.Message, error) {
+		// Another node claimed a term since this one last read the
+		// branch (its compare-and-swap won): follow it, never outbid it.
+		if cur.Cluster.Leader != a.cfg.Node && cur.Cluster.Term > readTerm {
+			lost = true
+			return nil, nil, nil
+		}
+		// The pass's decision stands while the branch is where it was
+		// read; a branch that moved (a CAS retry) is decided anew.
+		var out leader.Output
+		if d := a.decision; d != nil && d.base == cur.Head {
+			out = d.out
+		} else {
+			out = a.next(a.leaderInput(cur))
+			a.take(out)
+		}
+		msg = out.Message
+		return out.Next, out.Message, nil
+	})
+	a.lastWrite = time.Now()
+	if errors.Is(err, status.ErrNewerSchema) {
+		a.schemaStop = err
+		a.log.Error("refusing to act on the status branch", "err", err)
+		return
+	}
+	a.setStatusError(err)
+	if err != nil {
+		a.log.Warn("status commit failed; will retry", "err", err)
+		return
+	}
+	a.committed = st
+	if lost {
+		a.log.Info("another node leads; following it", "leader", st.Cluster.Leader, "term", st.Cluster.Term)
+		return
+	}
+	if r := a.view.rejection; r != nil && st.Cluster.LastRejection != nil && st.Cluster.LastRejection.Commit == r.Commit {
+		a.rejDone = r
+	}
+	if changed && msg != nil {
+		a.log.Info("status committed", "commit", short(st.Head), "summary", msg.Summary, "term", st.Cluster.Term)
+		if a.deps.Cluster != nil {
+			a.deps.Cluster.Hint(cluster.Hint{Kind: cluster.HintStatus, Commit: st.Head})
+		}
+	}
+}
+
+func sortedNodes(m map[string]status.NodeStatus) []status.NodeStatus {
+	out := make([]status.NodeStatus, 0, len(m))
+	for _, n := range m {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
