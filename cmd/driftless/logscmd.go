@@ -52,11 +52,8 @@ func logsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	// Flags may come before or after WORKLOAD, as with kubectl.
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
+		if code, done := parseFlags(fs, args); done {
+			return code
 		}
 		if fs.NArg() == 0 {
 			break

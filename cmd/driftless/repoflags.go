@@ -29,7 +29,7 @@ func addRepoFlags(fs *flag.FlagSet, repoHelp string) *repoFlags {
 	return f
 }
 
-// parseFlags parses args; done means the command ends now with code (0
+// parseFlags parses args for every command; done means it ends now with code (0
 // after -h, 2 for a bad flag: the flag package has said why).
 func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
 	if err := fs.Parse(args); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,11 +45,8 @@ func runSecret(args []string, stdout, stderr io.Writer) int {
 	recipients := fs.String("recipients", "", "file of age or SSH public keys to seal to (seal)")
 	identity := fs.String("identity", "", "age identity file or SSH private key (unseal)")
 	outPath := fs.String("o", "-", "output file (- for standard output)")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, done := parseFlags(fs, args[1:]); done {
+		return code
 	}
 	if fs.NArg() > 1 || (sub == "seal" && *recipients == "") || (sub == "unseal" && *identity == "") ||
 		(sub == "keygen" && (*outPath == "-" || fs.NArg() > 0)) {

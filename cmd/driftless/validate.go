@@ -43,11 +43,8 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: driftless validate [-o text|json] [--require-sealed-secrets] PATH...\n\nLints manifest files or directories as the agent would load them: exit 0 when valid, 1 when not, 2 on usage errors.")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if fs.NArg() == 0 || (*output != "text" && *output != "json") {
 		fs.Usage()
