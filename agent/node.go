@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"time"
 
+	"driftless.dev/driftless/internal/backoff"
 	"driftless.dev/driftless/leader"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/reconcile"
@@ -42,6 +43,7 @@ func (a *Agent) nodeLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	fails := 0
+	retry := backoff.Backoff{Base: 2 * time.Second, Max: 32 * time.Second} // after a failed pass
 	for {
 		select {
 		case <-ctx.Done():
@@ -71,12 +73,13 @@ func (a *Agent) nodeLoop(ctx context.Context) {
 			}
 			a.log.Warn("reconcile pass failed", "err", err, "failures", fails)
 			a.setRuntimeError(err.Error())
-			next = min(next, time.Second<<min(fails, 5))
+			next = min(next, retry.Next())
 		} else {
 			if fails > 0 {
 				a.log.Info("container runtime reachable again")
 			}
 			fails = 0
+			retry.Reset()
 			a.setRuntimeError("")
 			prev, seen := a.nodeOut.Get()
 			view := nodeView{observed: obs, reached: prev.reached}

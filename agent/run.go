@@ -16,6 +16,7 @@ import (
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/clusterdns"
 	"driftless.dev/driftless/containerlog"
+	"driftless.dev/driftless/internal/backoff"
 	"driftless.dev/driftless/internal/sealed"
 	"driftless.dev/driftless/netproxy"
 	"driftless.dev/driftless/podnet"
@@ -94,7 +95,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("image pulls configured", "file", cfg.RegistryConfigFile, "mirrored", len(registry.Mirrors), "rewrites", len(registry.Rewrites), "credentials", len(registry.Credentials))
 	}
 	var rt *ctrd.Runtime
-	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+	retry := backoff.Backoff{Base: time.Second, Max: 30 * time.Second}
+	for {
 		rt, err = ctrd.New(ctx, ctrd.Config{
 			Address:   cfg.ContainerdAddress,
 			Namespace: cfg.Namespace,
@@ -109,6 +111,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err == nil {
 			break
 		}
+		delay := retry.Next()
 		log.Warn("containerd unavailable; retrying", "address", cfg.ContainerdAddress, "err", err, "in", delay)
 		select {
 		case <-ctx.Done():

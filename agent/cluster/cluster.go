@@ -29,6 +29,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"driftless.dev/driftless/internal/backoff"
 	"driftless.dev/driftless/manifest"
 )
 
@@ -309,37 +310,43 @@ func encodeMeta(m NodeMeta) ([]byte, error) {
 // joinLoop joins the seeds, retrying with back-off until one answers, and
 // again whenever this node finds itself alone.
 func (c *Cluster) joinLoop(ctx context.Context) {
-	delay := 200 * time.Millisecond
+	// 200 ms doubling to 6.4 s. It grows while this node has company
+	// too, so a node left alone tries again within 6.4 s.
+	retry := backoff.Backoff{Base: 200 * time.Millisecond, Max: 6400 * time.Millisecond}
 	failures := 0
 	for {
+		failed := false
+		var err error
 		if c.ml.NumMembers() <= 1 {
-			if n, err := c.ml.Join(c.cfg.Join); err != nil || n == 0 {
+			var n int
+			if n, err = c.ml.Join(c.cfg.Join); err != nil || n == 0 {
 				failures++
-				if keyMismatch(err) {
-					if failures == 1 || failures%30 == 0 {
-						c.log.Error("cannot join the cluster: the seeds use a different gossip key (check --gossip-key-file); running committed containers meanwhile",
-							"seeds", c.cfg.Join, "attempts", failures, "err", err)
-					}
-				} else if failures == 5 || failures%30 == 0 {
-					// Say it loudly now and then.
-					c.log.Warn("cannot join the cluster yet (seeds down, or a different gossip key?); running committed containers meanwhile",
-						"seeds", c.cfg.Join, "attempts", failures, "err", err)
-				} else {
-					c.log.Debug("gossip join failed; retrying", "seeds", c.cfg.Join, "err", err, "in", delay)
-				}
+				failed = true
 			} else {
 				failures = 0
 				c.log.Info("joined cluster", "via", n, "members", c.ml.NumMembers())
-				delay = 200 * time.Millisecond
+				retry.Reset()
+			}
+		}
+		delay := retry.Next()
+		if failed {
+			if keyMismatch(err) {
+				if failures == 1 || failures%30 == 0 {
+					c.log.Error("cannot join the cluster: the seeds use a different gossip key (check --gossip-key-file); running committed containers meanwhile",
+						"seeds", c.cfg.Join, "attempts", failures, "err", err)
+				}
+			} else if failures == 5 || failures%30 == 0 {
+				// Say it loudly now and then.
+				c.log.Warn("cannot join the cluster yet (seeds down, or a different gossip key?); running committed containers meanwhile",
+					"seeds", c.cfg.Join, "attempts", failures, "err", err)
+			} else {
+				c.log.Debug("gossip join failed; retrying", "seeds", c.cfg.Join, "err", err, "in", delay)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(delay):
-		}
-		if delay < 5*time.Second {
-			delay *= 2
 		}
 	}
 }

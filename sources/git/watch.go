@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"driftless.dev/driftless/internal/fswatch"
 )
 
 // LocalPath returns the repository directory of a file:// URL (the .git
@@ -70,64 +72,23 @@ func WatchRefs(ctx context.Context, dir string) (<-chan struct{}, error) {
 	if dir == "" {
 		return nil, nil
 	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, err
+	rel := func(p string) string {
+		r, _ := filepath.Rel(dir, p)
+		return r
 	}
-	addTree := func(root string) {
-		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				_ = w.Add(p)
+	// dir itself is watched for packed-refs, which is replaced by rename.
+	return fswatch.Watch(ctx, dir, fswatch.Options{
+		Debounce: 100 * time.Millisecond,
+		Want: func(ev fsnotify.Event) bool {
+			if strings.HasSuffix(ev.Name, ".lock") {
+				return false
 			}
-			return nil
-		})
-	}
-	if err := w.Add(dir); err != nil { // packed-refs is replaced by rename here
-		w.Close()
-		return nil, err
-	}
-	addTree(filepath.Join(dir, "refs"))
-	out := make(chan struct{}, 1)
-	go func() {
-		defer w.Close()
-		defer close(out)
-		var timer *time.Timer
-		var fire <-chan time.Time
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if strings.HasSuffix(ev.Name, ".lock") {
-					continue
-				}
-				if ev.Op&fsnotify.Create != 0 {
-					if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-						addTree(ev.Name) // and rescan: events before the watch are missed
-					}
-				}
-				rel, _ := filepath.Rel(dir, ev.Name)
-				if rel != "packed-refs" && !strings.HasPrefix(rel, "refs") {
-					continue
-				}
-				if timer == nil {
-					timer = time.NewTimer(100 * time.Millisecond)
-				} else {
-					timer.Reset(100 * time.Millisecond)
-				}
-				fire = timer.C
-			case <-fire:
-				fire = nil
-				select {
-				case out <- struct{}{}:
-				default:
-				}
-			case <-w.Errors:
-			}
-		}
-	}()
-	return out, nil
+			r := rel(ev.Name)
+			return r == "packed-refs" || strings.HasPrefix(r, "refs")
+		},
+		Subdir: func(p string) bool {
+			r := rel(p)
+			return r == "refs" || strings.HasPrefix(r, "refs"+string(filepath.Separator))
+		},
+	})
 }
