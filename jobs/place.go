@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/rollout"
 	"driftless.dev/driftless/scheduler"
 )
 
@@ -59,13 +60,15 @@ func Decide(in Input) Result {
 	}
 	ws := make([]manifest.Workload, 0, len(set.Workloads))
 	results := map[manifest.Ref]JobResult{}
+	requests := map[manifest.Ref]scheduler.Request{}
 	stepJob := func(w manifest.Workload) {
 		var prev *manifest.Placement
 		if p, ok := base[w.Ref]; ok {
 			prev = &p
 		}
 		res := Step(&w, prev, now)
-		w.Indexes, w.Replicas = res.Active, len(res.Active)
+		// Never nil: a Job with no active replica places none.
+		requests[w.Ref] = scheduler.Request{Indexes: append([]int{}, res.Active...)}
 		ws = append(ws, w)
 		results[w.Ref] = res
 		soon(res.Wake)
@@ -131,6 +134,10 @@ func Decide(in Input) Result {
 		cronRecords[c.Ref] = manifest.Placement{Workload: c.Ref, DesiredCommit: commit, SpecHash: c.Template.SpecHash, Replicas: []manifest.ReplicaPlacement{}, CronJob: &rec}
 	}
 
+	// The rollout controllers decide which replicas of Deployments,
+	// DaemonSets and StatefulSets exist and which keep their template.
+	steps := rollout.Plan(ws, base, in.Lingering, now)
+	requests = rollout.Requests(steps, requests)
 	out := scheduler.Schedule(scheduler.Input{
 		Policy:        in.Policy,
 		DesiredCommit: commit,
@@ -138,12 +145,12 @@ func Decide(in Input) Result {
 		Nodes:         nodes,
 		Current:       base,
 		Now:           now,
-		Lingering:     in.Lingering,
+		Requests:      requests,
 		ClaimNodes:    in.ClaimNodes,
 		Budgets:       set.Budgets,
 		VolumesUsed:   in.VolumesUsed,
 	})
-	soon(out.Wake)
+	soon(rollout.Finish(ws, steps, base, out.Placements, now))
 	for ref, p := range out.Placements {
 		res, isJob := results[ref]
 		if !isJob {

@@ -130,6 +130,14 @@ type CronJobStatus struct {
 	Runs []string `json:"runs,omitempty"`
 }
 
+// Revision is the template an old replica keeps while it waits for its
+// turn in a rollout.
+type Revision struct {
+	SpecHash string
+	// Commit is the desired commit that template comes from.
+	Commit string
+}
+
 // ReplicaPlacement binds one replica (by index) to a node.
 type ReplicaPlacement struct {
 	Index int `json:"index"`

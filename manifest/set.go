@@ -8,14 +8,10 @@ type Workload struct {
 	Ref
 	File string
 	Line int
-	// Replicas is the desired replica count (Job: min(parallelism,
-	// completions) before the leader's Job controller decides how many
-	// run); unused when PerNode is set.
+	// Replicas is the desired replica count (a Job: the most that run at
+	// once, min(parallelism, completions); its controller's request to
+	// the scheduler names which); unused when PerNode is set.
 	Replicas int
-	// Indexes, when set, are the replica indexes to place instead of
-	// 0..Replicas-1: a Job's active replicas, whose indexes grow as
-	// failed replicas are replaced.
-	Indexes []int
 	// PerNode places one replica on every feasible node (DaemonSet).
 	PerNode bool
 	// Template is the defaulted pod template every replica runs.

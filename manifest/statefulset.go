@@ -234,7 +234,6 @@ func (s *Set) addStatefulSet(d *document, o *StatefulSet) []Problem {
 		w.Rollout.MaxUnavailable = *ru.MaxUnavailable
 	}
 	w.Stateful = st
-	w.Indexes = st.Ordinals(w.Replicas)
 	w.claimTemplates = pending
 	s.Workloads = append(s.Workloads, w)
 	return nil

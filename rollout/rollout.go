@@ -1,4 +1,4 @@
-package scheduler
+package rollout
 
 import (
 	"fmt"
@@ -7,14 +7,6 @@ import (
 
 	"driftless.dev/driftless/manifest"
 )
-
-// Revision is the template an old replica keeps while it waits for its
-// turn in a rollout.
-type Revision struct {
-	SpecHash string
-	// Commit is the desired commit that template comes from.
-	Commit string
-}
 
 // Step is one rollout decision for one workload: which replicas to place
 // and which of them keep their old template. Every other replica placed
@@ -27,15 +19,15 @@ type Step struct {
 	// whose replicas follow the nodes.
 	Indexes []int
 	// Hold are the old replicas that keep their template, by index.
-	Hold map[int]Revision
+	Hold map[int]manifest.Revision
 	// LastProgress is when the rollout last moved, as of this step;
 	// Stalled is set when the progress deadline passed before it.
 	LastProgress time.Time
 	Stalled      bool
 }
 
-// RolloutInput is what one rollout step reads.
-type RolloutInput struct {
+// Input is what one rollout step reads.
+type Input struct {
 	Workload manifest.Workload
 	// Current is the committed placement with the nodes' freshest
 	// reports; nil for a new workload.
@@ -63,7 +55,7 @@ func available(r manifest.ReplicaPlacement, minReady time.Duration, now time.Tim
 	return !since.Add(minReady).After(now)
 }
 
-// RolloutStep decides, as Kubernetes' deployment and DaemonSet
+// RollingStep decides, as Kubernetes' deployment and DaemonSet
 // controllers do, how far a workload moves toward its template this pass.
 // It is pure.
 //
@@ -79,7 +71,7 @@ func available(r manifest.ReplicaPlacement, minReady time.Duration, now time.Tim
 // places the new ones once no node reports an old one running. A
 // DaemonSet replaces at most maxUnavailable replicas at a time;
 // OnDelete keeps the old template until a replica is placed anew.
-func RolloutStep(in RolloutInput) Step {
+func RollingStep(in Input) Step {
 	w, now := in.Workload, in.Now
 	ro := w.Rollout
 	var cur []manifest.ReplicaPlacement
@@ -89,7 +81,7 @@ func RolloutStep(in RolloutInput) Step {
 		cur, prev, commit = in.Current.Replicas, in.Current.Rollout, in.Current.DesiredCommit
 	}
 	minReady := time.Duration(ro.MinReadySeconds) * time.Second
-	st := Step{Hold: map[int]Revision{}, LastProgress: now}
+	st := Step{Hold: map[int]manifest.Revision{}, LastProgress: now}
 
 	var old, neu []manifest.ReplicaPlacement
 	avail := 0
@@ -108,7 +100,7 @@ func RolloutStep(in RolloutInput) Step {
 		if r.DesiredCommit != "" {
 			c = r.DesiredCommit
 		}
-		st.Hold[r.Index] = Revision{SpecHash: r.SpecHash, Commit: c}
+		st.Hold[r.Index] = manifest.Revision{SpecHash: r.SpecHash, Commit: c}
 	}
 
 	// Progress: a rollout of the same template that moved since the last
@@ -321,9 +313,9 @@ func perNodeStep(w manifest.Workload, st Step, old, cur []manifest.ReplicaPlacem
 	return st
 }
 
-// rolloutRecord is the record of a workload's rollout after its step,
+// Record is the record of a workload's rollout after its step,
 // from the placed replicas.
-func rolloutRecord(w manifest.Workload, st Step, prev *manifest.RolloutStatus, rs []manifest.ReplicaPlacement, now time.Time) *manifest.RolloutStatus {
+func Record(w manifest.Workload, st Step, prev *manifest.RolloutStatus, rs []manifest.ReplicaPlacement, now time.Time) *manifest.RolloutStatus {
 	ro := w.Rollout
 	minReady := time.Duration(ro.MinReadySeconds) * time.Second
 	rec := &manifest.RolloutStatus{SpecHash: w.SpecHash, Replicas: w.Replicas, Total: len(rs), LastProgress: st.LastProgress}
@@ -364,9 +356,9 @@ func rolloutRecord(w manifest.Workload, st Step, prev *manifest.RolloutStatus, r
 	return rec
 }
 
-// rolloutWake is when time alone changes rec: a ready replica becomes
+// Wake is when time alone changes rec: a ready replica becomes
 // available, or the progress deadline passes.
-func rolloutWake(w manifest.Workload, rec *manifest.RolloutStatus, rs []manifest.ReplicaPlacement, now time.Time) time.Time {
+func Wake(w manifest.Workload, rec *manifest.RolloutStatus, rs []manifest.ReplicaPlacement, now time.Time) time.Time {
 	var wake time.Time
 	soon := func(t time.Time) {
 		if t.After(now) && (wake.IsZero() || t.Before(wake)) {

@@ -1,4 +1,4 @@
-package scheduler
+package rollout
 
 import (
 	"fmt"
@@ -94,7 +94,7 @@ func count(p manifest.Placement, hash string) int {
 func TestRollingUpdateStepsWithinBounds(t *testing.T) {
 	nodes := []Node{node("a"), node("b"), node("c")}
 	v1 := wl("web", 4, rolling(intv(1), intv(1)), withHash("v1"))
-	in := Input{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0}
+	in := schedIn{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0}
 	cur := Schedule(in).Placements
 	cur = report(cur, func(manifest.ReplicaPlacement) bool { return true })
 
@@ -107,7 +107,7 @@ func TestRollingUpdateStepsWithinBounds(t *testing.T) {
 			t.Fatalf("rollout did not complete: %+v", cur[ref].Rollout)
 		}
 		now = now.Add(time.Second)
-		out := Schedule(Input{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: now})
+		out := Schedule(schedIn{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: now})
 		p := out.Placements[ref]
 		checkStep(t, v2, cur[ref], p, now)
 		for _, r := range p.Replicas {
@@ -157,11 +157,11 @@ func TestRollingUpdateFirstStep(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v1 := wl("web", tc.replicas, rolling(tc.surge, tc.unavail), withHash("v1"))
-			cur := report(Schedule(Input{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0}).Placements,
+			cur := report(Schedule(schedIn{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0}).Placements,
 				func(manifest.ReplicaPlacement) bool { return true })
 			v2 := v1
 			v2.SpecHash = "v2"
-			p := Schedule(Input{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: t0.Add(time.Second)}).Placements[v2.Ref]
+			p := Schedule(schedIn{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: t0.Add(time.Second)}).Placements[v2.Ref]
 			if o, n := count(p, "v1"), count(p, "v2"); o != tc.wantOld || n != tc.wantNew {
 				t.Fatalf("first step: %d old, %d new; want %d old, %d new", o, n, tc.wantOld, tc.wantNew)
 			}
@@ -176,7 +176,7 @@ func TestRollingUpdateStallsAndReverts(t *testing.T) {
 	nodes := []Node{node("a"), node("b")}
 	v1 := wl("web", 4, rolling(intv(1), intv(1)), withHash("v1"))
 	v1.Rollout.ProgressDeadlineSeconds = 30
-	cur := report(Schedule(Input{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0}).Placements,
+	cur := report(Schedule(schedIn{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0}).Placements,
 		func(manifest.ReplicaPlacement) bool { return true })
 	bad := v1
 	bad.SpecHash = "bad"
@@ -186,7 +186,7 @@ func TestRollingUpdateStallsAndReverts(t *testing.T) {
 	var p manifest.Placement
 	for i := 0; i < 40; i++ {
 		now = now.Add(2 * time.Second)
-		out := Schedule(Input{DesiredCommit: "c2", Workloads: []manifest.Workload{bad}, Nodes: nodes, Current: cur, Now: now})
+		out := Schedule(schedIn{DesiredCommit: "c2", Workloads: []manifest.Workload{bad}, Nodes: nodes, Current: cur, Now: now})
 		p = out.Placements[ref]
 		checkStep(t, bad, cur[ref], p, now)
 		if a := len(availableSet(p, bad, now)); a < 3 {
@@ -215,7 +215,7 @@ func TestRollingUpdateStallsAndReverts(t *testing.T) {
 	}
 
 	// git revert: v1 is the template again.
-	out := Schedule(Input{DesiredCommit: "c3", Workloads: []manifest.Workload{v1}, Nodes: nodes, Current: cur, Now: now.Add(time.Second)})
+	out := Schedule(schedIn{DesiredCommit: "c3", Workloads: []manifest.Workload{v1}, Nodes: nodes, Current: cur, Now: now.Add(time.Second)})
 	p = out.Placements[ref]
 	if count(p, "bad") != 0 || len(p.Replicas) != 4 {
 		t.Fatalf("revert keeps broken replicas: %+v", p.Replicas)
@@ -230,11 +230,11 @@ func TestRecreateStopsAllThenStarts(t *testing.T) {
 	v1 := wl("web", 3, withHash("v1"), func(w *manifest.Workload) {
 		w.Rollout = &manifest.RolloutSpec{Strategy: manifest.StrategyRecreate, ProgressDeadlineSeconds: 600}
 	})
-	cur := report(Schedule(Input{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0}).Placements,
+	cur := report(Schedule(schedIn{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0}).Placements,
 		func(manifest.ReplicaPlacement) bool { return true })
 	v2 := v1
 	v2.SpecHash = "v2"
-	in := Input{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: t0}
+	in := schedIn{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: t0}
 	p := Schedule(in).Placements[v2.Ref]
 	if len(p.Replicas) != 0 {
 		t.Fatalf("Recreate must stop every old replica first: %+v", p.Replicas)
@@ -253,14 +253,14 @@ func TestRecreateStopsAllThenStarts(t *testing.T) {
 func TestPausedFreezesTemplate(t *testing.T) {
 	nodes := []Node{node("a")}
 	v1 := wl("web", 2, rolling(intv(1), intv(1)), withHash("v1"))
-	cur := report(Schedule(Input{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0}).Placements,
+	cur := report(Schedule(schedIn{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0}).Placements,
 		func(manifest.ReplicaPlacement) bool { return true })
 	v2 := v1
 	v2.SpecHash = "v2"
 	ro := *v1.Rollout
 	ro.Paused = true
 	v2.Rollout = &ro
-	p := Schedule(Input{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: t0}).Placements[v2.Ref]
+	p := Schedule(schedIn{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: t0}).Placements[v2.Ref]
 	if count(p, "v1") != 2 || len(p.Replicas) != 2 || p.Rollout.Reason != manifest.ReasonDeploymentPaused {
 		t.Fatalf("paused rollout moved: %+v %+v", p.Replicas, p.Rollout)
 	}
@@ -270,9 +270,9 @@ func TestMinReadySecondsDelaysAvailability(t *testing.T) {
 	nodes := []Node{node("a")}
 	w := wl("web", 1, rolling(intv(0), intv(1)), withHash("v1"))
 	w.Rollout.MinReadySeconds = 10
-	out := Schedule(Input{DesiredCommit: "c1", Workloads: []manifest.Workload{w}, Nodes: nodes, Now: t0})
+	out := Schedule(schedIn{DesiredCommit: "c1", Workloads: []manifest.Workload{w}, Nodes: nodes, Now: t0})
 	cur := report(out.Placements, func(manifest.ReplicaPlacement) bool { return true })
-	out = Schedule(Input{DesiredCommit: "c1", Workloads: []manifest.Workload{w}, Nodes: nodes, Current: cur, Now: t0.Add(time.Second)})
+	out = Schedule(schedIn{DesiredCommit: "c1", Workloads: []manifest.Workload{w}, Nodes: nodes, Current: cur, Now: t0.Add(time.Second)})
 	p := out.Placements[w.Ref]
 	if p.Replicas[0].ReadySince == nil || !p.Replicas[0].ReadySince.Equal(t0.Add(time.Second)) {
 		t.Fatalf("ReadySince %v", p.Replicas[0].ReadySince)
@@ -284,7 +284,7 @@ func TestMinReadySecondsDelaysAvailability(t *testing.T) {
 		t.Fatalf("wake %v, want when minReadySeconds passes", out.Wake)
 	}
 	cur = report(out.Placements, func(manifest.ReplicaPlacement) bool { return true })
-	p = Schedule(Input{DesiredCommit: "c1", Workloads: []manifest.Workload{w}, Nodes: nodes, Current: cur, Now: t0.Add(11 * time.Second)}).Placements[w.Ref]
+	p = Schedule(schedIn{DesiredCommit: "c1", Workloads: []manifest.Workload{w}, Nodes: nodes, Current: cur, Now: t0.Add(11 * time.Second)}).Placements[w.Ref]
 	if p.Rollout.Available != 1 || !p.Rollout.Complete() {
 		t.Fatalf("available after minReadySeconds: %+v", p.Rollout)
 	}
@@ -298,12 +298,12 @@ func TestDaemonSetRollingUpdateAndOnDelete(t *testing.T) {
 		w.Rollout = &manifest.RolloutSpec{Strategy: strategy, MaxUnavailable: intv(1), MaxSurge: intv(0)}
 		return w
 	}
-	cur := report(Schedule(Input{DesiredCommit: "c1", Workloads: []manifest.Workload{ds("v1", "RollingUpdate")}, Nodes: nodes, Now: t0}).Placements,
+	cur := report(Schedule(schedIn{DesiredCommit: "c1", Workloads: []manifest.Workload{ds("v1", "RollingUpdate")}, Nodes: nodes, Now: t0}).Placements,
 		func(manifest.ReplicaPlacement) bool { return true })
 	ref := ds("v1", "").Ref
 
 	for steps := 1; ; steps++ {
-		out := Schedule(Input{DesiredCommit: "c2", Workloads: []manifest.Workload{ds("v2", "RollingUpdate")}, Nodes: nodes, Current: cur, Now: t0})
+		out := Schedule(schedIn{DesiredCommit: "c2", Workloads: []manifest.Workload{ds("v2", "RollingUpdate")}, Nodes: nodes, Current: cur, Now: t0})
 		p := out.Placements[ref]
 		if len(p.Replicas) != 4 {
 			t.Fatalf("one replica per node: %+v", p.Replicas)
@@ -327,14 +327,14 @@ func TestDaemonSetRollingUpdateAndOnDelete(t *testing.T) {
 	}
 
 	// OnDelete: nothing is replaced until a replica is placed anew.
-	out := Schedule(Input{DesiredCommit: "c3", Workloads: []manifest.Workload{ds("v3", "OnDelete")}, Nodes: nodes, Current: cur, Now: t0})
+	out := Schedule(schedIn{DesiredCommit: "c3", Workloads: []manifest.Workload{ds("v3", "OnDelete")}, Nodes: nodes, Current: cur, Now: t0})
 	p := out.Placements[ref]
 	if count(p, "v3") != 0 {
 		t.Fatalf("OnDelete replaced replicas: %+v", p.Replicas)
 	}
 	nodes[0].Alive = false
 	nodes = append(nodes, node("e"))
-	p = Schedule(Input{DesiredCommit: "c3", Workloads: []manifest.Workload{ds("v3", "OnDelete")}, Nodes: nodes, Current: out.Placements, Now: t0}).Placements[ref]
+	p = Schedule(schedIn{DesiredCommit: "c3", Workloads: []manifest.Workload{ds("v3", "OnDelete")}, Nodes: nodes, Current: out.Placements, Now: t0}).Placements[ref]
 	for _, r := range p.Replicas {
 		if want := r.Node == "e"; (r.SpecHash == "v3") != want {
 			t.Fatalf("OnDelete: only the new node's replica runs v3: %+v", p.Replicas)
@@ -363,7 +363,7 @@ func TestRollingUpdateProperty(t *testing.T) {
 		nodes := []Node{node("a"), node("b"), node("c")}
 		v1 := wl("web", n, rolling(surge, unavail), withHash("v1"))
 		v1.Rollout.ProgressDeadlineSeconds = 20
-		cur := report(Schedule(Input{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0}).Placements,
+		cur := report(Schedule(schedIn{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0}).Placements,
 			func(manifest.ReplicaPlacement) bool { return true })
 		v2 := v1
 		v2.SpecHash = "v2"
@@ -378,7 +378,7 @@ func TestRollingUpdateProperty(t *testing.T) {
 				rt.Fatalf("rollout does not end: %+v", cur[v2.Ref].Rollout)
 			}
 			now = now.Add(time.Second)
-			out := Schedule(Input{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: now})
+			out := Schedule(schedIn{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: now})
 			p := out.Placements[v2.Ref]
 			checkStep(rt, v2, cur[v2.Ref], p, now)
 			if p.Rollout.Stalled() && cur[v2.Ref].Rollout.Stalled() {
@@ -425,11 +425,11 @@ func TestRollingUpdateOfNotYetAvailableReplicas(t *testing.T) {
 	nodes := []Node{node("a"), node("b")}
 	v1 := wl("web", 4, rolling(intv(1), intv(1)), withHash("v1"))
 	v1.Rollout.MinReadySeconds = 10
-	out := Schedule(Input{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0})
+	out := Schedule(schedIn{DesiredCommit: "c1", Workloads: []manifest.Workload{v1}, Nodes: nodes, Now: t0})
 	cur := report(out.Placements, func(manifest.ReplicaPlacement) bool { return true })
 	v2 := v1
 	v2.SpecHash = "v2"
-	p := Schedule(Input{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: t0.Add(time.Second)}).Placements[v2.Ref]
+	p := Schedule(schedIn{DesiredCommit: "c2", Workloads: []manifest.Workload{v2}, Nodes: nodes, Current: cur, Now: t0.Add(time.Second)}).Placements[v2.Ref]
 	if o := count(p, "v1"); o != 3 {
 		t.Fatalf("one of 4 not-yet-available replicas may go, %d of 4 old left: %+v", o, p.Replicas)
 	}

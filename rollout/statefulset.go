@@ -1,4 +1,4 @@
-package scheduler
+package rollout
 
 import (
 	"sort"
@@ -21,11 +21,11 @@ import (
 // a broken rollout is mended by pushing a fix); OnDelete keeps the old
 // template until a replica is placed anew. A replica is replaced where
 // it runs, with the same ordinal, name and claims.
-func StatefulStep(in RolloutInput) Step {
+func StatefulStep(in Input) Step {
 	w, now := in.Workload, in.Now
 	ss, ro := w.Stateful, w.Rollout
 	minReady := time.Duration(ro.MinReadySeconds) * time.Second
-	st := Step{Hold: map[int]Revision{}, LastProgress: now}
+	st := Step{Hold: map[int]manifest.Revision{}, LastProgress: now}
 	cur := map[int]manifest.ReplicaPlacement{}
 	commit := ""
 	if in.Current != nil {
@@ -87,7 +87,7 @@ func StatefulStep(in RolloutInput) Step {
 		if r.DesiredCommit != "" {
 			c = r.DesiredCommit
 		}
-		st.Hold[r.Index] = Revision{SpecHash: r.SpecHash, Commit: c}
+		st.Hold[r.Index] = manifest.Revision{SpecHash: r.SpecHash, Commit: c}
 	}
 	isOld := func(r manifest.ReplicaPlacement) bool {
 		return r.Node != "" && r.SpecHash != "" && r.SpecHash != w.SpecHash

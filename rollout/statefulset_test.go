@@ -1,4 +1,4 @@
-package scheduler
+package rollout
 
 import (
 	"reflect"
@@ -27,7 +27,7 @@ func ssReady(i int, hash string) manifest.ReplicaPlacement { return ssReplica(i,
 func ssNotReady(i int, hash string) manifest.ReplicaPlacement { return ssReplica(i, hash, -1) }
 
 func TestStatefulStep(t *testing.T) {
-	old := Revision{SpecHash: "old", Commit: "c1"}
+	old := manifest.Revision{SpecHash: "old", Commit: "c1"}
 	type tc struct {
 		name       string
 		policy     string // OrderedReady when empty
@@ -40,7 +40,7 @@ func TestStatefulStep(t *testing.T) {
 		cur        []manifest.ReplicaPlacement // nil: no current placement
 		lingering  int
 		wantIdx    []int
-		wantHold   map[int]Revision
+		wantHold   map[int]manifest.Revision
 	}
 	mu := func(v manifest.IntOrString) *manifest.IntOrString { return &v }
 	cases := []tc{
@@ -77,61 +77,61 @@ func TestStatefulStep(t *testing.T) {
 		{name: "rolling replaces the highest old ordinal first", replicas: 3,
 			cur:      []manifest.ReplicaPlacement{ssReady(0, "old"), ssReady(1, "old"), ssReady(2, "old")},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{0: old, 1: old}},
+			wantHold: map[int]manifest.Revision{0: old, 1: old}},
 		{name: "rolling waits while the replaced one is not ready", replicas: 3,
 			cur:      []manifest.ReplicaPlacement{ssReady(0, "old"), ssReady(1, "old"), ssNotReady(2, "new")},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{0: old, 1: old}},
+			wantHold: map[int]manifest.Revision{0: old, 1: old}},
 		{name: "rolling moves on once the replaced one is ready", replicas: 3,
 			cur:      []manifest.ReplicaPlacement{ssReady(0, "old"), ssReady(1, "old"), ssReady(2, "new")},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{0: old}},
+			wantHold: map[int]manifest.Revision{0: old}},
 		{name: "rolling done holds nothing", replicas: 3,
 			cur:     []manifest.ReplicaPlacement{ssReady(0, "new"), ssReady(1, "new"), ssReady(2, "new")},
 			wantIdx: []int{0, 1, 2}},
 		{name: "rolling maxUnavailable 2 replaces two", replicas: 3, maxUnavail: mu(intv(2)),
 			cur:      []manifest.ReplicaPlacement{ssReady(0, "old"), ssReady(1, "old"), ssReady(2, "old")},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{0: old}},
+			wantHold: map[int]manifest.Revision{0: old}},
 		{name: "rolling maxUnavailable 50% of 4 replaces two", replicas: 4, maxUnavail: mu(pct("50%")),
 			cur:      []manifest.ReplicaPlacement{ssReady(0, "old"), ssReady(1, "old"), ssReady(2, "old"), ssReady(3, "old")},
 			wantIdx:  []int{0, 1, 2, 3},
-			wantHold: map[int]Revision{0: old, 1: old}},
+			wantHold: map[int]manifest.Revision{0: old, 1: old}},
 		{name: "rolling maxUnavailable 0 still replaces one", replicas: 3, maxUnavail: mu(intv(0)),
 			cur:      []manifest.ReplicaPlacement{ssReady(0, "old"), ssReady(1, "old"), ssReady(2, "old")},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{0: old, 1: old}},
+			wantHold: map[int]manifest.Revision{0: old, 1: old}},
 		{name: "rolling holds ordinals below partition", replicas: 3, partition: 2, maxUnavail: mu(intv(3)),
 			cur:      []manifest.ReplicaPlacement{ssReady(0, "old"), ssReady(1, "old"), ssReady(2, "old")},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{0: old, 1: old}},
+			wantHold: map[int]manifest.Revision{0: old, 1: old}},
 		{name: "rolling partition at replicas holds all", replicas: 3, partition: 3, maxUnavail: mu(intv(3)),
 			cur:      []manifest.ReplicaPlacement{ssReady(0, "old"), ssReady(1, "old"), ssReady(2, "old")},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{0: old, 1: old, 2: old}},
+			wantHold: map[int]manifest.Revision{0: old, 1: old, 2: old}},
 		{name: "rolling replaces an old replica that is not available at once", replicas: 3,
 			cur:      []manifest.ReplicaPlacement{ssNotReady(0, "old"), ssReady(1, "old"), ssReady(2, "old")},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{1: old, 2: old}},
+			wantHold: map[int]manifest.Revision{1: old, 2: old}},
 		{name: "rolling below partition holds even a broken replica", replicas: 3, partition: 1,
 			cur:      []manifest.ReplicaPlacement{ssNotReady(0, "old"), ssReady(1, "new"), ssReady(2, "new")},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{0: old}},
+			wantHold: map[int]manifest.Revision{0: old}},
 		{name: "hold keeps a replica's own commit", replicas: 2,
 			cur: []manifest.ReplicaPlacement{
 				func() manifest.ReplicaPlacement { r := ssReady(0, "old"); r.DesiredCommit = "c0"; return r }(),
 				ssReady(1, "old"),
 			},
 			wantIdx:  []int{0, 1},
-			wantHold: map[int]Revision{0: {SpecHash: "old", Commit: "c0"}}},
+			wantHold: map[int]manifest.Revision{0: {SpecHash: "old", Commit: "c0"}}},
 		{name: "OnDelete holds every old placed replica", strategy: "OnDelete", replicas: 3,
 			cur:      []manifest.ReplicaPlacement{ssReady(0, "old"), ssNotReady(1, "old"), ssReady(2, "old")},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{0: old, 1: old, 2: old}},
+			wantHold: map[int]manifest.Revision{0: old, 1: old, 2: old}},
 		{name: "OnDelete holds neither new nor pending replicas", strategy: "OnDelete", policy: manifest.Parallel, replicas: 3,
 			cur:      []manifest.ReplicaPlacement{ssReady(0, "old"), ssReady(1, "new"), {Index: 2, SpecHash: "old"}},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{0: old}},
+			wantHold: map[int]manifest.Revision{0: old}},
 		{name: "minReadySeconds: ready too briefly is not available", replicas: 3, minReady: 10,
 			cur: []manifest.ReplicaPlacement{ssReplica(0, "new", 5*time.Second)}, wantIdx: []int{0}},
 		{name: "minReadySeconds: ready long enough is available", replicas: 3, minReady: 10,
@@ -145,11 +145,11 @@ func TestStatefulStep(t *testing.T) {
 		{name: "minReadySeconds: rolling counts a briefly ready replica unavailable", replicas: 3, minReady: 10,
 			cur:      []manifest.ReplicaPlacement{ssReplica(0, "old", 5*time.Second), ssReady(1, "old"), ssReady(2, "old")},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{1: old, 2: old}},
+			wantHold: map[int]manifest.Revision{1: old, 2: old}},
 		{name: "minReadySeconds: rolling waits on a new replica ready too briefly", replicas: 3, minReady: 10,
 			cur:      []manifest.ReplicaPlacement{ssReady(0, "old"), ssReady(1, "old"), ssReplica(2, "new", 5*time.Second)},
 			wantIdx:  []int{0, 1, 2},
-			wantHold: map[int]Revision{0: old, 1: old}},
+			wantHold: map[int]manifest.Revision{0: old, 1: old}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -172,7 +172,7 @@ func TestStatefulStep(t *testing.T) {
 				Stateful: &manifest.StatefulSpec{PodManagementPolicy: policy, OrdinalStart: c.start, Partition: c.partition},
 				Rollout:  &manifest.RolloutSpec{Strategy: strategy, MinReadySeconds: c.minReady, MaxUnavailable: maxUnavail},
 			}
-			in := RolloutInput{Workload: w, Lingering: c.lingering, Now: ssNow}
+			in := Input{Workload: w, Lingering: c.lingering, Now: ssNow}
 			if c.cur != nil {
 				in.Current = &manifest.Placement{Workload: w.Ref, DesiredCommit: "c1", SpecHash: "new", Replicas: c.cur}
 			}
@@ -182,7 +182,7 @@ func TestStatefulStep(t *testing.T) {
 			}
 			want := c.wantHold
 			if want == nil {
-				want = map[int]Revision{}
+				want = map[int]manifest.Revision{}
 			}
 			if !reflect.DeepEqual(st.Hold, want) {
 				t.Errorf("Hold = %v, want %v", st.Hold, want)

@@ -255,14 +255,6 @@ func TestScheduleClaims(t *testing.T) {
 			wantNodes: nil, // checked against the replicas' nodes
 		},
 		{
-			name:      "OrderedReady StatefulSet binds ordinal 0's claim first",
-			docs:      []string{claimStatefulSetPolicy("web", 3, manifest.OrderedReady)},
-			nodes:     []Node{node("a")},
-			ref:       sts,
-			wantNodes: []string{"a"},
-			wantBound: map[string]string{"default/data-web-0": "a"},
-		},
-		{
 			name:  "StatefulSet ordinals go where their claims are",
 			docs:  []string{claimStatefulSet("web", 3)},
 			nodes: []Node{node("a"), node("b"), node("c")},

@@ -379,7 +379,7 @@ func mix(x uint64) uint64 {
 
 func (s *sched) placeReplicas(w *cworkload, kept map[int]int32) []manifest.ReplicaPlacement {
 	s.begin(w, kept)
-	idxs := replicaIndexes(*w.w)
+	idxs := replicaIndexes(w)
 	out := make([]manifest.ReplicaPlacement, 0, len(idxs))
 	// Once a replica finds no node, the next ones of the same workload
 	// cannot either: nothing was placed in between.

@@ -66,9 +66,10 @@ type Input struct {
 	// Now is the leader's clock, read by rollouts (minReadySeconds,
 	// progressDeadlineSeconds) and stamped as a replica's ReadySince.
 	Now time.Time
-	// Lingering counts, per workload, replicas that nodes report running
-	// although no placement binds them any more.
-	Lingering map[manifest.Ref]int
+	// Requests say, per workload, which replica indexes to place and
+	// which keep their old template (the rollout and Job controllers'
+	// decisions); a workload without one places 0..Replicas-1.
+	Requests map[manifest.Ref]Request
 	// ClaimNodes are the nodes that hold node-local claims
 	// ("namespace/name" → node): a replica mounting one is placed there
 	// only, as Kubernetes does for local volumes.
@@ -86,6 +87,17 @@ type Input struct {
 // system of its volumes directory.
 const ResourceVolumes = "volumes"
 
+// Request is what a controller asks of the scheduler for one workload.
+type Request struct {
+	// Indexes are the replica indexes to place (nil: 0..Replicas-1; a
+	// DaemonSet's follow the nodes).
+	Indexes []int
+	// Hold are the old replicas that keep their template where they run.
+	Hold map[int]manifest.Revision
+	// TrackReady stamps each replica's ReadySince (minReadySeconds).
+	TrackReady bool
+}
+
 // Claims is what a pass decided of claims: the node-local claims bound
 // by the replicas placed (first use: "namespace/name" → node) and the
 // claims on shared storage in use.
@@ -100,9 +112,6 @@ type Claims struct {
 // workload absent from Workloads has no placement.
 type Output struct {
 	Placements map[manifest.Ref]manifest.Placement
-	// Wake is when time alone changes a rollout (a replica becomes
-	// available, a progress deadline passes); zero for never.
-	Wake time.Time
 	// Claims bound or used by this pass.
 	Claims Claims
 }
@@ -129,35 +138,12 @@ const (
 // workload never moves another, because existing bindings are reserved
 // before anything new is placed.
 func Schedule(in Input) Output {
-	// Rollouts first: they decide which replicas exist and which keep an
-	// old template; placement then treats them as any others.
-	steps := map[manifest.Ref]Step{}
-	ws := make([]manifest.Workload, len(in.Workloads))
-	copy(ws, in.Workloads)
-	for i := range ws {
-		w := &ws[i]
-		if w.Rollout == nil || w.Job != nil {
-			continue
-		}
-		var cur *manifest.Placement
-		if p, ok := in.Current[w.Ref]; ok {
-			cur = &p
-		}
-		ri := RolloutInput{Workload: *w, Current: cur, Lingering: in.Lingering[w.Ref], Now: in.Now}
-		var st Step
-		if w.Stateful != nil {
-			st = StatefulStep(ri)
-		} else {
-			st = RolloutStep(ri)
-		}
-		steps[w.Ref] = st
-		if !w.PerNode {
-			w.Indexes = st.Indexes
+	s := newSched(in)
+	for _, w := range s.ws {
+		if r, ok := in.Requests[w.w.Ref]; ok && !w.w.PerNode {
+			w.indexes = r.Indexes
 		}
 	}
-	in.Workloads = ws
-
-	s := newSched(in)
 	out := Output{Placements: make(map[manifest.Ref]manifest.Placement, len(s.ws))}
 
 	// Pass 1: keep every existing binding that is still valid, reserving its
@@ -170,7 +156,7 @@ func Schedule(in Input) Output {
 		if !ok {
 			continue
 		}
-		kept[wi] = s.keep(w, cur, steps[w.w.Ref].Hold)
+		kept[wi] = s.keep(w, cur, in.Requests[w.w.Ref].Hold)
 	}
 
 	// Pass 2: place what is not bound, DaemonSets first: they carry what
@@ -205,7 +191,8 @@ func Schedule(in Input) Output {
 		for _, r := range in.Current[w.w.Ref].Replicas {
 			prev[r.Index] = r
 		}
-		st, rolling := steps[w.w.Ref]
+		st := in.Requests[w.w.Ref]
+		rolling := st.TrackReady
 		for i := range p.Replicas {
 			r := &p.Replicas[i]
 			r.SpecHash = w.w.SpecHash
@@ -229,16 +216,6 @@ func Schedule(in Input) Output {
 				}
 			}
 		}
-		if rolling {
-			var prevRec *manifest.RolloutStatus
-			if c, ok := in.Current[w.w.Ref]; ok {
-				prevRec = c.Rollout
-			}
-			p.Rollout = rolloutRecord(*w.w, st, prevRec, p.Replicas, in.Now)
-			if t := rolloutWake(*w.w, p.Rollout, p.Replicas, in.Now); !t.IsZero() && (out.Wake.IsZero() || t.Before(out.Wake)) {
-				out.Wake = t
-			}
-		}
 		s.noteDisruptions(w, p.Replicas)
 		out.Placements[w.w.Ref] = p
 	}
@@ -248,9 +225,9 @@ func Schedule(in Input) Output {
 
 // keep reserves the bindings of cur that stay valid and returns them by
 // replica index.
-func (s *sched) keep(w *cworkload, cur manifest.Placement, hold map[int]Revision) map[int]int32 {
+func (s *sched) keep(w *cworkload, cur manifest.Placement, hold map[int]manifest.Revision) map[int]int32 {
 	kept := map[int]int32{}
-	want := wantedIndexes(*w.w)
+	want := wantedIndexes(w)
 	var onNode map[int32]bool
 	if w.w.PerNode {
 		onNode = map[int32]bool{}
@@ -363,21 +340,21 @@ func sortReasons(seen map[string]int) []string {
 	return reasons
 }
 
-// replicaIndexes are the indexes of the replicas to place: w.Indexes when
-// set (a Job's active replicas), else 0..Replicas-1.
-func replicaIndexes(w manifest.Workload) []int {
-	if w.Indexes != nil {
-		return w.Indexes
+// replicaIndexes are the indexes of the replicas to place: its request's
+// (a Job's active replicas, a rollout's step), else 0..Replicas-1.
+func replicaIndexes(w *cworkload) []int {
+	if w.indexes != nil {
+		return w.indexes
 	}
-	out := make([]int, w.Replicas)
+	out := make([]int, w.w.Replicas)
 	for i := range out {
 		out[i] = i
 	}
 	return out
 }
 
-func wantedIndexes(w manifest.Workload) map[int]bool {
-	if w.PerNode {
+func wantedIndexes(w *cworkload) map[int]bool {
+	if w.w.PerNode {
 		return nil
 	}
 	m := map[int]bool{}

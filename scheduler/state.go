@@ -92,20 +92,21 @@ type counter struct {
 
 // cworkload is a workload compiled for placement.
 type cworkload struct {
-	w      *manifest.Workload
-	claims bool // its replicas mount persistent volume claims
-	idx    int
-	st     *static
-	req    []int64 // per resource id, milli-units
-	ports  []hostPort
-	inc    []int // counters its replicas count in
-	anti   []int // required anti-affinity: no matching replica in the domain
-	sym    []int // others' required anti-affinity that selects it
-	aff    []affTerm
-	hard   []spreadTerm
-	soft   []spreadTerm
-	pref   []prefTerm
-	prefWt float64
+	w       *manifest.Workload
+	claims  bool  // its replicas mount persistent volume claims
+	indexes []int // the replica indexes its request asks for (nil: 0..Replicas-1)
+	idx     int
+	st      *static
+	req     []int64 // per resource id, milli-units
+	ports   []hostPort
+	inc     []int // counters its replicas count in
+	anti    []int // required anti-affinity: no matching replica in the domain
+	sym     []int // others' required anti-affinity that selects it
+	aff     []affTerm
+	hard    []spreadTerm
+	soft    []spreadTerm
+	pref    []prefTerm
+	prefWt  float64
 }
 
 type affTerm struct {
