@@ -5,6 +5,10 @@
 // controllers they are level-triggered: every count is recomputed from the
 // replicas at each pass, so a pass seen twice counts nothing twice.
 //
+// Decide is the leader's one pass of every controller: the Job and
+// CronJob controllers here, the rollout controllers (package rollout),
+// then the scheduler with their requests.
+//
 // It must never do I/O or read a clock: the time is an argument, so tests
 // drive hours of schedule in microseconds.
 package jobs

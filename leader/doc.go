@@ -5,7 +5,7 @@
 //
 //	Input ──> inventory (gossip + branch + Node policies, node grace)
 //	      ──> observed placements (reports matched to rows by template)
-//	      ──> controllers (Jobs, CronJobs, rollouts) and the scheduler (jobs.Place)
+//	      ──> controllers (Jobs, CronJobs, rollouts) and the scheduler (jobs.Decide)
 //	      ──> allocation per node ──> describe (commit message) ──> Output
 //
 // Next does no I/O and reads no clock: every time it needs is in its

@@ -41,11 +41,17 @@
 // the most-allocated policy does without default spreading. The domains
 // of a spread constraint are those of the nodes the replica may use.
 //
-// Rollouts (rollout.go): before placing, a Deployment's or DaemonSet's
-// RolloutStep decides from the current placement, the nodes' reports and
-// Input.Now which replica indexes exist and which old replicas keep their
-// template (and the commit it comes from); placement then treats them as
-// any other replica, and the placement carries a RolloutStatus record.
+// Requests: the controllers (package rollout for Deployments, DaemonSets
+// and StatefulSets, package jobs for Jobs) decide which replica indexes
+// exist and which old replicas keep their template (and the commit it
+// comes from); Schedule places what they ask and treats held replicas as
+// any other kept replica.
+//
+// Claims: a replica mounting a node-local claim bound to a node goes
+// there only; its first use binds the claim where the replica lands, if
+// the node's volume space holds it. Priorities order pass 2, and a
+// replica that fits nowhere may preempt lower priorities; disruption
+// budgets bound preemption, drains and NoExecute evictions.
 //
 // It must never read Git, talk to containerd or look at the time.
 package scheduler
