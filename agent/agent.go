@@ -18,6 +18,7 @@ import (
 	"driftless.dev/driftless/internal/latest"
 	"driftless.dev/driftless/leader"
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/metrics"
 	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/sources"
 	"driftless.dev/driftless/sources/git"
@@ -81,6 +82,8 @@ type Deps struct {
 	// Claims deletes the data of claims gone with reclaim policy Delete
 	// (nil: never).
 	Claims ClaimDeleter
+	// Metrics records events for /metrics (nil: none).
+	Metrics *metrics.Metrics
 	// Exits, when set, signals that a container exited, so the loop runs
 	// a reconcile pass at once instead of at the next resync.
 	Exits <-chan string
@@ -185,6 +188,10 @@ type Agent struct {
 
 	mu   sync.Mutex
 	snap Snapshot
+	// snapState is the status branch as last read, snapSubject the
+	// subject of the desired commit in force (for /metrics).
+	snapState   *status.State
+	snapSubject string
 }
 
 // New builds an agent from cfg and deps. It does no I/O.
@@ -328,10 +335,12 @@ func (a *Agent) pass(ctx context.Context) {
 		// the intake's answer wakes this loop again.
 		a.wantFetch()
 	default:
+		start := time.Now()
 		a.decide()
 		if a.decision.changed && time.Since(a.lastWrite) >= a.cfg.StatusInterval.Duration {
 			a.writeStatus(ctx)
 		}
+		a.deps.Metrics.Loop(metrics.LoopLeader, time.Since(start))
 	}
 	if a.schemaStop != nil {
 		a.publish()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/metrics"
 	"driftless.dev/driftless/sources"
 	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
@@ -15,8 +16,15 @@ import (
 // syncDesired fetches the desired repository and takes a new head whole or
 // not at all.
 func (a *Agent) syncDesired(ctx context.Context) {
+	start := time.Now()
+	defer func() { a.deps.Metrics.Loop(metrics.LoopIntake, time.Since(start)) }()
 	rev, err := a.fetchDesired(ctx)
 	now := time.Now().UTC()
+	remote := rev.Remote
+	if remote == "" {
+		remote = a.cfg.Repo.Primary()
+	}
+	a.deps.Metrics.Fetch(remote, err)
 	if err != nil {
 		a.srcFails++
 		a.setSource(func(s *SourceStatus) { s.OK = false; s.LastError = err.Error(); s.LastAttempt = now })
@@ -83,13 +91,13 @@ func (a *Agent) consider(ctx context.Context, rev sources.Revision, now time.Tim
 			if err != nil {
 				msg += ": " + err.Error()
 			}
-			a.reject(rev.Commit, now, []string{msg})
+			a.reject(rev.Commit, now, metrics.RejectNonFastForward, []string{msg})
 			return []string{msg}
 		}
 	}
 	if a.cfg.Verify != "" && a.cfg.Verify != git.VerifyOff {
 		if err := a.deps.Source.Verify(a.inForceCommit(), rev.Commit, a.cfg.Verify, a.deps.Trust); err != nil {
-			a.reject(rev.Commit, now, []string{err.Error()})
+			a.reject(rev.Commit, now, metrics.RejectSignature, []string{err.Error()})
 			return []string{err.Error()}
 		}
 	}
@@ -98,13 +106,14 @@ func (a *Agent) consider(ctx context.Context, rev sources.Revision, now time.Tim
 	if err != nil {
 		var perrs manifest.Errors
 		lines := []string{err.Error()}
+		reason := metrics.RejectLoad
 		if errors.As(err, &perrs) {
-			lines = lines[:0]
+			lines, reason = lines[:0], metrics.RejectInvalid
 			for _, p := range perrs {
 				lines = append(lines, p.String())
 			}
 		}
-		a.reject(rev.Commit, now, lines)
+		a.reject(rev.Commit, now, reason, lines)
 		return lines
 	}
 	for _, s := range set.Skipped {
@@ -123,7 +132,8 @@ func (a *Agent) consider(ctx context.Context, rev sources.Revision, now time.Tim
 
 // reject records a refused desired commit: logged, served by the API and
 // committed to the status branch by the leader. Containers are untouched.
-func (a *Agent) reject(commit string, now time.Time, lines []string) {
+func (a *Agent) reject(commit string, now time.Time, reason string, lines []string) {
+	a.deps.Metrics.Rejection(reason)
 	a.rejection = &status.Rejection{Commit: commit, Time: now, Errors: lines}
 	a.state.Rejected = commit
 	a.log.Error("desired commit rejected; previous commit stays in force",

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/metrics"
 	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/status"
 )
@@ -78,6 +79,9 @@ func (a *Agent) Handler() http.Handler {
 	})
 	if len(a.deps.WebhookSecret) > 0 {
 		mux.HandleFunc("POST /hooks/git", a.serveWebhook)
+	}
+	if a.deps.Metrics != nil {
+		mux.Handle("GET /metrics", a.deps.Metrics.Handler())
 	}
 	return mux
 }
@@ -200,7 +204,25 @@ func (a *Agent) publish() {
 		}
 	}
 	a.snap.Replicas = views
+	a.snapState = a.committed
+	a.snapSubject = ""
+	if a.view.inForce != nil {
+		a.snapSubject = a.view.inForce.rev.Subject
+	}
 	if a.schemaStop != nil {
 		a.snap.StatusError = a.schemaStop.Error()
 	}
+}
+
+// MetricsState is what /metrics computes its gauges from. Safe for
+// concurrent use.
+func (a *Agent) MetricsState() metrics.State {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := metrics.State{Node: a.cfg.Node, IsLeader: a.snap.IsLeader, Term: a.snap.Term, DesiredCommit: a.snap.DesiredCommit,
+		Subject: a.snapSubject, Cluster: a.snapState}
+	for _, r := range a.snap.Replicas {
+		st.Replicas = append(st.Replicas, metrics.Replica{Workload: r.Workload, Index: r.Index, Status: r.Status})
+	}
+	return st
 }

@@ -9,6 +9,7 @@ import (
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/leader"
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/metrics"
 	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/status"
 )
@@ -83,7 +84,9 @@ func (a *Agent) decide() {
 	if cur == nil {
 		cur = (*status.State)(nil).Clone()
 	}
+	start := time.Now()
 	out := a.next(a.leaderInput(cur))
+	a.deps.Metrics.SchedulerPass(time.Since(start))
 	a.take(out)
 	a.decision = &decision{base: cur.Head, out: out, changed: a.committed == nil || !status.Equal(a.committed, out.Next)}
 }
@@ -136,6 +139,14 @@ func (a *Agent) writeStatus(ctx context.Context) {
 		return
 	}
 	a.setStatusError(err)
+	switch {
+	case err == nil:
+		a.deps.Metrics.Push(metrics.PushOK)
+	case errors.Is(err, status.ErrConflict):
+		a.deps.Metrics.Push(metrics.PushConflict)
+	default:
+		a.deps.Metrics.Push(metrics.PushError)
+	}
 	if err != nil {
 		a.log.Warn("status commit failed; will retry", "err", err)
 		return
@@ -149,6 +160,7 @@ func (a *Agent) writeStatus(ctx context.Context) {
 		a.rejDone = r
 	}
 	if changed && msg != nil {
+		a.deps.Metrics.StatusCommit()
 		a.log.Info("status committed", "commit", short(st.Head), "summary", msg.Summary, "term", st.Cluster.Term)
 		if a.deps.Cluster != nil {
 			a.deps.Cluster.Hint(cluster.Hint{Kind: cluster.HintStatus, Commit: st.Head})

@@ -8,6 +8,7 @@ import (
 	"driftless.dev/driftless/internal/backoff"
 	"driftless.dev/driftless/leader"
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/metrics"
 	"driftless.dev/driftless/reconcile"
 	"driftless.dev/driftless/volumes"
 )
@@ -60,7 +61,9 @@ func (a *Agent) nodeLoop(ctx context.Context) {
 			timer.Reset(a.cfg.Resync.Duration)
 			continue
 		}
+		start := time.Now()
 		obs, err := a.deps.Reconciler.Sync(ctx, in.desired)
+		a.deps.Metrics.Loop(metrics.LoopNode, time.Since(start))
 		obs = withNetworkProblem(obs, a.netProblem.Load())
 		if err == nil {
 			a.deleteClaimData(in)
@@ -86,6 +89,7 @@ func (a *Agent) nodeLoop(ctx context.Context) {
 			if converged(in.desired, obs) {
 				view.reached = in.desiredCommit
 			}
+			a.deps.Metrics.Observed(observedReplicas(obs))
 			// Wake the main loop (the leader commits what changed) and
 			// tell the other nodes only when something did.
 			if !seen || view.reached != prev.reached || !reflect.DeepEqual(view.observed, prev.observed) {
@@ -194,4 +198,12 @@ func mountedBy(desired []reconcile.DesiredReplica, b volumes.Binding) bool {
 		}
 	}
 	return false
+}
+
+func observedReplicas(obs map[reconcile.ReplicaKey]manifest.ReplicaStatus) []metrics.Replica {
+	out := make([]metrics.Replica, 0, len(obs))
+	for k, o := range obs {
+		out = append(out, metrics.Replica{Workload: k.Workload, Index: k.Index, Status: o})
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/internal/backoff"
 	"driftless.dev/driftless/internal/sealed"
+	"driftless.dev/driftless/metrics"
 	"driftless.dev/driftless/netproxy"
 	"driftless.dev/driftless/podnet"
 	"driftless.dev/driftless/reconcile"
@@ -162,20 +164,34 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if dnsCfg.Domain == "" {
 		dnsCfg.Domain = cfg.ClusterDomain
 	}
+	// The metrics' state gauges read the agent's published state at
+	// scrape time; the agent exists once Run starts serving.
+	var ag atomic.Pointer[Agent]
+	var remotes []string
+	for _, u := range cfg.Repo {
+		remotes = append(remotes, metrics.RedactURL(u))
+	}
+	met := metrics.New(remotes, func() metrics.State {
+		if a := ag.Load(); a != nil {
+			return a.MetricsState()
+		}
+		return metrics.State{Node: cfg.Node}
+	})
 	claims, err := local.Open(cfg.VolumesDir, filepath.Join(cfg.DataDir, "volumes.json"))
 	if err != nil {
 		return err
 	}
 	rec, err := reconcile.New(reconcile.Config{
-		Claims:  claims,
-		Node:    cfg.Node,
-		HostIP:  cfg.NodeAddr().String(),
-		DNS:     dnsCfg,
-		DataDir: cfg.DataDir,
-		Runtime: rt,
-		Logger:  log.With("subsystem", "reconcile"),
-		Network: network,
-		Secrets: keyring,
+		ObservePull: met.ImagePull,
+		Claims:      claims,
+		Node:        cfg.Node,
+		HostIP:      cfg.NodeAddr().String(),
+		DNS:         dnsCfg,
+		DataDir:     cfg.DataDir,
+		Runtime:     rt,
+		Logger:      log.With("subsystem", "reconcile"),
+		Network:     network,
+		Secrets:     keyring,
 
 		CallTimeout: cfg.ContainerdTimeout.Duration,
 		PullTimeout: cfg.PullTimeout.Duration,
@@ -184,7 +200,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer rec.Close()
-	deps := Deps{Source: src, Status: st, Reconciler: rec, Claims: claims}
+	deps := Deps{Source: src, Status: st, Reconciler: rec, Claims: claims, Metrics: met}
 	if podNet.ClusterCIDR.IsValid() && cfg.CNIConfDir == "" {
 		deps.PodSubnet, deps.PodRoutes = network, podnet.Routes{}
 		if cfg.PodNetwork == "vxlan" {
@@ -294,7 +310,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	deps.Exits = mergeWakes(ctx, exits, rec.Changes())
 	log.Info("agent starting", "node", cfg.Node, "repo", cfg.Repo.String(), "branch", cfg.Branch, "path", cfg.Path,
 		"statusBranch", cfg.StatusBranch, "namespace", cfg.Namespace, "dataDir", cfg.DataDir)
-	err = New(cfg, log.With("subsystem", "agent"), deps).Run(ctx)
+	a := New(cfg, log.With("subsystem", "agent"), deps)
+	ag.Store(a)
+	err = a.Run(ctx)
 	if cause := context.Cause(ctx); errors.Is(cause, cluster.ErrNameInUse) {
 		return cause
 	}

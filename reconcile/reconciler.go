@@ -49,6 +49,9 @@ type Config struct {
 	// Claims gives the directories of claims bound to this node (default:
 	// none, so a replica mounting a claim stays Pending, FailedMount).
 	Claims ClaimDirs
+	// ObservePull, when set, is told how long making each image
+	// available took (a pull, an import, or finding it present).
+	ObservePull func(d time.Duration, err error)
 }
 
 // ClaimDirs gives the directory of a claim's binding on this node,
@@ -311,8 +314,12 @@ func (r *Reconciler) create(ctx context.Context, op CreateOp) (manifest.ReplicaS
 			return manifest.ReplicaStatus{Phase: manifest.PhasePending, Reason: "CreateContainerConfigError", Message: err.Error()}, err
 		}
 		pctx, cancel := context.WithTimeout(WithPullCredentials(ctx, pullCredentials(d)), r.cfg.PullTimeout)
+		pulled := time.Now()
 		err = r.cfg.Runtime.EnsureImage(pctx, c.Image, c.ImagePullPolicy)
 		cancel()
+		if r.cfg.ObservePull != nil {
+			r.cfg.ObservePull(time.Since(pulled), err)
+		}
 		if err != nil {
 			r.mu.Lock()
 			r.imageFails[key]++

@@ -5,7 +5,8 @@
 # tests' pushes), openssh-client (ssh-keygen, for the signature tests),
 # iproute2 and procps, containernetworking-plugins and iptables (each
 # replica's network: bridge, host-local, portmap), docker-registry and
-# skopeo (the pull tests' local registry). Does nothing for what is
+# skopeo (the pull tests' local registry), prometheus (promtool and a
+# real scrape in the metrics tests). Does nothing for what is
 # already there.
 set -euo pipefail
 need=()
@@ -20,6 +21,7 @@ command -v pkill >/dev/null 2>&1 || need+=(procps)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
 cni_ok=0
 for d in /opt/cni/bin /usr/lib/cni; do
 	[ -x "$d/bridge" ] && [ -x "$d/host-local" ] && [ -x "$d/portmap" ] && cni_ok=1

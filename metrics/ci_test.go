@@ -1,0 +1,5 @@
+package metrics
+
+import "os"
+
+func testingCI() bool { return os.Getenv("CI") == "true" }
