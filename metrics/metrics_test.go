@@ -169,9 +169,9 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://user:token@git.example.internal/a/b.git": "https://git.example.internal/a/b.git",
-		"ssh://git@git.example.internal:2222/fleet.git":  "ssh://git.example.internal:2222/fleet.git",
-		"file:///srv/fleet.git":                          "file:///srv/fleet.git",
-		"git://host/fleet.git":                           "git://host/fleet.git",
+		"ssh://git@git.example.internal:2222/fleet.git":   "ssh://git.example.internal:2222/fleet.git",
+		"file:///srv/fleet.git":                           "file:///srv/fleet.git",
+		"git://host/fleet.git":                            "git://host/fleet.git",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
