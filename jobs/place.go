@@ -73,8 +73,12 @@ func Decide(in Input) Result {
 		results[w.Ref] = res
 		soon(res.Wake)
 	}
+	frozen := map[manifest.Ref]bool{}
 	for _, w := range set.Workloads {
-		if w.Job == nil {
+		if w.Suspended {
+			frozen[w.Ref] = true
+		}
+		if w.Job == nil || w.Suspended {
 			ws = append(ws, w)
 			continue
 		}
@@ -136,7 +140,13 @@ func Decide(in Input) Result {
 
 	// The rollout controllers decide which replicas of Deployments,
 	// DaemonSets and StatefulSets exist and which keep their template.
-	steps := rollout.Plan(ws, base, in.Lingering, now)
+	var rolling []manifest.Workload
+	for _, w := range ws {
+		if !frozen[w.Ref] {
+			rolling = append(rolling, w)
+		}
+	}
+	steps := rollout.Plan(rolling, base, in.Lingering, now)
 	requests = rollout.Requests(steps, requests)
 	out := scheduler.Schedule(scheduler.Input{
 		Policy:        in.Policy,
@@ -146,6 +156,7 @@ func Decide(in Input) Result {
 		Current:       base,
 		Now:           now,
 		Requests:      requests,
+		Frozen:        frozen,
 		ClaimNodes:    in.ClaimNodes,
 		Budgets:       set.Budgets,
 		VolumesUsed:   in.VolumesUsed,

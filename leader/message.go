@@ -68,6 +68,7 @@ func describe(cur, next *status.State, rej *status.Rejection) *status.Message {
 			}
 		}
 	}
+	lines = append(lines, suspendChanges(cur, next)...)
 	lines = append(lines, disruptionChanges(cur, next)...)
 	lines = append(lines, serviceChanges(cur, next)...)
 	lines = append(lines, volumeChanges(cur, next)...)
@@ -317,6 +318,23 @@ func disruptionChanges(cur, next *status.State) []string {
 			}
 			if r.Disruption != "" && r.Disruption != o.Disruption {
 				lines = append(lines, fmt.Sprintf("%s[%d] stays on %s: %s", name, r.Index, r.Node, r.Disruption))
+			}
+		}
+	}
+	return lines
+}
+
+// suspendChanges names the workloads suspended or resumed.
+func suspendChanges(cur, next *status.State) []string {
+	var lines []string
+	for _, ref := range manifest.SortedRefs(cur.Placements, next.Placements) {
+		o, n := cur.Placements[ref], next.Placements[ref]
+		switch name := ref.Namespace + "/" + ref.Name; {
+		case n.Suspended && !o.Suspended:
+			lines = append(lines, "suspended "+name+": its placement is kept as it is")
+		case o.Suspended && !n.Suspended:
+			if _, has := next.Placements[ref]; has {
+				lines = append(lines, "resumed "+name)
 			}
 		}
 	}

@@ -22,6 +22,10 @@ type PodDisruptionBudgetSpec struct {
 // every replica but DaemonSets' evicted within its disruption budgets.
 const AnnotationDrain = "driftless.dev/drain"
 
+// AnnotationSuspended "true" on a workload (driftless suspend) freezes it:
+// its placement and templates stay as they are until it is resumed.
+const AnnotationSuspended = "driftless.dev/suspended"
+
 // Budget is one PodDisruptionBudget, validated.
 type Budget struct {
 	Namespace, Name string

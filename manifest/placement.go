@@ -59,6 +59,9 @@ type Placement struct {
 	// Rollout is the progress of replacing the replicas of a Deployment
 	// or DaemonSet by its current template.
 	Rollout *RolloutStatus `json:"rollout,omitempty"`
+	// Suspended: the workload is suspended (driftless suspend); this
+	// placement is kept as it was when it was suspended.
+	Suspended bool `json:"suspended,omitempty"`
 }
 
 // CommitOf is the desired commit whose template replica r runs: its own

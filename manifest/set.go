@@ -45,6 +45,9 @@ type Workload struct {
 	// lower ones that keep them from fitting unless PreemptNever.
 	Priority     int32 `json:"-"`
 	PreemptNever bool  `json:"-"`
+	// Suspended (AnnotationSuspended): the leader keeps the workload's
+	// placement as it is and applies nothing new to it.
+	Suspended bool `json:"-"`
 
 	doc            *document
 	specField      string

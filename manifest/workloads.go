@@ -11,6 +11,7 @@ func (s *Set) workload(d *document, kind string, meta ObjectMeta, tmpl PodTempla
 		Template: tmpl,
 	}
 	w.SpecHash = HashTemplate(tmpl)
+	w.Suspended = meta.Annotations[AnnotationSuspended] == "true"
 	w.doc = d
 	w.specField = "spec.template.spec"
 	if kind == "Pod" {

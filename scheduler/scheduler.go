@@ -77,6 +77,9 @@ type Input struct {
 	// Budgets are the PodDisruptionBudgets voluntary evictions (drains,
 	// NoExecute taints, preemption) honour.
 	Budgets []manifest.Budget
+	// Frozen workloads (suspended) keep their current placement exactly:
+	// every replica where it is, with its template, commit and status.
+	Frozen map[manifest.Ref]bool
 	// VolumesUsed is, per node, the size of the node-local claims bound
 	// there: with the node's allocatable ResourceVolumes, what a new
 	// claim may still take.
@@ -156,6 +159,10 @@ func Schedule(in Input) Output {
 		if !ok {
 			continue
 		}
+		if in.Frozen[w.w.Ref] {
+			kept[wi] = s.freeze(w, cur)
+			continue
+		}
 		kept[wi] = s.keep(w, cur, in.Requests[w.w.Ref].Hold)
 	}
 
@@ -180,6 +187,14 @@ func Schedule(in Input) Output {
 	sort.SliceStable(rest, func(a, b int) bool { return s.ws[rest[a]].w.Priority > s.ws[rest[b]].w.Priority })
 	for _, wi := range order {
 		w := s.ws[wi]
+		if in.Frozen[w.w.Ref] {
+			s.done[wi] = true
+			if cur, ok := in.Current[w.w.Ref]; ok {
+				cur.Suspended = true
+				out.Placements[w.w.Ref] = cur
+			}
+			continue
+		}
 		p := manifest.Placement{Workload: w.w.Ref, DesiredCommit: in.DesiredCommit, SpecHash: w.w.SpecHash}
 		if w.w.PerNode {
 			p.Replicas = s.placePerNode(w, kept[wi])
@@ -278,6 +293,19 @@ func (s *sched) keep(w *cworkload, cur manifest.Placement, hold map[int]manifest
 		kept[r.Index] = i
 		if onNode != nil {
 			onNode[i] = true
+		}
+	}
+	return kept
+}
+
+// freeze reserves every bound replica of a suspended workload where it
+// is, whatever its node's state: nothing about it changes.
+func (s *sched) freeze(w *cworkload, cur manifest.Placement) map[int]int32 {
+	kept := map[int]int32{}
+	for _, r := range cur.Replicas {
+		if i, ok := s.byName[r.Node]; ok && r.Node != "" {
+			s.reserve(w, i)
+			kept[r.Index] = i
 		}
 	}
 	return kept
