@@ -192,6 +192,8 @@ type Agent struct {
 	// subject of the desired commit in force (for /metrics).
 	snapState   *status.State
 	snapSubject string
+	// watch tells open dashboards that the state changed.
+	watch watchers
 }
 
 // New builds an agent from cfg and deps. It does no I/O.

@@ -83,6 +83,7 @@ func (a *Agent) Handler() http.Handler {
 	if a.deps.Metrics != nil {
 		mux.Handle("GET /metrics", a.deps.Metrics.Handler())
 	}
+	a.dashboardRoutes(mux)
 	return mux
 }
 
@@ -208,6 +209,12 @@ func (a *Agent) publish() {
 	a.snapSubject = ""
 	if a.view.inForce != nil {
 		a.snapSubject = a.view.inForce.rev.Subject
+	}
+	if sig, err := json.Marshal(struct {
+		S Snapshot
+		H string
+	}{a.snap, head}); err == nil {
+		a.watch.changed(sig)
 	}
 	if a.schemaStop != nil {
 		a.snap.StatusError = a.schemaStop.Error()
