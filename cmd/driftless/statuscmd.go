@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/status"
@@ -74,17 +76,26 @@ func sortedServices(st *status.State) []services.Record {
 	return out
 }
 
-// printServices lists the Services: address, ports (node ports after a
-// colon) and endpoints, or why there is no address.
+// printServices lists the Services under SERVICES, when there are any.
 func printServices(w io.Writer, st *status.State) {
-	recs := sortedServices(st)
-	if len(recs) == 0 {
+	if len(st.Services) == 0 {
 		return
 	}
 	fmt.Fprintln(w, "\nSERVICES")
+	printServicesTable(w, st, false)
+}
+
+// printServicesTable lists the Services: address, ports (node ports after
+// a colon) and endpoints, or why there is no address; wide adds target
+// ports, session affinity and the replicas behind the endpoints.
+func printServicesTable(w io.Writer, st *status.State, wide bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tTYPE\tCLUSTER-IP\tPORTS\tENDPOINTS")
-	for _, r := range recs {
+	head := "SERVICE\tTYPE\tCLUSTER-IP\tPORTS\tENDPOINTS"
+	if wide {
+		head += "\tTARGET-PORTS\tAFFINITY\tREPLICAS"
+	}
+	fmt.Fprintln(tw, head)
+	for _, r := range sortedServices(st) {
 		ip := r.ClusterIP
 		switch {
 		case r.ExternalName != "":
@@ -117,7 +128,22 @@ func printServices(w io.Writer, st *status.State) {
 		if len(ports) == 0 {
 			ports = []string{"-"}
 		}
-		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", r.Service.Namespace, r.Service.Name, r.Type, ip, strings.Join(ports, ","), endpoints)
+		line := fmt.Sprintf("%s/%s\t%s\t%s\t%s\t%s", r.Service.Namespace, r.Service.Name, r.Type, ip, strings.Join(ports, ","), endpoints)
+		if wide {
+			var targets, replicas []string
+			for _, p := range r.Ports {
+				targets = append(targets, fmt.Sprintf("%d->%s", p.Port, p.TargetPort))
+			}
+			for _, e := range r.Endpoints {
+				replicas = append(replicas, e.Replica+"@"+e.Node)
+			}
+			affinity := r.SessionAffinity
+			if affinity != "" && r.AffinitySeconds > 0 {
+				affinity += fmt.Sprintf("/%ds", r.AffinitySeconds)
+			}
+			line += "\t" + orDash(strings.Join(targets, ",")) + "\t" + orDash(affinity) + "\t" + orDash(strings.Join(replicas, ","))
+		}
+		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
 }
@@ -149,23 +175,37 @@ func shortModes(modes []string) string {
 	return orDash(strings.Join(out, ","))
 }
 
-// printVolumes lists the claims' bindings: phase, the node holding the
-// data ("shared" for a claim on shared storage), size, access modes and
-// directory.
+// printVolumes lists the claims' bindings under VOLUMES, when there are
+// any.
 func printVolumes(w io.Writer, st *status.State) {
-	bs := sortedVolumes(st)
-	if len(bs) == 0 {
+	if len(st.Volumes) == 0 {
 		return
 	}
 	fmt.Fprintln(w, "\nVOLUMES")
+	printVolumesTable(w, st, false)
+}
+
+// printVolumesTable lists the claims' bindings: phase, the node holding
+// the data ("shared" for a claim on shared storage), size, access modes
+// and directory; wide adds the class, reclaim policy, first user and the
+// desired commit of the binding.
+func printVolumesTable(w io.Writer, st *status.State, wide bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLAIM\tPHASE\tNODE\tSIZE\tMODES\tPATH")
-	for _, b := range bs {
+	head := "CLAIM\tPHASE\tNODE\tSIZE\tMODES\tPATH"
+	if wide {
+		head += "\tCLASS\tRECLAIM\tUSED-BY\tCOMMIT"
+	}
+	fmt.Fprintln(tw, head)
+	for _, b := range sortedVolumes(st) {
 		node := b.Node
 		if node == "" {
 			node = "shared"
 		}
-		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\n", b.Claim.Namespace, b.Claim.Name, orDash(string(b.Phase)), node, orDash(b.Storage), shortModes(b.AccessModes), orDash(b.Path))
+		line := fmt.Sprintf("%s/%s\t%s\t%s\t%s\t%s\t%s", b.Claim.Namespace, b.Claim.Name, orDash(string(b.Phase)), node, orDash(b.Storage), shortModes(b.AccessModes), orDash(b.Path))
+		if wide {
+			line += "\t" + orDash(b.StorageClass) + "\t" + orDash(b.ReclaimPolicy) + "\t" + orDash(b.UsedBy) + "\t" + abbrev(b.DesiredCommit)
+		}
+		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
 }
@@ -203,77 +243,12 @@ func printStatus(w io.Writer, st *status.State) {
 	}
 
 	fmt.Fprintln(w, "\nNODES")
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	placed := map[string]int{}
-	for _, p := range st.Placements {
-		for _, r := range p.Replicas {
-			if r.Node != "" {
-				placed[r.Node]++
-			}
-		}
-	}
-	fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tREPLICAS\tREACHED\tADDRESS\tPOD-CIDR\tALLOCATED/CAPACITY\tLABELS")
-	names := make([]string, 0, len(st.Nodes))
-	for n := range st.Nodes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		ns := st.Nodes[n]
-		var labels []string
-		for k, v := range ns.Labels {
-			labels = append(labels, k+"="+v)
-		}
-		sort.Strings(labels)
-		lead := ""
-		if n == c.Leader {
-			lead = "*"
-		}
-		var capacity []string
-		for _, k := range []string{"cpu", "memory"} {
-			c, okc := ns.Capacity[k]
-			a, oka := ns.Allocated[k]
-			switch {
-			case okc && oka:
-				capacity = append(capacity, k+"="+a+"/"+c)
-			case okc:
-				capacity = append(capacity, k+"=0/"+c)
-			case oka:
-				capacity = append(capacity, k+"="+a)
-			}
-		}
-		cidr := ns.PodCIDR
-		if cidr == "" {
-			cidr = "-"
-			if ns.PodCIDRPending != "" {
-				cidr = "none (" + ns.PodCIDRPending + ")"
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", n, ns.State, lead, placed[n], abbrev(ns.DesiredCommitReached), orDash(ns.Address), cidr, strings.Join(capacity, ","), strings.Join(labels, ","))
-	}
-	tw.Flush()
+	printNodesTable(w, st, false)
 
 	fmt.Fprintln(w, "\nWORKLOADS")
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKLOAD\tSPEC\tDESIRED\tPLACED\tRUNNING\tREADY\tCOMMIT")
-	ps := sortedPlacements(st)
-	for _, p := range ps {
-		placed, running, ready := 0, 0, 0
-		for _, r := range p.Replicas {
-			if r.Node != "" {
-				placed++
-			}
-			if r.Status != nil && r.Status.Phase == manifest.PhaseRunning {
-				running++
-			}
-			if r.Status != nil && r.Status.Ready {
-				ready++
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Workload, p.SpecHash, len(p.Replicas), placed, running, ready, abbrev(p.DesiredCommit))
-	}
-	tw.Flush()
+	printWorkloadsTable(w, st, false)
 
+	ps := sortedPlacements(st)
 	var jobLines, cronLines, rollLines []string
 	for _, p := range ps {
 		if r := p.Rollout; r != nil {
@@ -311,7 +286,7 @@ func printStatus(w io.Writer, st *status.State) {
 	}
 	if len(rollLines) > 0 {
 		fmt.Fprintln(w, "\nROLLOUTS")
-		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "WORKLOAD\tUPDATED\tREADY\tAVAILABLE\tPLACED\tLAST PROGRESS\tSTATE")
 		for _, l := range rollLines {
 			fmt.Fprintln(tw, l)
@@ -320,7 +295,7 @@ func printStatus(w io.Writer, st *status.State) {
 	}
 	if len(jobLines) > 0 {
 		fmt.Fprintln(w, "\nJOBS")
-		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "JOB\tACTIVE\tSUCCEEDED\tFAILED\tSTARTED\tCONDITION")
 		for _, l := range jobLines {
 			fmt.Fprintln(tw, l)
@@ -329,7 +304,7 @@ func printStatus(w io.Writer, st *status.State) {
 	}
 	if len(cronLines) > 0 {
 		fmt.Fprintln(w, "\nCRONJOBS")
-		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CRONJOB\tLAST SCHEDULE\tACTIVE\tRUNS")
 		for _, l := range cronLines {
 			fmt.Fprintln(tw, l)
@@ -341,9 +316,144 @@ func printStatus(w io.Writer, st *status.State) {
 	printVolumes(w, st)
 
 	fmt.Fprintln(w, "\nREPLICAS")
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKLOAD\tREPLICA\tNODE\tIP\tPHASE\tREADY\tRESTARTS\tREASON")
-	for _, p := range ps {
+	printReplicasTable(w, st, false)
+}
+
+// printNodesTable lists the nodes: state, the leader's star, replicas
+// placed, the desired commit reached, address, pod subnet, cpu and memory
+// allocated of capacity, labels; wide adds every resource's capacity and
+// allocation and the fingerprint of the node's signing key.
+func printNodesTable(w io.Writer, st *status.State, wide bool) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	placed := map[string]int{}
+	for _, p := range st.Placements {
+		for _, r := range p.Replicas {
+			if r.Node != "" {
+				placed[r.Node]++
+			}
+		}
+	}
+	head := "NAME\tSTATE\tLEADER\tREPLICAS\tREACHED\tADDRESS\tPOD-CIDR\tALLOCATED/CAPACITY\tLABELS"
+	if wide {
+		head += "\tCAPACITY\tALLOCATED\tSIGNING-KEY"
+	}
+	fmt.Fprintln(tw, head)
+	names := make([]string, 0, len(st.Nodes))
+	for n := range st.Nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		ns := st.Nodes[n]
+		lead := ""
+		if n == st.Cluster.Leader {
+			lead = "*"
+		}
+		var capacity []string
+		for _, k := range []string{"cpu", "memory"} {
+			c, okc := ns.Capacity[k]
+			a, oka := ns.Allocated[k]
+			switch {
+			case okc && oka:
+				capacity = append(capacity, k+"="+a+"/"+c)
+			case okc:
+				capacity = append(capacity, k+"=0/"+c)
+			case oka:
+				capacity = append(capacity, k+"="+a)
+			}
+		}
+		cidr := ns.PodCIDR
+		if cidr == "" {
+			cidr = "-"
+			if ns.PodCIDRPending != "" {
+				cidr = "none (" + ns.PodCIDRPending + ")"
+			}
+		}
+		line := fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s", n, ns.State, lead, placed[n], abbrev(ns.DesiredCommitReached), orDash(ns.Address), cidr, strings.Join(capacity, ","), keyValues(ns.Labels))
+		if wide {
+			line += "\t" + orDash(keyValues(ns.Capacity)) + "\t" + orDash(keyValues(ns.Allocated)) + "\t" + keyFingerprint(ns.SigningKey)
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+}
+
+// keyValues renders a map as sorted k=v pairs, comma-separated.
+func keyValues(m map[string]string) string {
+	var kv []string
+	for k, v := range m {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",")
+}
+
+// keyFingerprint is the SHA256 fingerprint of an authorized_keys line, as
+// ssh-keygen -lf prints it ("-" for none, the line itself when it does not
+// parse).
+func keyFingerprint(line string) string {
+	if line == "" {
+		return "-"
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return line
+	}
+	return ssh.FingerprintSHA256(k)
+}
+
+// printWorkloadsTable lists the workloads: spec hash, replicas desired,
+// placed, running and ready, desired commit; wide adds the nodes their
+// replicas are on and how many are pending.
+func printWorkloadsTable(w io.Writer, st *status.State, wide bool) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	head := "WORKLOAD\tSPEC\tDESIRED\tPLACED\tRUNNING\tREADY\tCOMMIT"
+	if wide {
+		head += "\tNODES\tPENDING"
+	}
+	fmt.Fprintln(tw, head)
+	for _, p := range sortedPlacements(st) {
+		placed, running, ready := 0, 0, 0
+		nodes := map[string]bool{}
+		for _, r := range p.Replicas {
+			if r.Node != "" {
+				placed++
+				nodes[r.Node] = true
+			}
+			if r.Status != nil && r.Status.Phase == manifest.PhaseRunning {
+				running++
+			}
+			if r.Status != nil && r.Status.Ready {
+				ready++
+			}
+		}
+		line := fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s", p.Workload, p.SpecHash, len(p.Replicas), placed, running, ready, abbrev(p.DesiredCommit))
+		if wide {
+			names := make([]string, 0, len(nodes))
+			for n := range nodes {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			line += fmt.Sprintf("\t%s\t%d", orDash(strings.Join(names, ",")), len(p.Replicas)-placed)
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+}
+
+// printReplicasTable lists every replica: node, address, phase, readiness,
+// restarts and the reason (with the node's message) or, for a pending
+// one, why no node fits; wide adds the pod name, the replica's spec hash
+// and desired commit (an old replica's during a rollout), when it became
+// ready and why it stays on a node that evicts it.
+func printReplicasTable(w io.Writer, st *status.State, wide bool) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	head := "WORKLOAD\tREPLICA\tNODE\tIP\tPHASE\tREADY\tRESTARTS\tREASON"
+	if wide {
+		head += "\tPOD\tSPEC\tCOMMIT\tREADY-SINCE\tDISRUPTION"
+	}
+	fmt.Fprintln(tw, head)
+	for _, p := range sortedPlacements(st) {
 		for _, r := range p.Replicas {
 			phase, ready, restarts, reason, ip := "Pending", "false", 0, "", "-"
 			if r.Status != nil {
@@ -360,7 +470,15 @@ func printStatus(w io.Writer, st *status.State) {
 				node = "-"
 				reason = strings.Join(r.Pending, "; ")
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", p.Workload, r.Index, node, ip, phase, ready, restarts, reason)
+			line := fmt.Sprintf("%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s", p.Workload, r.Index, node, ip, phase, ready, restarts, reason)
+			if wide {
+				since := "-"
+				if r.ReadySince != nil {
+					since = r.ReadySince.UTC().Format(time.RFC3339)
+				}
+				line += fmt.Sprintf("\t%s\t%s\t%s\t%s\t%s", manifest.PodName(p.Workload, r.Index), orDash(r.SpecHash), abbrev(p.CommitOf(r)), since, orDash(r.Disruption))
+			}
+			fmt.Fprintln(tw, line)
 		}
 	}
 	tw.Flush()
