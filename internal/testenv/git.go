@@ -116,6 +116,13 @@ func (w *WorkClone) Push() {
 	Git(w.t, w.Dir, "push", "-q", "origin", "main")
 }
 
+// Pull fast-forwards main to the remote's (commits made elsewhere, such
+// as by the CLI's suspend).
+func (w *WorkClone) Pull() {
+	w.t.Helper()
+	Git(w.t, w.Dir, "pull", "-q", "--ff-only", "origin", "main")
+}
+
 // Tag creates a lightweight tag at HEAD and pushes it.
 func (w *WorkClone) Tag(name string) {
 	w.t.Helper()
