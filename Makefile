@@ -3,8 +3,13 @@ GO        ?= go
 BIN       := bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
+DIST      ?= dist
+PREFIX    ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+DATADIR   ?= /var/lib/driftless
 
-.PHONY: all build test test-short fuzz vet bench bench-scheduler demo demo-stop compat clean
+.PHONY: all build test test-short fuzz vet bench bench-scheduler demo demo-stop compat deb install clean
 
 all: build
 
@@ -36,6 +41,7 @@ test-short:
 vet:
 	gofmt -l $$(git ls-files '*.go')
 	$(GO) vet ./...
+	cd packaging && $(GO) vet ./...
 
 # Benchmarks, printed as a table.
 bench: build
@@ -60,5 +66,31 @@ demo: build
 demo-stop:
 	scripts/demo.sh stop
 
+# The Debian package $(DIST)/driftless_<version>_<arch>.deb of the binary
+# `make build` makes: nfpm as a library, from the module of its own in
+# packaging/ (so the root module does not depend on it). The version is
+# VERSION in Debian form (v1.2.3-4-gabcdef0 is 1.2.3+4.gabcdef0), the
+# architecture GOARCH's.
+deb: build
+	cd packaging && $(GO) run ./nfpm -version '$(VERSION)' -arch "$$($(GO) env GOARCH)" \
+		-binary '$(abspath $(BIN))/driftless' -out '$(abspath $(DIST))'
+
+# The binary, the systemd unit (run from PREFIX) and the example
+# configuration, which never replaces one already there. DESTDIR is
+# prepended to every path.
+install: build
+	install -d '$(DESTDIR)$(PREFIX)/bin' '$(DESTDIR)$(UNITDIR)' '$(DESTDIR)$(SYSCONFDIR)/driftless'
+	install -d -m 0700 '$(DESTDIR)$(DATADIR)'
+	install -m 0755 '$(BIN)/driftless' '$(DESTDIR)$(PREFIX)/bin/driftless'
+	sed -e 's|/usr/bin/driftless|$(PREFIX)/bin/driftless|g' -e 's|/etc/driftless/|$(SYSCONFDIR)/driftless/|g' \
+		packaging/driftless.service > '$(DESTDIR)$(UNITDIR)/driftless.service'
+	chmod 0644 '$(DESTDIR)$(UNITDIR)/driftless.service'
+	@if [ -e '$(DESTDIR)$(SYSCONFDIR)/driftless/agent.yaml' ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/driftless/agent.yaml"; \
+	else \
+		install -m 0644 packaging/agent.yaml '$(DESTDIR)$(SYSCONFDIR)/driftless/agent.yaml'; \
+	fi
+	@echo "edit $(SYSCONFDIR)/driftless/agent.yaml, then: systemctl daemon-reload && systemctl enable --now driftless"
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)
