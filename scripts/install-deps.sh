@@ -6,7 +6,8 @@
 # iproute2 and procps, containernetworking-plugins and iptables (each
 # replica's network: bridge, host-local, portmap), docker-registry and
 # skopeo (the pull tests' local registry), prometheus (promtool and a
-# real scrape in the metrics tests). Does nothing for what is
+# real scrape in the metrics tests), chromium, nodejs and npm (the
+# dashboard driven by playwright-core), make and dpkg (the package). Does nothing for what is
 # already there.
 set -euo pipefail
 need=()
@@ -28,6 +29,11 @@ for d in /opt/cni/bin /usr/lib/cni; do
 done
 [ "$cni_ok" = 1 ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables)
+command -v make >/dev/null 2>&1 || need+=(make)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "missing packages: ${need[*]} (run as root, or install them: apt-get install ${need[*]})" >&2
@@ -36,6 +42,12 @@ if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# The dashboard test's playwright-core, into its own folder (no browser
+# download: it drives Debian's Chromium).
+if [ ! -d test/e2e/dashboard/node_modules/playwright-core ] && command -v npm >/dev/null 2>&1; then
+	echo "installing playwright-core into test/e2e/dashboard"
+	npm install --prefix test/e2e/dashboard --no-package-lock --no-audit --no-fund --silent
 fi
 if ! command -v go >/dev/null 2>&1; then
 	if [ -x /usr/local/go/bin/go ]; then
