@@ -94,7 +94,7 @@ func TestEventsAndState(t *testing.T) {
 		},
 		Cluster: &status.State{
 			Nodes: map[string]status.NodeStatus{"n1": {State: status.NodeAlive}, "n2": {State: status.NodeDead}},
-			Placements: map[manifest.Ref]manifest.Placement{web: {Replicas: []manifest.ReplicaPlacement{
+			Placements: map[manifest.Ref]manifest.Placement{web: {Suspended: true, Replicas: []manifest.ReplicaPlacement{
 				{Index: 0, Node: "n1", Status: &manifest.ReplicaStatus{Phase: manifest.PhaseRunning, Ready: true}},
 				{Index: 1, Node: "n2"},
 				{Index: 2, Pending: []string{"2 node(s): insufficient cpu", "1 node(s): not alive"}},
@@ -137,6 +137,7 @@ func TestEventsAndState(t *testing.T) {
 		{"driftless_node_alive", map[string]string{"node": "n1"}, 1},
 		{"driftless_node_alive", map[string]string{"node": "n2"}, 0},
 		{"driftless_leader", map[string]string{"term": "4"}, 1},
+		{"driftless_workload_suspended", map[string]string{"namespace": "default", "kind": "Deployment", "workload": "web"}, 1},
 		{"driftless_desired_commit_info", map[string]string{"commit": "abc123", "subject": "web v2"}, 1},
 	} {
 		if v, ok := value(fams, c.name, c.labels); !ok || v != c.want {

@@ -21,6 +21,8 @@ var (
 		[]string{"term"}, nil)
 	descAlive = prometheus.NewDesc("driftless_node_alive", "1 for each node the status branch records alive, else 0 (exported by the leader).",
 		[]string{"node"}, nil)
+	descSuspended = prometheus.NewDesc("driftless_workload_suspended", "1 for each workload suspended (driftless suspend), as the status branch records it (exported by the leader).",
+		[]string{"namespace", "kind", "workload"}, nil)
 	descPending = prometheus.NewDesc("driftless_pending_replicas", "Replicas no node takes, by reason (exported by the leader).",
 		[]string{"reason"}, nil)
 )
@@ -31,7 +33,7 @@ type stateCollector struct {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReplicas, descCluster, descCommit, descLeader, descAlive, descPending} {
+	for _, d := range []*prometheus.Desc{descReplicas, descCluster, descCommit, descLeader, descAlive, descPending, descSuspended} {
 		ch <- d
 	}
 }
@@ -63,6 +65,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	all := map[replicaKey]int{}
 	pending := map[string]int{}
 	for ref, p := range st.Cluster.Placements {
+		if p.Suspended {
+			ch <- prometheus.MustNewConstMetric(descSuspended, prometheus.GaugeValue, 1, ref.Namespace, ref.Kind, ref.Name)
+		}
 		for _, r := range p.Replicas {
 			if r.Node == "" {
 				pending[pendingReason(r.Pending)]++
