@@ -24,7 +24,11 @@
 //	                         │ Service rules (one iptables-restore per change),   │
 //	                         │ the cluster DNS table; resynced every 30 s         │
 //	                         └────────────────────────────────────────────────────┘
-//	HTTP: serves the snapshot under a mutex; never waits on a loop.
+//	HTTP: serves the snapshot under a mutex (/api/v1/status, /api/v1/cluster,
+//	the dashboard at /, /metrics computed at scrape time from it, a bounded
+//	Server-Sent Events stream of changes, replicas' logs); never waits on a
+//	loop. The node loop also deletes the data of this node's claims whose
+//	bindings say Deleting.
 //
 // No loop waits for another's slow work: with the desired repository
 // hung, the leader still commits placements and the node still restarts
