@@ -90,4 +90,14 @@ func (s *Set) resolvePriorities() {
 		}
 		w.Priority, w.PreemptNever = v, never[pc]
 	}
+	for _, w := range all {
+		spec := &w.Template.Spec
+		if p := spec.PreemptionPolicy; p != nil {
+			w.PreemptNever = *p == "Never"
+		}
+		if p := spec.Priority; p != nil && *p != w.Priority && (spec.PriorityClassName != "" || *p != 0) {
+			s.Warnings = append(s.Warnings, valueProblem(w.doc, w.specField+".priority", fmt.Sprint(*p),
+				fmt.Sprintf("set by Kubernetes from the PriorityClass: its value %d is used", w.Priority)))
+		}
+	}
 }

@@ -274,6 +274,19 @@ type PodSpec struct {
 	// PriorityClassName names a PriorityClass of the commit or a built-in
 	// one (system-cluster-critical, system-node-critical).
 	PriorityClassName string `json:"priorityClassName,omitempty"`
+	// SchedulerName must be default-scheduler (or empty): driftless
+	// places every replica itself.
+	SchedulerName string `json:"schedulerName,omitempty"`
+	// Priority is what Kubernetes' admission writes from the class; the
+	// class's value is what counts (a different one is a warning).
+	Priority *int32 `json:"priority,omitempty"`
+	// PreemptionPolicy Never keeps the replicas from preempting others
+	// (default: the class's).
+	PreemptionPolicy *string `json:"preemptionPolicy,omitempty"`
+	// NodeName binds every replica to that node, as Kubernetes does
+	// without its scheduler: no filter but the node being known, alive
+	// and having room.
+	NodeName string `json:"nodeName,omitempty"`
 	// ImagePullSecrets name Secrets of the commit (type
 	// kubernetes.io/dockerconfigjson) whose credentials this pod's image
 	// pulls use, before --registry-config's.
@@ -674,6 +687,9 @@ type VolumeMount struct {
 	MountPath string `json:"mountPath"`
 	ReadOnly  bool   `json:"readOnly,omitempty"`
 	SubPath   string `json:"subPath,omitempty"`
+	// SubPathExpr is SubPath with $(VAR) expanded from the container's
+	// environment (e.g. a pod name from the downward API).
+	SubPathExpr string `json:"subPathExpr,omitempty"`
 	// MountPropagation is None (default), HostToContainer (mounts the
 	// host makes below the path appear in the container) or
 	// Bidirectional (and back; privileged containers only).

@@ -21,6 +21,15 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 	if g := s.TerminationGracePeriodSeconds; g != nil && *g < 0 {
 		probs = append(probs, valueProblem(d, field+".terminationGracePeriodSeconds", fmt.Sprint(*g), "must be >= 0"))
 	}
+	if n := s.SchedulerName; n != "" && n != "default-scheduler" {
+		probs = append(probs, valueProblem(d, field+".schedulerName", n, "driftless places every replica itself: only default-scheduler (or none)"))
+	}
+	if p := s.PreemptionPolicy; p != nil && *p != "PreemptLowerPriority" && *p != "Never" {
+		probs = append(probs, valueProblem(d, field+".preemptionPolicy", *p, "must be PreemptLowerPriority or Never"))
+	}
+	if s.NodeName != "" {
+		probs = append(probs, invalid(d, field+".nodeName", s.NodeName, validation.IsDNS1123Subdomain(s.NodeName))...)
+	}
 	if s.Hostname != "" && !isDNS1123Label(s.Hostname) {
 		probs = append(probs, invalid(d, field+".hostname", s.Hostname, validation.IsDNS1123Label(s.Hostname))...)
 	}
@@ -191,6 +200,12 @@ func validateContainer(d *document, s *PodSpec, c *Container, p string, init boo
 			probs = append(probs, valueProblem(d, mp+".mountPath", m.MountPath, "mounted twice"))
 		}
 		mounts[path.Clean(m.MountPath)] = true
+		if m.SubPath != "" && m.SubPathExpr != "" {
+			probs = append(probs, problemAt(d, mp+".subPathExpr", "subPath and subPathExpr are mutually exclusive"))
+		}
+		if m.SubPathExpr != "" && (path.IsAbs(m.SubPathExpr) || strings.HasPrefix(path.Clean(m.SubPathExpr), "..")) {
+			probs = append(probs, valueProblem(d, mp+".subPathExpr", m.SubPathExpr, "must be a relative path inside the volume"))
+		}
 		if m.SubPath != "" && (path.IsAbs(m.SubPath) || strings.HasPrefix(path.Clean(m.SubPath), "..")) {
 			probs = append(probs, valueProblem(d, mp+".subPath", m.SubPath, "must be a relative path inside the volume"))
 		}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"driftless.dev/driftless/containerlog"
@@ -78,9 +79,14 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 	if d.Pod.ServiceLinks() {
 		env = append(append([][2]string(nil), d.ServiceEnv...), env...)
 	}
+	// Each value may name the variables before it as $(NAME), and the
+	// command, args and subPathExpr every variable, as in Kubernetes.
 	pos := map[string]int{}
+	vars := map[string]string{}
 	for _, e := range env {
-		kv := e[0] + "=" + e[1]
+		val := expand(e[1], vars)
+		vars[e[0]] = val
+		kv := e[0] + "=" + val
 		if i, ok := pos[e[0]]; ok {
 			spec.Env[i] = kv
 			continue
@@ -88,6 +94,7 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 		pos[e[0]] = len(spec.Env)
 		spec.Env = append(spec.Env, kv)
 	}
+	spec.Command, spec.Args = expandAll(spec.Command, vars), expandAll(spec.Args, vars)
 	if q, ok := c.Resources.Limits["memory"]; ok {
 		spec.MemoryLimitBytes = q.Value()
 	}
@@ -102,11 +109,18 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 		if !ok {
 			return spec, fmt.Errorf("container %s: volume %s not prepared", c.Name, m.Name)
 		}
-		if m.SubPath != "" {
-			src = filepath.Join(src, m.SubPath)
+		sp := m.SubPath
+		if m.SubPathExpr != "" {
+			sp = expand(m.SubPathExpr, vars)
+			if filepath.IsAbs(sp) || strings.HasPrefix(filepath.Clean(sp), "..") {
+				return spec, fmt.Errorf("container %s: subPathExpr %s expands to %q, outside the volume", c.Name, m.SubPathExpr, sp)
+			}
+		}
+		if sp != "" {
+			src = filepath.Join(src, sp)
 			if _, err := os.Stat(src); err != nil {
 				if err := os.MkdirAll(src, 0o777); err != nil {
-					return spec, fmt.Errorf("container %s: subPath %s: %w", c.Name, m.SubPath, err)
+					return spec, fmt.Errorf("container %s: subPath %s: %w", c.Name, sp, err)
 				}
 			}
 		}

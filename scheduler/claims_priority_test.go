@@ -65,3 +65,23 @@ spec:
 		t.Fatalf("placed %+v", r)
 	}
 }
+
+// spec.nodeName binds replicas to that node only, whatever the taints;
+// a node that is gone or dead leaves them Pending with the reason.
+func TestNodeNameBindsWithoutFilters(t *testing.T) {
+	w := wl("pinned", 2, func(w *manifest.Workload) { w.Template.Spec.NodeName = "b" })
+	nodes := []Node{node("a"), node("b", taint("dedicated", "x", "NoSchedule"))}
+	out := Schedule(Input{Workloads: []manifest.Workload{w}, Nodes: nodes})
+	for _, r := range out.Placements[w.Ref].Replicas {
+		if r.Node != "b" {
+			t.Fatalf("replica %+v, want on b", r)
+		}
+	}
+	nodes[1].Alive = false
+	out = Schedule(Input{Workloads: []manifest.Workload{w}, Nodes: nodes, Current: out.Placements})
+	for _, r := range out.Placements[w.Ref].Replicas {
+		if r.Node != "" || !strings.Contains(strings.Join(r.Pending, " "), "spec.nodeName b: not alive") {
+			t.Fatalf("replica %+v, want pending on the dead node", r)
+		}
+	}
+}

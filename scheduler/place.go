@@ -297,6 +297,9 @@ func (s *sched) pick(w *cworkload, idx int) (int32, []string) {
 	if len(s.nodes) == 0 {
 		return -1, []string{ReasonNoNodes}
 	}
+	if n := w.w.Template.Spec.NodeName; n != "" {
+		return s.namedNode(w, n)
+	}
 	if w.claims {
 		if i, reasons, pinned := s.claimNode(w, idx); pinned {
 			return i, reasons
@@ -451,4 +454,22 @@ func (s *sched) placePerNode(w *cworkload, kept map[int]int32) []manifest.Replic
 
 func sortByIndex(rs []manifest.ReplicaPlacement) {
 	sort.Slice(rs, func(a, b int) bool { return rs[a].Index < rs[b].Index })
+}
+
+// namedNode places a replica whose pod names its node (spec.nodeName), as
+// Kubernetes does without its scheduler: only there, with no filter but
+// the node being known and alive and having room (the kubelet's own
+// admission).
+func (s *sched) namedNode(w *cworkload, name string) (int32, []string) {
+	i, ok := s.byName[name]
+	switch {
+	case !ok:
+		return -1, []string{fmt.Sprintf("spec.nodeName %s: no such node", name)}
+	case !s.nodes[i].Alive:
+		return -1, []string{fmt.Sprintf("spec.nodeName %s: %s", name, ReasonNotAlive)}
+	}
+	if r := s.capacityReject(w, i); r != "" {
+		return -1, []string{fmt.Sprintf("spec.nodeName %s: %s", name, r)}
+	}
+	return i, nil
 }

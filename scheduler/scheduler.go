@@ -259,6 +259,9 @@ func (s *sched) keep(w *cworkload, cur manifest.Placement, hold map[int]manifest
 		if !ok || (!s.nodes[i].Alive && !w.w.PerNode) {
 			continue
 		}
+		if n := w.w.Template.Spec.NodeName; n != "" && n != r.Node {
+			continue
+		}
 		// A voluntary eviction (a NoExecute taint, a drain) takes the
 		// replica off only as far as its disruption budgets allow.
 		if s.noExecute(w, i) || (s.nodes[i].Draining && !w.w.PerNode) {

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,4 +37,38 @@ func TestTerminationMessages(t *testing.T) {
 			return r.Status.Phase == "Failed" && r.Status.Message == want, fmt.Sprintf("%+v", r)
 		})
 	}
+}
+
+// $(VAR) in env values, command, args and subPathExpr is expanded from
+// the container's variables before the shell sees it, as in Kubernetes.
+func TestVariableExpansion(t *testing.T) {
+	e := newEnv(t)
+	host := t.TempDir()
+	e.work.WriteFile("expand.yaml", fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: expand-demo}
+spec:
+  restartPolicy: Never
+  volumes: [{name: out, hostPath: {path: %s}}]
+  containers:
+  - name: main
+    image: busybox:latest
+    imagePullPolicy: IfNotPresent
+    env:
+    - name: POD_NAME
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    - {name: GREETING, value: "hello $(POD_NAME)"}
+    - {name: KEPT, value: "$$(POD_NAME) $(NOT_SET)"}
+    command: ["sh", "-c"]
+    args: ["echo \"$(GREETING) | $KEPT\" > /out/said"]
+    volumeMounts: [{name: out, mountPath: /out, subPathExpr: "$(POD_NAME)"}]
+`, host))
+	e.work.Commit("expansion")
+	e.work.Push()
+	ag := startAgent(t, e.opts(t, "node-1"))
+	waitFor(t, "the pod wrote through its expanded subPath", 60*time.Second, func() (bool, string) {
+		b, err := os.ReadFile(filepath.Join(host, "expand-demo", "said"))
+		rs, _ := replicasOf(ag.api, "Pod", "expand-demo")
+		return err == nil && string(b) == "hello expand-demo | $(POD_NAME) $(NOT_SET)\n", fmt.Sprintf("%q %v %+v", b, err, rs)
+	})
 }

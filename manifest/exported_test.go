@@ -1,0 +1,40 @@
+package manifest
+
+import (
+	"strings"
+	"testing"
+)
+
+// Fields `kubectl get -o yaml` writes into pods are accepted as Kubernetes
+// means them: the default scheduler, the priority admission derived, the
+// preemption policy, a node name.
+func TestExportedPodFields(t *testing.T) {
+	pod := func(extra string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n" + extra + "  containers: [{name: c, image: busybox, volumeMounts: [{name: d, mountPath: /d, subPathExpr: \"$(POD)\"}]}]\n  volumes: [{name: d, emptyDir: {}}]\n"
+	}
+	set, err := Load([]File{{Path: "p.yaml", Data: []byte(pod("  schedulerName: default-scheduler\n  priority: 0\n  preemptionPolicy: Never\n  nodeName: node-2\n"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := set.Workloads[0]
+	if !w.PreemptNever || w.Template.Spec.NodeName != "node-2" || len(set.Warnings) != 0 {
+		t.Fatalf("workload %+v warnings %v", w, set.Warnings)
+	}
+	set, err = Load([]File{{Path: "p.yaml", Data: []byte(pod("  priority: 1000\n"))}})
+	if err != nil || len(set.Warnings) != 1 || !strings.Contains(set.Warnings[0].String(), "its value 0 is used") {
+		t.Fatalf("a priority without its class: %v %v", err, set.Warnings)
+	}
+	for extra, want := range map[string]string{
+		"  schedulerName: volcano\n":  "only default-scheduler",
+		"  preemptionPolicy: Maybe\n": "must be PreemptLowerPriority or Never",
+		"  nodeName: Node_2\n":        "spec.nodeName",
+	} {
+		if _, err := Load([]File{{Path: "p.yaml", Data: []byte(pod(extra))}}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: want %q, got %v", extra, want, err)
+		}
+	}
+	bad := "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox, volumeMounts: [{name: d, mountPath: /d, subPath: a, subPathExpr: b}]}]\n  volumes: [{name: d, emptyDir: {}}]\n"
+	if _, err := Load([]File{{Path: "p.yaml", Data: []byte(bad)}}); err == nil || !strings.Contains(err.Error(), "mutually exclusive") {
+		t.Errorf("subPath and subPathExpr: %v", err)
+	}
+}
