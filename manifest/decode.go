@@ -92,7 +92,8 @@ var unsupported = map[reflect.Type]map[string]bool{
 		"readinessGates", "overhead",
 		"activeDeadlineSeconds", "schedulingGates",
 		"resourceClaims", "hostUsers", "resources"),
-	reflect.TypeOf(Volume{}): set("projected",
+	reflect.TypeOf(VolumeProjection{}): set("clusterTrustBundle", "podCertificate"),
+	reflect.TypeOf(Volume{}): set(
 		"nfs", "iscsi", "csi", "ephemeral", "gitRepo", "awsElasticBlockStore", "gcePersistentDisk",
 		"azureDisk", "azureFile", "cephfs", "cinder", "fc", "flexVolume", "flocker", "glusterfs",
 		"photonPersistentDisk", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos",

@@ -124,6 +124,26 @@ func (s *Set) resolveRefs() {
 				}
 				useSecret(vp+".secret", "secretName", v.Secret.SecretName, "", v.Secret.Optional)
 			}
+			if pr := v.Projected; pr != nil {
+				for si, src := range pr.Sources {
+					sp := fmt.Sprintf("%s.projected.sources[%d]", vp, si)
+					if c := src.ConfigMap; c != nil {
+						for _, it := range c.Items {
+							useCM(sp+".configMap", c.Name, it.Key, c.Optional)
+						}
+						useCM(sp+".configMap", c.Name, "", c.Optional)
+					}
+					if c := src.Secret; c != nil {
+						for _, it := range c.Items {
+							useSecret(sp+".secret", "name", c.Name, it.Key, c.Optional)
+						}
+						useSecret(sp+".secret", "name", c.Name, "", c.Optional)
+					}
+					if src.ServiceAccountToken != nil {
+						add(problemAt(d, sp+".serviceAccountToken", "no token file is written: there is no Kubernetes API server to issue one"))
+					}
+				}
+			}
 		}
 		sa := spec.ServiceAccount()
 		if sa != "default" && !sas[w.Namespace+"/"+sa] {

@@ -712,6 +712,52 @@ type Volume struct {
 	// the node (or, for a StatefulSet's claim template, the claim of the
 	// replica's ordinal).
 	PersistentVolumeClaim *PersistentVolumeClaimVolumeSource `json:"persistentVolumeClaim,omitempty"`
+	// Projected puts the files of several ConfigMaps, Secrets and
+	// downward API items into one directory (on tmpfs when a Secret is
+	// among them); a serviceAccountToken source writes nothing (there is
+	// no API server to issue one).
+	Projected *ProjectedVolumeSource `json:"projected,omitempty"`
+}
+
+// ProjectedVolumeSource is a projected volume's sources.
+type ProjectedVolumeSource struct {
+	Sources     []VolumeProjection `json:"sources"`
+	DefaultMode *int32             `json:"defaultMode,omitempty"`
+}
+
+// VolumeProjection is one source of a projected volume: exactly one of
+// its fields.
+type VolumeProjection struct {
+	ConfigMap           *ConfigMapProjection           `json:"configMap,omitempty"`
+	Secret              *SecretProjection              `json:"secret,omitempty"`
+	DownwardAPI         *DownwardAPIProjection         `json:"downwardAPI,omitempty"`
+	ServiceAccountToken *ServiceAccountTokenProjection `json:"serviceAccountToken,omitempty"`
+}
+
+// ConfigMapProjection is a ConfigMap's keys in a projected volume.
+type ConfigMapProjection struct {
+	Name     string      `json:"name"`
+	Items    []KeyToPath `json:"items,omitempty"`
+	Optional *bool       `json:"optional,omitempty"`
+}
+
+// SecretProjection is a Secret's keys in a projected volume.
+type SecretProjection struct {
+	Name     string      `json:"name"`
+	Items    []KeyToPath `json:"items,omitempty"`
+	Optional *bool       `json:"optional,omitempty"`
+}
+
+// DownwardAPIProjection is downward API items in a projected volume.
+type DownwardAPIProjection struct {
+	Items []DownwardAPIVolumeFile `json:"items,omitempty"`
+}
+
+// ServiceAccountTokenProjection asks for a token file; none is written.
+type ServiceAccountTokenProjection struct {
+	Audience          string `json:"audience,omitempty"`
+	ExpirationSeconds *int64 `json:"expirationSeconds,omitempty"`
+	Path              string `json:"path"`
 }
 
 // PersistentVolumeClaimVolumeSource names a claim of the same namespace.

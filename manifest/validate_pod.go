@@ -73,6 +73,10 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 			n++
 			probs = append(probs, validateDownwardAPI(d, s, v.DownwardAPI, p+".downwardAPI")...)
 		}
+		if v.Projected != nil {
+			n++
+			probs = append(probs, validateProjected(d, s, v.Projected, p+".projected")...)
+		}
 		if v.PersistentVolumeClaim != nil {
 			n++
 			probs = append(probs, validateClaimVolume(d, &v, p)...)
@@ -90,7 +94,7 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 		}
 		switch {
 		case n == 0:
-			probs = append(probs, problemAt(d, p, "must specify a volume source (emptyDir, hostPath, configMap, secret, downwardAPI or persistentVolumeClaim)"))
+			probs = append(probs, problemAt(d, p, "must specify a volume source (emptyDir, hostPath, configMap, secret, downwardAPI, projected or persistentVolumeClaim)"))
 		case n > 1:
 			probs = append(probs, problemAt(d, p, "may not specify more than one volume source"))
 		}
@@ -359,6 +363,48 @@ func validateItems(d *document, items []KeyToPath, mode *int32, p string) []Prob
 		}
 		if it.Mode != nil && (*it.Mode < 0 || *it.Mode > 0o777) {
 			probs = append(probs, valueProblem(d, ip+".mode", fmt.Sprint(*it.Mode), "must be between 0 and 0777"))
+		}
+	}
+	return probs
+}
+
+func validateProjected(d *document, s *PodSpec, v *ProjectedVolumeSource, p string) []Problem {
+	var probs []Problem
+	if m := v.DefaultMode; m != nil && (*m < 0 || *m > 0o777) {
+		probs = append(probs, valueProblem(d, p+".defaultMode", fmt.Sprint(*m), "must be a file mode between 0 and 0777"))
+	}
+	for i, src := range v.Sources {
+		sp := fmt.Sprintf("%s.sources[%d]", p, i)
+		n := 0
+		if c := src.ConfigMap; c != nil {
+			n++
+			if c.Name == "" {
+				probs = append(probs, problemAt(d, sp+".configMap.name", "required"))
+			}
+			probs = append(probs, validateItems(d, c.Items, nil, sp+".configMap")...)
+		}
+		if c := src.Secret; c != nil {
+			n++
+			if c.Name == "" {
+				probs = append(probs, problemAt(d, sp+".secret.name", "required"))
+			}
+			probs = append(probs, validateItems(d, c.Items, nil, sp+".secret")...)
+		}
+		if c := src.DownwardAPI; c != nil {
+			n++
+			probs = append(probs, validateDownwardAPI(d, s, &DownwardAPIVolumeSource{Items: c.Items}, sp+".downwardAPI")...)
+		}
+		if c := src.ServiceAccountToken; c != nil {
+			n++
+			if c.Path == "" {
+				probs = append(probs, problemAt(d, sp+".serviceAccountToken.path", "required"))
+			}
+		}
+		switch {
+		case n == 0:
+			probs = append(probs, problemAt(d, sp, "must specify one source (configMap, secret, downwardAPI or serviceAccountToken)"))
+		case n > 1:
+			probs = append(probs, problemAt(d, sp, "may not specify more than one source"))
 		}
 	}
 	return probs

@@ -393,3 +393,33 @@ func writeFiles(dir string, files map[string]fileContent, _ os.FileMode) error {
 		return os.Remove(p)
 	})
 }
+
+// projectedVolumeFiles merges the files of a projected volume's sources,
+// in order (a later source's file of the same path wins, as in
+// Kubernetes); it reports whether a Secret is among them (tmpfs).
+func (r *Reconciler) projectedVolumeFiles(d DesiredReplica, v *manifest.ProjectedVolumeSource) (map[string]fileContent, bool, error) {
+	out := map[string]fileContent{}
+	secret := false
+	for _, src := range v.Sources {
+		var files map[string]fileContent
+		var err error
+		switch {
+		case src.ConfigMap != nil:
+			c := src.ConfigMap
+			files, _, err = projectedFiles(d, manifest.Volume{ConfigMap: &manifest.ConfigMapVolumeSource{Name: c.Name, Items: c.Items, Optional: c.Optional, DefaultMode: v.DefaultMode}})
+		case src.Secret != nil:
+			c := src.Secret
+			secret = true
+			files, _, err = projectedFiles(d, manifest.Volume{Secret: &manifest.SecretVolumeSource{SecretName: c.Name, Items: c.Items, Optional: c.Optional, DefaultMode: v.DefaultMode}})
+		case src.DownwardAPI != nil:
+			files, _, err = r.downwardAPIFiles(d, &manifest.DownwardAPIVolumeSource{Items: src.DownwardAPI.Items, DefaultMode: v.DefaultMode})
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		for p, f := range files {
+			out[p] = f
+		}
+	}
+	return out, secret, nil
+}

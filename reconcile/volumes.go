@@ -111,6 +111,24 @@ func (r *Reconciler) prepareVolumes(d DesiredReplica) (map[string]string, error)
 				}
 			}
 			out[v.Name] = p
+		case v.Projected != nil:
+			dir := filepath.Join(r.podDir(d.Workload, d.Index), "volumes", v.Name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+			files, secret, err := r.projectedVolumeFiles(d, v.Projected)
+			if err != nil {
+				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+			if secret && !isMountPoint(dir) {
+				if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755"); err != nil {
+					return nil, fmt.Errorf("volume %s: mount tmpfs: %w", v.Name, err)
+				}
+			}
+			if err := writeFiles(dir, files, 0); err != nil {
+				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+			out[v.Name] = dir
 		case v.PersistentVolumeClaim != nil:
 			p, err := r.claimDir(d, v)
 			if err != nil {
