@@ -84,6 +84,9 @@ type Deps struct {
 	Claims ClaimDeleter
 	// Metrics records events for /metrics (nil: none).
 	Metrics *metrics.Metrics
+	// PeerTokens authenticate calls to the peer listener (derived from
+	// the gossip keys; none: off, unless gossip is insecure).
+	PeerTokens []string
 	// Exits, when set, signals that a container exited, so the loop runs
 	// a reconcile pass at once instead of at the next resync.
 	Exits <-chan string
@@ -139,6 +142,10 @@ type Agent struct {
 
 	// owned by the node loop: claim directories deleted this run
 	claimsDeleted map[string]bool
+	// nodeKick asks the node loop for a pass now (a reconcile call);
+	// passes counts the passes it finished.
+	nodeKick chan struct{}
+	passes   atomic.Int64
 
 	// owned by the intake loop
 	state     persisted
@@ -213,6 +220,7 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 		deadSince: map[string]time.Time{},
 
 		claimsDeleted: map[string]bool{},
+		nodeKick:      make(chan struct{}, 1),
 		loadRetry:     map[string]time.Time{},
 		nodeIn:        latest.New[nodeInput](),
 		intakeOut:     latest.New[intakeView](),
@@ -251,6 +259,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			_ = srv.Shutdown(sctx)
 		}()
 		a.log.Info("http api listening", "addr", ln.Addr().String())
+	}
+	// The peer listener is a convenience of operators and other nodes:
+	// one that cannot listen leaves the node without it, not down.
+	if stopPeer, err := a.servePeer(ctx); err != nil {
+		a.log.Error("peer listener off", "err", err)
+	} else {
+		defer stopPeer()
 	}
 
 	// Start from what is on disk, so that the node keeps its last state

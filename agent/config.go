@@ -165,6 +165,10 @@ type Config struct {
 
 	// Listen is the address of the HTTP API (health, status).
 	Listen string `json:"listen"`
+	// PeerListen is where calls from other nodes and the CLI are served
+	// (logs, reconcile, diff), authenticated by a token derived from the
+	// gossip key; default the node IP, port 7481; "off" disables it.
+	PeerListen string `json:"peerListen,omitempty"`
 	// WebhookSecretFile holds the secret that signs calls to POST
 	// /hooks/git (GitHub, Gitea, GitLab or X-Driftless-Signature); without
 	// it the endpoint is off.

@@ -32,6 +32,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) func() error {
 	fs.StringVar(&c.StatusBranch, "status-branch", c.StatusBranch, "status branch")
 	fs.DurationVar(&c.StatusInterval.Duration, "status-interval", c.StatusInterval.Duration, "at most one status commit per interval")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for clones, logs, volumes and state")
+	fs.StringVar(&c.PeerListen, "peer-listen", c.PeerListen, "address of the peer listener for other nodes and the CLI: logs, reconcile, diff (default NODE_IP:7481; off to disable)")
 	fs.StringVar(&c.VolumesDir, "volumes-dir", c.VolumesDir, "directory of the persistent volume claims bound to this node (default DATA_DIR/volumes)")
 	fs.StringVar(&c.ContainerdAddress, "containerd-address", c.ContainerdAddress, "containerd socket")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "containerd namespace owned by the agent")

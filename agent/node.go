@@ -53,6 +53,7 @@ func (a *Agent) nodeLoop(ctx context.Context) {
 		case <-a.deps.Exits:
 		case <-a.deps.ImagesChanged:
 			a.deps.Reconciler.RetryImagePulls()
+		case <-a.nodeKick:
 		case <-timer.C:
 		}
 		in, ok := a.nodeIn.Get()
@@ -97,6 +98,7 @@ func (a *Agent) nodeLoop(ctx context.Context) {
 				a.report(view)
 			}
 		}
+		a.passes.Add(1)
 		if t := a.deps.Reconciler.NextWake(); !t.IsZero() {
 			next = min(next, time.Until(t))
 		}

@@ -201,6 +201,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer rec.Close()
 	deps := Deps{Source: src, Status: st, Reconciler: rec, Claims: claims, Metrics: met}
+	if cfg.GossipKeyFile != "" {
+		if keys, err := cluster.LoadKeyFile(cfg.GossipKeyFile); err == nil {
+			deps.PeerTokens = cluster.PeerTokens(keys)
+		}
+	}
 	if podNet.ClusterCIDR.IsValid() && cfg.CNIConfDir == "" {
 		deps.PodSubnet, deps.PodRoutes = network, podnet.Routes{}
 		if cfg.PodNetwork == "vxlan" {

@@ -126,7 +126,7 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 		}
 		ro := m.ReadOnly
 		for _, v := range d.Pod.Volumes {
-			if v.Name == m.Name && (v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil ||
+			if v.Name == m.Name && (v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil || v.Projected != nil ||
 				(v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ReadOnly)) {
 				ro = true // as Kubernetes mounts them
 			}

@@ -115,7 +115,7 @@ for n in $NODES; do
 		--images-dir "$DEMO/images" --listen "127.0.0.1:$((API_PORT + i - 1))" --poll 2s --status-interval 1s \
 		--gossip "127.0.0.1:$((17945 + i))" --join "${seeds%,}" --gossip-key-file "$DEMO/gossip.key" \
 		--bootstrap-expect 3 --node-grace 10s --status-poll 5s \
-		--service-proxy off --dns-listen off \
+		--service-proxy off --dns-listen off --peer-listen "127.0.0.1:$((API_PORT + 100 + i - 1))" \
 		>"$DEMO/agent-$n.log" 2>&1 &
 	echo $! > "$DEMO/agent-$n.pid"
 done

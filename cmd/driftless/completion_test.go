@@ -76,7 +76,7 @@ func TestBashCompletes(t *testing.T) {
 	os.WriteFile(f, []byte(script), 0o644)
 	for _, c := range []struct{ line, want string }{
 		{"driftless ev", "events"},
-		{"driftless ", "agent validate status get events plan verify history suspend resume logs secret completion version"},
+		{"driftless ", "agent validate status get events plan verify history suspend resume logs reconcile diff secret completion version"},
 		{"driftless get ", "nodes workloads replicas services volumes"},
 		{"driftless get replicas -o ", "text wide json yaml"},
 		{"driftless status -o ", "text json"},

@@ -49,6 +49,8 @@ func logsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	tail := fs.Int("tail", -1, "only the last N lines (-1: all)")
 	timestamps := fs.Bool("timestamps", false, "prefix each line with the time it was written")
 	dataDir := fs.String("data-dir", "/var/lib/driftless", "the agent's data dir")
+	// --node: through that node's peer listener instead of local files.
+	pf := addPeerFlags(fs)
 	// Flags may come before or after WORKLOAD, as with kubectl.
 	var pos []string
 	for {
@@ -79,6 +81,21 @@ func logsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	if k, ok := kindAliases[strings.ToLower(*kind)]; ok {
 		*kind = k
+	}
+	if *pf.node != "" {
+		if *kind == "" || *pf.repo == "" {
+			fmt.Fprintln(stderr, "driftless logs --node: say the kind (KIND/NAME or --kind) and --repo (the status branch names the node's address)")
+			return 2
+		}
+		idx := *replica
+		if idx < 0 {
+			idx = 0
+		}
+		if err := remoteLogs(ctx, pf, *ns+"/"+canonicalKind(*kind)+"/"+name, idx, container, *tail, follow, stdout); err != nil {
+			fmt.Fprintln(stderr, "driftless logs:", err)
+			return 1
+		}
+		return 0
 	}
 	path, err := logPath(*dataDir, *ns, *kind, name, *replica, container, previous)
 	if err != nil {
@@ -267,4 +284,14 @@ func joinInts(xs []int) string {
 		s = append(s, strconv.Itoa(x))
 	}
 	return strings.Join(s, ", ")
+}
+
+// canonicalKind is a kind alias as manifests spell the kind.
+func canonicalKind(k string) string {
+	for _, kk := range []string{"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob", "Pod"} {
+		if strings.EqualFold(kk, k) {
+			return kk
+		}
+	}
+	return k
 }

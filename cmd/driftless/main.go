@@ -28,6 +28,10 @@ Usage:
                                         check the status branch: linear, terms, signatures
   driftless history  --repo URL [WORKLOAD]
                                         desired and status commits joined into one timeline
+  driftless reconcile --repo URL --gossip-key-file F [--node N]
+                                        every node (or one) fetches and reconciles now
+  driftless diff     --repo URL --gossip-key-file F [--node N]
+                                        each node's containers against its desired replicas
   driftless suspend  WORKLOAD --repo URL [--branch B] [--author "Name <email>"]
                                         commit a suspension: the leader keeps the workload as it is
   driftless resume   WORKLOAD --repo URL [--branch B] [--author "Name <email>"]
@@ -64,7 +68,9 @@ var commands = []command{
 	{name: "history", help: "desired and status commits joined into one timeline"},
 	{name: "suspend", help: "commit a workload's suspension: the leader keeps it as it is"},
 	{name: "resume", help: "commit a suspended workload's resumption"},
-	{name: "logs", help: "a container's output on this node"},
+	{name: "logs", help: "a container's output on this node (or another with --node)"},
+	{name: "reconcile", help: "ask the nodes to fetch and reconcile now"},
+	{name: "diff", help: "each node's containers against its desired replicas"},
 	{name: "secret", help: "seal a Secret manifest's values with age", subs: []string{"seal", "unseal", "keygen"}},
 	{name: "completion", help: "print a shell completion script", subs: shells},
 	{name: "version", help: "print the version", noFlags: true},
@@ -107,6 +113,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSuspend(args[0], args[1:], stdout, stderr)
 	case "logs":
 		return runLogs(args[1:], stdout, stderr)
+	case "reconcile":
+		return runReconcile(args[1:], stdout, stderr)
+	case "diff":
+		return runDiff(args[1:], stdout, stderr)
 	case "secret":
 		return runSecret(args[1:], stdout, stderr)
 	case "version", "--version":

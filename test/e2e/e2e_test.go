@@ -203,6 +203,9 @@ func startAgent(t testing.TB, o agentOpts) *agentProc {
 			args = append(args, "--cni-conf-dir", testCNIConfDir(t), "--cni-bin-dir", cniNet.BinDir)
 		}
 		args = append(args, "--service-proxy", "off", "--dns-listen", "off")
+		if !slices.Contains(o.extra, "--peer-listen") {
+			args = append(args, "--peer-listen", "off") // agents of one host would share NODE_IP:7481
+		}
 	} else {
 		args = append(args, "--cni-bin-dir", cniNet.BinDir)
 	}

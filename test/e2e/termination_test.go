@@ -45,11 +45,22 @@ func TestVariableExpansion(t *testing.T) {
 	e := newEnv(t)
 	host := t.TempDir()
 	e.work.WriteFile("expand.yaml", fmt.Sprintf(`apiVersion: v1
+kind: ConfigMap
+metadata: {name: app}
+data: {app.conf: "mode=fast"}
+---
+apiVersion: v1
 kind: Pod
 metadata: {name: expand-demo}
 spec:
   restartPolicy: Never
-  volumes: [{name: out, hostPath: {path: %s}}]
+  volumes:
+  - {name: out, hostPath: {path: %s}}
+  - name: proj
+    projected:
+      sources:
+      - configMap: {name: app}
+      - downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}
   containers:
   - name: main
     image: busybox:latest
@@ -60,8 +71,8 @@ spec:
     - {name: GREETING, value: "hello $(POD_NAME)"}
     - {name: KEPT, value: "$$(POD_NAME) $(NOT_SET)"}
     command: ["sh", "-c"]
-    args: ["echo \"$(GREETING) | $KEPT\" > /out/said"]
-    volumeMounts: [{name: out, mountPath: /out, subPathExpr: "$(POD_NAME)"}]
+    args: ["cat /proj/app.conf /proj/name > /out/proj; echo \"$(GREETING) | $KEPT\" > /out/said"]
+    volumeMounts: [{name: out, mountPath: /out, subPathExpr: "$(POD_NAME)"}, {name: proj, mountPath: /proj}]
 `, host))
 	e.work.Commit("expansion")
 	e.work.Push()
@@ -71,4 +82,8 @@ spec:
 		rs, _ := replicasOf(ag.api, "Pod", "expand-demo")
 		return err == nil && string(b) == "hello expand-demo | $(POD_NAME) $(NOT_SET)\n", fmt.Sprintf("%q %v %+v", b, err, rs)
 	})
+	// The projected volume: the ConfigMap's key and the pod's name.
+	if b, err := os.ReadFile(filepath.Join(host, "expand-demo", "proj")); err != nil || string(b) != "mode=fastexpand-demo" {
+		t.Fatalf("projected volume: %q %v", b, err)
+	}
 }

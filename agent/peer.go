@@ -1,0 +1,163 @@
+package agent
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"driftless.dev/driftless/reconcile"
+)
+
+// DefaultPeerPort is the peer listener's port unless told otherwise.
+const DefaultPeerPort = 7481
+
+// PeerAnswer is what /peer/v1/reconcile returns: the node after the
+// pass it asked for.
+type PeerAnswer struct {
+	Node          string   `json:"node"`
+	DesiredCommit string   `json:"desiredCommit,omitempty"`
+	StatusCommit  string   `json:"statusCommit,omitempty"`
+	Replicas      int      `json:"replicas"`
+	Ready         int      `json:"ready"`
+	Degraded      []string `json:"degraded,omitempty"`
+	// Waited says whether a node pass finished before the answer.
+	Waited bool `json:"waited"`
+}
+
+// PeerHandler serves the calls that cross nodes (the CLI's and other
+// nodes'): a replica's logs, a reconcile now, the node's differences
+// from its desired replicas. Every call carries a bearer token derived
+// from the gossip key (cluster.PeerToken); with insecure gossip (no
+// key), calls are not authenticated.
+func (a *Agent) PeerHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /peer/v1/logs", a.serveLogs)
+	mux.HandleFunc("POST /peer/v1/reconcile", a.servePeerReconcile)
+	mux.HandleFunc("GET /peer/v1/diff", a.servePeerDiff)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.peerAuthorized(r) {
+			http.Error(w, "missing or wrong peer token (derived from the gossip key)", http.StatusUnauthorized)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (a *Agent) peerAuthorized(r *http.Request) bool {
+	if len(a.deps.PeerTokens) == 0 {
+		return a.cfg.InsecureGossip
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	for _, t := range a.deps.PeerTokens {
+		if subtle.ConstantTimeCompare([]byte(got), []byte(t)) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// servePeerReconcile fetches the desired branch and runs a node pass now,
+// and answers once the pass is done (at most 10 s later).
+func (a *Agent) servePeerReconcile(w http.ResponseWriter, r *http.Request) {
+	done := a.passes.Load()
+	a.wantFetch()
+	select {
+	case a.nodeKick <- struct{}{}:
+	default:
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	waited := false
+	for ctx.Err() == nil {
+		if a.passes.Load() > done {
+			waited = true
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	s := a.Snapshot()
+	ans := PeerAnswer{Node: a.cfg.Node, DesiredCommit: s.DesiredCommit, StatusCommit: s.StatusCommit, Replicas: len(s.Replicas), Degraded: s.Degraded, Waited: waited}
+	for _, rv := range s.Replicas {
+		if rv.Status.Ready {
+			ans.Ready++
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(ans)
+}
+
+// servePeerDiff lists this node's containers against its desired replicas.
+func (a *Agent) servePeerDiff(w http.ResponseWriter, r *http.Request) {
+	in, _ := a.nodeIn.Get()
+	d, ok := a.deps.Reconciler.(interface {
+		Differences(context.Context, []reconcile.DesiredReplica) ([]reconcile.Difference, error)
+	})
+	if !ok {
+		http.Error(w, "this node's runtime cannot list its containers", http.StatusNotImplemented)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ContainerdTimeout.Duration+time.Second)
+	defer cancel()
+	diffs, err := d.Differences(ctx, in.desired)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	if diffs == nil {
+		diffs = []reconcile.Difference{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(struct {
+		Node        string                 `json:"node"`
+		Desired     int                    `json:"desired"`
+		Differences []reconcile.Difference `json:"differences"`
+	}{a.cfg.Node, len(in.desired), diffs})
+}
+
+// servePeer runs the peer listener until ctx ends; off when PeerListen
+// is "off" or no token can authenticate calls.
+func (a *Agent) servePeer(ctx context.Context) (stop func(), err error) {
+	addr := a.cfg.PeerListen
+	if addr == "off" {
+		return func() {}, nil
+	}
+	if len(a.deps.PeerTokens) == 0 && !a.cfg.InsecureGossip {
+		a.log.Info("peer listener off: no gossip key to derive its token from")
+		return func() {}, nil
+	}
+	if addr == "" {
+		addr = net.JoinHostPort(a.nodeIP().String(), fmt.Sprint(DefaultPeerPort))
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("peer listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: a.PeerHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("peer listener", "err", err)
+		}
+	}()
+	if len(a.deps.PeerTokens) == 0 {
+		a.log.Warn("peer listener NOT authenticated (insecure gossip): anyone who reaches it may read logs and trigger reconciles", "addr", ln.Addr().String())
+	} else {
+		a.log.Info("peer listener", "addr", ln.Addr().String())
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}
