@@ -72,6 +72,7 @@ func (a *Agent) publishDesired(ctx context.Context) {
 				Finished:    finished,
 				ServiceEnv:  serviceEnv(p.Workload.Namespace),
 				Claims:      claimVolumes(a.committed, a.cfg.Node, w, r.Index),
+				Runtime:     w.Runtime,
 
 				MissingServiceAccount: w.MissingServiceAccount,
 			})

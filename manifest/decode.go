@@ -88,7 +88,6 @@ var unsupported = map[reflect.Type]map[string]bool{
 	reflect.TypeOf(Lifecycle{}):        set("stopSignal"),
 	reflect.TypeOf(PodSpec{}): set("ephemeralContainers",
 		"shareProcessNamespace",
-		"runtimeClassName",
 		"readinessGates", "overhead",
 		"activeDeadlineSeconds", "schedulingGates",
 		"resourceClaims", "hostUsers", "resources"),

@@ -38,3 +38,18 @@ func TestExportedPodFields(t *testing.T) {
 		t.Errorf("subPath and subPathExpr: %v", err)
 	}
 }
+
+func TestRuntimeClasses(t *testing.T) {
+	rc := "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: gvisor}\nhandler: runsc\n---\n"
+	pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  runtimeClassName: gvisor\n  containers: [{name: c, image: busybox}]\n"
+	set, err := Load([]File{{Path: "p.yaml", Data: []byte(rc + pod)}})
+	if err != nil || set.Workloads[0].Runtime != "io.containerd.runsc.v1" {
+		t.Fatalf("%v %+v", err, set)
+	}
+	if _, err := Load([]File{{Path: "p.yaml", Data: []byte(pod)}}); err == nil || !strings.Contains(err.Error(), "no RuntimeClass of that name") {
+		t.Fatalf("a missing class: %v", err)
+	}
+	if RuntimeOf("io.containerd.kata.v2") != "io.containerd.kata.v2" || RuntimeOf("runc") != "io.containerd.runc.v2" {
+		t.Fatal("RuntimeOf")
+	}
+}

@@ -141,6 +141,9 @@ func LoadWith(files []File, opts LoadOptions) (*Set, error) {
 		problems = append(problems, set.resolveClaims()...)
 	}
 	if len(problems) == 0 {
+		problems = append(problems, set.resolveRuntimes()...)
+	}
+	if len(problems) == 0 {
 		set.resolveRefs()
 		set.resolvePriorities()
 	}
@@ -233,6 +236,10 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 		o := &PodDisruptionBudget{}
 		probs, ok = d.decodeInto(o, "status")
 		meta, v = &o.Metadata, func(d *document) []Problem { return s.addPodDisruptionBudget(d, o) }
+	case "RuntimeClass":
+		o := &RuntimeClass{}
+		probs, ok = d.decodeInto(o)
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addRuntimeClass(d, o) }
 	case "PriorityClass":
 		o := &PriorityClass{}
 		probs, ok = d.decodeInto(o)
@@ -270,7 +277,7 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 			meta.Name = GeneratedName(meta.GenerateName, d.node)
 		}
 	}
-	cluster := kind == "Node" || kind == "StorageClass" || kind == "PriorityClass"
+	cluster := kind == "Node" || kind == "StorageClass" || kind == "PriorityClass" || kind == "RuntimeClass"
 	probs = append(probs, validateMeta(d, meta, cluster)...)
 	if len(probs) > 0 {
 		return probs
@@ -294,6 +301,7 @@ var kinds = map[string]string{
 	"StorageClass":          "storage.k8s.io/v1",
 	"PriorityClass":         "scheduling.k8s.io/v1",
 	"PodDisruptionBudget":   "policy/v1",
+	"RuntimeClass":          "node.k8s.io/v1",
 	"ReplicaSet":            "apps/v1",
 	"Job":                   "batch/v1",
 	"CronJob":               "batch/v1",

@@ -1,6 +1,9 @@
 package manifest
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // PriorityClass is scheduling.k8s.io/v1 PriorityClass: the priority of
 // the pods that name it. The scheduler places higher priorities first.
@@ -100,4 +103,67 @@ func (s *Set) resolvePriorities() {
 				fmt.Sprintf("set by Kubernetes from the PriorityClass: its value %d is used", w.Priority)))
 		}
 	}
+}
+
+// RuntimeClass is node.k8s.io/v1 RuntimeClass: the containerd runtime
+// (handler) of the pods that name it.
+type RuntimeClass struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Handler  string     `json:"handler"`
+}
+
+// RuntimeOf is containerd's runtime name for a RuntimeClass handler: a
+// name with dots is taken as it is (io.containerd.kata-qemu.v2), runsc
+// is gVisor's io.containerd.runsc.v1, any other io.containerd.<handler>.v2
+// (runc, kata, ...), as containerd names its shims.
+func RuntimeOf(handler string) string {
+	switch {
+	case strings.Contains(handler, "."):
+		return handler
+	case handler == "runsc":
+		return "io.containerd.runsc.v1"
+	}
+	return "io.containerd." + handler + ".v2"
+}
+
+func (s *Set) addRuntimeClass(d *document, o *RuntimeClass) []Problem {
+	if o.Handler == "" {
+		return []Problem{problemAt(d, "handler", "required")}
+	}
+	if !isDNS1123Label(o.Handler) && !strings.Contains(o.Handler, ".") {
+		return []Problem{valueProblem(d, "handler", o.Handler, "must be a DNS-1123 label (runc, runsc, kata) or a containerd runtime name")}
+	}
+	s.RuntimeClasses = append(s.RuntimeClasses, *o)
+	return nil
+}
+
+// resolveRuntimes gives each workload the runtime of its RuntimeClass; a
+// class not in the commit refuses it, as Kubernetes' admission does.
+func (s *Set) resolveRuntimes() []Problem {
+	handlers := map[string]string{}
+	for _, c := range s.RuntimeClasses {
+		handlers[c.Metadata.Name] = c.Handler
+	}
+	var probs []Problem
+	all := make([]*Workload, 0, len(s.Workloads)+len(s.CronJobs))
+	for i := range s.Workloads {
+		all = append(all, &s.Workloads[i])
+	}
+	for i := range s.CronJobs {
+		all = append(all, &s.CronJobs[i].Template)
+	}
+	for _, w := range all {
+		rc := w.Template.Spec.RuntimeClassName
+		if rc == "" {
+			continue
+		}
+		h, ok := handlers[rc]
+		if !ok {
+			probs = append(probs, valueProblem(w.doc, w.specField+".runtimeClassName", rc, "no RuntimeClass of that name in this commit (add a node.k8s.io/v1 RuntimeClass naming its handler)"))
+			continue
+		}
+		w.Runtime = RuntimeOf(h)
+	}
+	return probs
 }

@@ -48,6 +48,9 @@ type Workload struct {
 	// Suspended (AnnotationSuspended): the leader keeps the workload's
 	// placement as it is and applies nothing new to it.
 	Suspended bool `json:"-"`
+	// Runtime is the containerd runtime of its RuntimeClass ("": the
+	// node's default).
+	Runtime string `json:"-"`
 
 	doc            *document
 	specField      string
@@ -70,10 +73,12 @@ type Set struct {
 	// PriorityClasses give workloads their Priority.
 	PriorityClasses []PriorityClass
 	// Budgets are the PodDisruptionBudgets.
-	Budgets  []Budget
-	Nodes    []Node
-	Skipped  []Skipped
-	Warnings []Problem
+	Budgets []Budget
+	// RuntimeClasses name containerd runtimes.
+	RuntimeClasses []RuntimeClass
+	Nodes          []Node
+	Skipped        []Skipped
+	Warnings       []Problem
 
 	opts      LoadOptions
 	claimDocs []pendingClaim

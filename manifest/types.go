@@ -274,6 +274,9 @@ type PodSpec struct {
 	// PriorityClassName names a PriorityClass of the commit or a built-in
 	// one (system-cluster-critical, system-node-critical).
 	PriorityClassName string `json:"priorityClassName,omitempty"`
+	// RuntimeClassName names a RuntimeClass of the commit: its handler is
+	// the containerd runtime of the replicas' containers.
+	RuntimeClassName string `json:"runtimeClassName,omitempty"`
 	// SchedulerName must be default-scheduler (or empty): driftless
 	// places every replica itself.
 	SchedulerName string `json:"schedulerName,omitempty"`

@@ -49,6 +49,9 @@ type DesiredReplica struct {
 	// MissingServiceAccount names the ServiceAccount the commit lacks:
 	// the replica stays Pending (CreateContainerConfigError).
 	MissingServiceAccount string
+	// Runtime is the containerd runtime of the replica's RuntimeClass
+	// ("": the node's default).
+	Runtime string
 	// Claims are the bindings of the replica's persistentVolumeClaim
 	// volumes, by volume name, as the status branch holds them.
 	Claims map[string]ClaimVolume

@@ -82,7 +82,10 @@ type ContainerSpec struct {
 	NetNSPath   string
 	// HostPID and HostIPC share the host's process and IPC namespaces.
 	HostPID, HostIPC bool
-	Hostname         string
+	// Runtime is the containerd runtime (io.containerd.runc.v2, ...);
+	// empty for the default.
+	Runtime  string
+	Hostname string
 	// Limits; zero means none.
 	MemoryLimitBytes int64
 	CPUMilli         int64 // limit in millicores (CFS quota)

@@ -62,6 +62,7 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 		HostNetwork: d.Pod.HostNetwork,
 		HostPID:     d.Pod.HostPID,
 		HostIPC:     d.Pod.HostIPC,
+		Runtime:     d.Runtime,
 		LogPath:     logPath,
 	}
 	if !d.Pod.HostNetwork {

@@ -484,12 +484,16 @@ func (r *Runtime) Create(ctx context.Context, spec reconcile.ContainerSpec) erro
 		}
 		opts = append(opts, oci.WithCPUShares(shares))
 	}
-	_, err = r.client.NewContainer(ctx, spec.ID,
+	copts := []containerd.NewContainerOpts{
 		containerd.WithContainerLabels(spec.Labels),
 		containerd.WithSnapshotter(r.cfg.Snapshotter),
 		containerd.WithNewSnapshot(spec.ID, img),
 		containerd.WithNewSpec(opts...),
-	)
+	}
+	if spec.Runtime != "" {
+		copts = append(copts, containerd.WithRuntime(spec.Runtime, nil))
+	}
+	_, err = r.client.NewContainer(ctx, spec.ID, copts...)
 	if errdefs.IsAlreadyExists(err) {
 		return nil
 	}

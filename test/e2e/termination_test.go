@@ -87,3 +87,34 @@ spec:
 		t.Fatalf("projected volume: %q %v", b, err)
 	}
 }
+
+// A RuntimeClass names the containerd runtime of the pods that use it:
+// runc's runs, one whose shim the node lacks leaves its pod Pending with
+// containerd's error naming it.
+func TestRuntimeClass(t *testing.T) {
+	e := newEnv(t)
+	classes := `apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: standard}
+handler: runc
+---
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: sandboxed}
+handler: runsc
+---
+`
+	withClass := func(name, class string) string {
+		return strings.Replace(pod(name, trapSleep), "spec:\n", "spec:\n  runtimeClassName: "+class+"\n", 1)
+	}
+	e.work.WriteFile("rc.yaml", classes+withClass("std", "standard")+"---\n"+withClass("sbx", "sandboxed"))
+	e.work.Commit("two runtime classes")
+	e.work.Push()
+	ag := startAgent(t, e.opts(t, "node-1"))
+	waitFor(t, "std running, sbx refused by containerd", 60*time.Second, func() (bool, string) {
+		std, _ := replicasOf(ag.api, "Pod", "std")
+		sbx, _ := replicasOf(ag.api, "Pod", "sbx")
+		return std[0].Status.Phase == "Running" && sbx[0].Status.Phase != "Running" && strings.Contains(sbx[0].Status.Message, "runsc"),
+			fmt.Sprintf("%+v %+v", std, sbx)
+	})
+}
