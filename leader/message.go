@@ -30,7 +30,8 @@ func describe(cur, next *status.State, rej *status.Rejection) *status.Message {
 			lines = append(lines, fmt.Sprintf("node %s joins", name))
 		}
 	}
-	for _, r := range manifest.SortedRefs(cur.Placements, next.Placements) {
+	refs := manifest.SortedRefs(cur.Placements, next.Placements)
+	for _, r := range refs {
 		o, had := cur.Placements[r]
 		n, has := next.Placements[r]
 		name := r.Namespace + "/" + r.Name
@@ -68,8 +69,8 @@ func describe(cur, next *status.State, rej *status.Rejection) *status.Message {
 			}
 		}
 	}
-	lines = append(lines, suspendChanges(cur, next)...)
-	lines = append(lines, disruptionChanges(cur, next)...)
+	lines = append(lines, suspendChanges(refs, cur, next)...)
+	lines = append(lines, disruptionChanges(refs, cur, next)...)
 	lines = append(lines, serviceChanges(cur, next)...)
 	lines = append(lines, volumeChanges(cur, next)...)
 	if rej != nil && (cur.Cluster.LastRejection == nil || cur.Cluster.LastRejection.Commit != rej.Commit) {
@@ -303,9 +304,9 @@ func volumeChanges(cur, next *status.State) []string {
 // disruptionChanges names the replicas preempted by a higher priority
 // (with the replica that took their place) and the evictions a
 // PodDisruptionBudget starts or stops blocking.
-func disruptionChanges(cur, next *status.State) []string {
+func disruptionChanges(refs []manifest.Ref, cur, next *status.State) []string {
 	var lines []string
-	for _, ref := range manifest.SortedRefs(cur.Placements, next.Placements) {
+	for _, ref := range refs {
 		was := map[int]manifest.ReplicaPlacement{}
 		for _, r := range cur.Placements[ref].Replicas {
 			was[r.Index] = r
@@ -325,9 +326,9 @@ func disruptionChanges(cur, next *status.State) []string {
 }
 
 // suspendChanges names the workloads suspended or resumed.
-func suspendChanges(cur, next *status.State) []string {
+func suspendChanges(refs []manifest.Ref, cur, next *status.State) []string {
 	var lines []string
-	for _, ref := range manifest.SortedRefs(cur.Placements, next.Placements) {
+	for _, ref := range refs {
 		o, n := cur.Placements[ref], next.Placements[ref]
 		switch name := ref.Namespace + "/" + ref.Name; {
 		case n.Suspended && !o.Suspended:

@@ -198,17 +198,25 @@ func (p Placement) Nodes() []string {
 // the order of their names (namespace/Kind/name): the order in which the
 // change between two sets of placements is described.
 func SortedRefs(a, b map[Ref]Placement) []Ref {
+	type keyed struct {
+		ref Ref
+		key string
+	}
 	seen := make(map[Ref]bool, len(a)+len(b))
-	out := make([]Ref, 0, len(a)+len(b))
+	ks := make([]keyed, 0, len(a)+len(b))
 	for _, m := range []map[Ref]Placement{a, b} {
 		for r := range m {
 			if !seen[r] {
 				seen[r] = true
-				out = append(out, r)
+				ks = append(ks, keyed{r, r.Namespace + "/" + r.Kind + "/" + r.Name})
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	sort.Slice(ks, func(i, j int) bool { return ks[i].key < ks[j].key })
+	out := make([]Ref, len(ks))
+	for i, k := range ks {
+		out[i] = k.ref
+	}
 	return out
 }
 
