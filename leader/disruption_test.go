@@ -51,3 +51,23 @@ func TestNextDrainBlockedByBudgetInCommit(t *testing.T) {
 		t.Fatalf("commit message:\n%s\n%s", out2.Message.Summary, out2.Message.Body)
 	}
 }
+
+// Nodes carry the labels every Kubernetes node has, which real manifests
+// select on (kubernetes.io/os: linux, kubernetes.io/arch).
+func TestWellKnownNodeLabels(t *testing.T) {
+	doc := `{apiVersion: apps/v1, kind: Deployment, metadata: {name: dns}, spec: {replicas: 1, selector: {matchLabels: {app: dns}},
+  template: {metadata: {labels: {app: dns}}, spec: {nodeSelector: {kubernetes.io/os: linux, beta.kubernetes.io/arch: arm64}, containers: [{name: main, image: busybox}]}}}}
+`
+	ms := members("node-a", "node-b")
+	ms[1].Arch = "arm64"
+	ms[0].Arch = "amd64"
+	out := Next(input(load(t, doc), nil, ms))
+	for ref, p := range out.Next.Placements {
+		if ref.Name == "dns" && (len(p.Replicas) != 1 || p.Replicas[0].Node != "node-b") {
+			t.Fatalf("dns: %+v", p.Replicas)
+		}
+	}
+	if l := out.Next.Nodes["node-a"].Labels; l["kubernetes.io/os"] != "linux" || l["kubernetes.io/arch"] != "amd64" {
+		t.Fatalf("labels of node-a: %v", l)
+	}
+}

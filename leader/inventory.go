@@ -27,7 +27,7 @@ func inventory(cur *status.State, in Input, policies []manifest.Node, dead map[s
 			ns := files[m.Name]
 			ns.SchemaVersion = status.SchemaVersion
 			ns.Name = m.Name
-			ns.Labels = m.Labels
+			ns.Labels = wellKnownLabels(m.Labels, m.Arch)
 			if m.SigningKey != "" {
 				ns.SigningKey = m.SigningKey
 			}
@@ -150,5 +150,24 @@ func sortedKeys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// wellKnownLabels are a node's labels with those every Kubernetes node
+// has and manifests select on (kubernetes.io/os, kubernetes.io/arch and
+// their beta. forms), unless its own labels set them.
+func wellKnownLabels(labels map[string]string, arch string) map[string]string {
+	out := make(map[string]string, len(labels)+4)
+	for _, k := range []string{"kubernetes.io/os", "beta.kubernetes.io/os"} {
+		out[k] = "linux"
+	}
+	if arch != "" {
+		for _, k := range []string{"kubernetes.io/arch", "beta.kubernetes.io/arch"} {
+			out[k] = arch
+		}
+	}
+	for k, v := range labels {
+		out[k] = v
+	}
 	return out
 }

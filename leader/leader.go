@@ -25,6 +25,8 @@ type Member struct {
 	MemoryBytes int64
 	// VolumesBytes is what the node's claims may add up to (0: unknown).
 	VolumesBytes int64
+	// Arch is the node's architecture (GOARCH).
+	Arch string
 	// SigningKey is the public key of the node's status commits.
 	SigningKey string
 	// Address is the node's address between nodes.

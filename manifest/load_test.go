@@ -139,7 +139,7 @@ func TestValidationRules(t *testing.T) {
 		{"nonroot uid 0", pod("  containers:\n  - name: a\n    image: x:1\n    securityContext: {runAsUser: 0, runAsNonRoot: true}\n"), `securityContext.runAsNonRoot: runAsUser 0 is root`},
 		{"seccomp localhost", pod("  securityContext: {seccompProfile: {type: Localhost}}\n  containers:\n  - {name: a, image: x:1}\n"), `spec.securityContext.seccompProfile.type: "Localhost": not supported by driftless yet`},
 		{"pod sysctls", pod("  securityContext: {sysctls: []}\n  containers:\n  - {name: a, image: x:1}\n"), `spec.securityContext.sysctls: not supported by driftless yet`},
-		{"capability", pod("  containers:\n  - name: a\n    image: x:1\n    securityContext: {capabilities: {add: [net_admin]}}\n"), `capabilities.add[0]: "net_admin": must be a capability name`},
+		{"capability", pod("  containers:\n  - name: a\n    image: x:1\n    securityContext: {capabilities: {add: [net-admin]}}\n"), `capabilities.add[0]: "net-admin": must be ALL or a capability name`},
 		{"privileged escalation", pod("  containers:\n  - name: a\n    image: x:1\n    securityContext: {privileged: true, allowPrivilegeEscalation: false}\n"), `cannot be false with privileged: true`},
 		{"secret base64", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: 'not base64!'\n", `data.k: must be base64-encoded`},
 	}

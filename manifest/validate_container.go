@@ -154,13 +154,16 @@ func validateContainerExtras(d *document, c *Container, p string, init bool) []P
 			probs = append(probs, problemAt(d, sp+".allowPrivilegeEscalation", "cannot be false with privileged: true"))
 		}
 		if cp := sc.Capabilities; cp != nil {
+			// Kubernetes passes the names to the runtime as they are
+			// written, and runtimes read them without regard to case
+			// ("all", "net_raw").
 			for i, n := range cp.Add {
-				if !capabilityName.MatchString(strings.TrimPrefix(n, "CAP_")) || n == "ALL" {
-					probs = append(probs, valueProblem(d, fmt.Sprintf("%s.capabilities.add[%d]", sp, i), n, "must be a capability name such as NET_ADMIN"))
+				if !capabilityName.MatchString(strings.TrimPrefix(strings.ToUpper(n), "CAP_")) {
+					probs = append(probs, valueProblem(d, fmt.Sprintf("%s.capabilities.add[%d]", sp, i), n, "must be ALL or a capability name such as NET_ADMIN"))
 				}
 			}
 			for i, n := range cp.Drop {
-				if !capabilityName.MatchString(strings.TrimPrefix(n, "CAP_")) {
+				if !capabilityName.MatchString(strings.TrimPrefix(strings.ToUpper(n), "CAP_")) {
 					probs = append(probs, valueProblem(d, fmt.Sprintf("%s.capabilities.drop[%d]", sp, i), n, "must be ALL or a capability name such as NET_RAW"))
 				}
 			}

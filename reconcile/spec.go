@@ -196,7 +196,7 @@ func security(pod *manifest.PodSecurityContext, c *manifest.SecurityContext) Sec
 	s.AllowPrivilegeEscalation = c.AllowPrivilegeEscalation
 	s.Privileged = c.Privileged != nil && *c.Privileged
 	if c.Capabilities != nil {
-		s.CapAdd, s.CapDrop = c.Capabilities.Add, c.Capabilities.Drop
+		s.CapAdd, s.CapDrop = upper(c.Capabilities.Add), upper(c.Capabilities.Drop)
 	}
 	return s
 }
@@ -223,4 +223,16 @@ func propagation(p string) string {
 		return "rshared"
 	}
 	return ""
+}
+
+// upper is capability names as runtimes read them: in upper case.
+func upper(names []string) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strings.ToUpper(n)
+	}
+	return out
 }

@@ -51,6 +51,8 @@ type NodeMeta struct {
 	// VolumesBytes is the size of the file system of the node's volumes
 	// directory: what its claims may add up to.
 	VolumesBytes int64 `json:"d,omitempty"`
+	// Arch is the node's architecture (GOARCH: amd64, arm64).
+	Arch string `json:"r,omitempty"`
 }
 
 // Member is one node as gossip sees it.

@@ -59,7 +59,9 @@ func securityOpts(sec reconcile.Security, ic ocispec.ImageConfig) ([]oci.SpecOpt
 				opts = append(opts, oci.WithDroppedCapabilities(drop))
 			}
 		}
-		if add := capNames(sec.CapAdd); len(add) > 0 {
+		if containsAll(sec.CapAdd) {
+			opts = append(opts, oci.WithAllKnownCapabilities)
+		} else if add := capNames(sec.CapAdd); len(add) > 0 {
 			opts = append(opts, oci.WithAddedCapabilities(add))
 		}
 		if sec.Seccomp == "RuntimeDefault" {
