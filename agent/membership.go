@@ -131,4 +131,3 @@ func fsSize(dir string) int64 {
 	}
 	return 0
 }
-
