@@ -43,11 +43,47 @@ func splitDocuments(f File) ([]*document, []Problem) {
 			if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
 				continue // empty or comment-only document
 			}
+			if items, ok := listItems(root); ok {
+				// kind: List (or ConfigMapList, ...), as kubectl get -o yaml
+				// writes several objects: each item is a document.
+				for _, it := range items {
+					docs = append(docs, &document{file: f.Path, line: it.Line, node: it, lines: map[string]int{}})
+				}
+				continue
+			}
 			docs = append(docs, &document{file: f.Path, line: root.Line, node: root, lines: map[string]int{}})
 			continue
 		}
 	}
 	return docs, nil
+}
+
+// listItems are the items of a List document (kind List, or any kind
+// named <Kind>List, with an items sequence of mappings).
+func listItems(root *yaml.Node) ([]*yaml.Node, bool) {
+	if root.Kind != yaml.MappingNode {
+		return nil, false
+	}
+	var kind string
+	var items *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "kind":
+			kind = root.Content[i+1].Value
+		case "items":
+			items = root.Content[i+1]
+		}
+	}
+	if !strings.HasSuffix(kind, "List") || items == nil || (items.Kind != yaml.SequenceNode && !(items.Kind == yaml.ScalarNode && items.Tag == "!!null")) {
+		return nil, false
+	}
+	var out []*yaml.Node
+	for _, it := range items.Content {
+		if it.Kind == yaml.MappingNode {
+			out = append(out, it)
+		}
+	}
+	return out, true
 }
 
 func yamlErrLine(err error) int {

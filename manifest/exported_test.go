@@ -53,3 +53,49 @@ func TestRuntimeClasses(t *testing.T) {
 		t.Fatal("RuntimeOf")
 	}
 }
+
+// Lists (kind: List, <Kind>List) are their items; custom resources and
+// Kubernetes' own kinds driftless does not apply are skipped, not refused;
+// a ReplicationController is a workload.
+func TestListsCustomResourcesAndReplicationControllers(t *testing.T) {
+	doc := `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: a}
+  data: {k: v}
+- apiVersion: v1
+  kind: ReplicationController
+  metadata: {name: legacy}
+  spec:
+    replicas: 2
+    template:
+      metadata: {labels: {app: legacy}}
+      spec: {containers: [{name: c, image: busybox}]}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: web}
+spec: {}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io}
+spec: {}
+`
+	set, err := Load([]File{{Path: "l.yaml", Data: []byte(doc)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.ConfigMaps) != 1 || len(set.Workloads) != 1 || set.Workloads[0].Kind != "ReplicationController" || set.Workloads[0].Replicas != 2 || len(set.Skipped) != 2 {
+		t.Fatalf("configmaps %d workloads %+v skipped %+v", len(set.ConfigMaps), set.Workloads, set.Skipped)
+	}
+	if set.Workloads[0].Line != 8 {
+		t.Errorf("the item's line: %d", set.Workloads[0].Line)
+	}
+	// A typo in one of Kubernetes' own groups stays an error.
+	if _, err := Load([]File{{Path: "t.yaml", Data: []byte("apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: x}\n")}}); err == nil || !strings.Contains(err.Error(), "unknown kind") {
+		t.Fatalf("typo: %v", err)
+	}
+}

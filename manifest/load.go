@@ -12,25 +12,47 @@ import (
 	"strings"
 )
 
+// builtinGroups are Kubernetes' own API groups: an unknown kind in one of
+// them is a mistake, in any other group a custom resource.
+var builtinGroups = map[string]bool{
+	"apps": true, "batch": true, "policy": true, "autoscaling": true, "networking.k8s.io": true,
+	"rbac.authorization.k8s.io": true, "storage.k8s.io": true, "scheduling.k8s.io": true, "node.k8s.io": true,
+	"apiextensions.k8s.io": true, "admissionregistration.k8s.io": true, "apiregistration.k8s.io": true,
+	"coordination.k8s.io": true, "discovery.k8s.io": true, "events.k8s.io": true, "certificates.k8s.io": true,
+	"flowcontrol.apiserver.k8s.io": true, "resource.k8s.io": true, "authentication.k8s.io": true,
+	"authorization.k8s.io": true, "extensions": true, "internal.apiserver.k8s.io": true, "storagemigration.k8s.io": true,
+}
+
 // notHandled are Kubernetes kinds driftless recognises and does not apply.
 var notHandled = map[string]string{
-	"Ingress":                        "ingress is not handled by driftless",
-	"IngressClass":                   "ingress is not handled by driftless",
-	"NetworkPolicy":                  "network policies are not handled by driftless",
-	"Endpoints":                      "service endpoints are not handled by driftless",
-	"EndpointSlice":                  "service endpoints are not handled by driftless",
-	"PersistentVolume":               "persistent volumes are not handled by driftless",
-	"Role":                           "there is no Kubernetes API to authorise",
-	"RoleBinding":                    "there is no Kubernetes API to authorise",
-	"ClusterRole":                    "there is no Kubernetes API to authorise",
-	"ClusterRoleBinding":             "there is no Kubernetes API to authorise",
-	"Namespace":                      "namespaces exist implicitly in driftless",
-	"HorizontalPodAutoscaler":        "autoscaling is not handled by driftless",
-	"LimitRange":                     "admission policies are not handled by driftless",
-	"ResourceQuota":                  "admission policies are not handled by driftless",
-	"CustomResourceDefinition":       "custom resources are not handled by driftless",
-	"MutatingWebhookConfiguration":   "admission webhooks are not handled by driftless",
-	"ValidatingWebhookConfiguration": "admission webhooks are not handled by driftless",
+	"Ingress":                          "ingress is not handled by driftless",
+	"IngressClass":                     "ingress is not handled by driftless",
+	"NetworkPolicy":                    "network policies are not handled by driftless",
+	"Endpoints":                        "service endpoints are not handled by driftless",
+	"EndpointSlice":                    "service endpoints are not handled by driftless",
+	"PersistentVolume":                 "persistent volumes are not handled by driftless",
+	"Role":                             "there is no Kubernetes API to authorise",
+	"RoleBinding":                      "there is no Kubernetes API to authorise",
+	"ClusterRole":                      "there is no Kubernetes API to authorise",
+	"ClusterRoleBinding":               "there is no Kubernetes API to authorise",
+	"Namespace":                        "namespaces exist implicitly in driftless",
+	"HorizontalPodAutoscaler":          "autoscaling is not handled by driftless",
+	"LimitRange":                       "admission policies are not handled by driftless",
+	"ResourceQuota":                    "admission policies are not handled by driftless",
+	"CustomResourceDefinition":         "custom resources are not handled by driftless",
+	"MutatingWebhookConfiguration":     "admission webhooks are not handled by driftless",
+	"ValidatingWebhookConfiguration":   "admission webhooks are not handled by driftless",
+	"ValidatingAdmissionPolicy":        "admission policies are not handled by driftless",
+	"ValidatingAdmissionPolicyBinding": "admission policies are not handled by driftless",
+	"APIService":                       "aggregated APIs are not served by driftless (there is no Kubernetes API server)",
+	"Lease":                            "there is no Kubernetes API server (leases are gossip here)",
+	"CSIDriver":                        "CSI drivers are not used by driftless (claims are node directories)",
+	"VolumeAttachment":                 "CSI drivers are not used by driftless (claims are node directories)",
+	"FlowSchema":                       "there is no Kubernetes API server",
+	"PriorityLevelConfiguration":       "there is no Kubernetes API server",
+	"CertificateSigningRequest":        "there is no Kubernetes API server",
+	"PodTemplate":                      "pod templates are used inside workloads only",
+	"Event":                            "events are the status history here",
 }
 
 // ReadDir reads every *.yaml/*.yml file below root (skipping .git), and
@@ -174,6 +196,15 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 	}
 	want, known := kinds[kind]
 	if !known {
+		// An object of an API that is not Kubernetes' own (a custom
+		// resource: a ServiceMonitor, a Certificate) is skipped, as are
+		// Kubernetes' own kinds driftless does not apply; a kind unknown
+		// in Kubernetes' own groups is a typo.
+		if group, _, ok := strings.Cut(apiVersion, "/"); ok && !builtinGroups[group] {
+			s.Skipped = append(s.Skipped, Skipped{File: d.file, Line: d.line, APIVersion: apiVersion, Kind: kind, Name: name,
+				Reason: "custom resource of " + group + ": not handled by driftless (its operator is not running here)"})
+			return nil
+		}
 		return []Problem{{File: d.file, Line: d.lineOf("kind"), Field: "kind", Value: kind, HasValue: true, Message: "unknown kind"}}
 	}
 	if apiVersion != want {
@@ -204,6 +235,10 @@ func (s *Set) add(d *document, seen map[string]string) []Problem {
 		o := &ReplicaSet{}
 		probs, ok = d.decodeInto(o, "status")
 		meta, v = &o.Metadata, func(d *document) []Problem { return s.addReplicaSet(d, o) }
+	case "ReplicationController":
+		o := &ReplicationController{}
+		probs, ok = d.decodeInto(o, "status")
+		meta, v = &o.Metadata, func(d *document) []Problem { return s.addReplicationController(d, o) }
 	case "Job":
 		o := &Job{}
 		probs, ok = d.decodeInto(o, "status")
@@ -303,6 +338,7 @@ var kinds = map[string]string{
 	"PodDisruptionBudget":   "policy/v1",
 	"RuntimeClass":          "node.k8s.io/v1",
 	"ReplicaSet":            "apps/v1",
+	"ReplicationController": "v1",
 	"Job":                   "batch/v1",
 	"CronJob":               "batch/v1",
 	"Pod":                   "v1",

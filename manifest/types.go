@@ -114,6 +114,22 @@ type ReplicaSetSpec struct {
 	MinReadySeconds int32           `json:"minReadySeconds,omitempty"`
 }
 
+// ReplicationController is v1 ReplicationController, the ReplicaSet's
+// predecessor (a selector of labels only, defaulting to the template's).
+type ReplicationController struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta                `json:"metadata"`
+	Spec     ReplicationControllerSpec `json:"spec"`
+}
+
+// ReplicationControllerSpec is the desired state of a ReplicationController.
+type ReplicationControllerSpec struct {
+	Replicas        *int32            `json:"replicas,omitempty"`
+	Selector        map[string]string `json:"selector,omitempty"`
+	Template        *PodTemplateSpec  `json:"template,omitempty"`
+	MinReadySeconds int32             `json:"minReadySeconds,omitempty"`
+}
+
 // Job is batch/v1 Job.
 type Job struct {
 	TypeMeta `json:",inline"`

@@ -154,3 +154,24 @@ func (s *Set) addPod(d *document, o *Pod) []Problem {
 	s.Workloads = append(s.Workloads, s.workload(d, "Pod", o.Metadata, tmpl, 1))
 	return nil
 }
+
+func (s *Set) addReplicationController(d *document, o *ReplicationController) []Problem {
+	if o.Spec.Template == nil {
+		return []Problem{problemAt(d, "spec.template", "required")}
+	}
+	if o.Spec.Replicas == nil {
+		o.Spec.Replicas = ptr[int32](1)
+	}
+	sel := o.Spec.Selector
+	if len(sel) == 0 {
+		sel = o.Spec.Template.Metadata.Labels
+	}
+	defaultPodSpec(&o.Spec.Template.Spec, RestartAlways)
+	probs := validateController(d, &LabelSelector{MatchLabels: sel}, o.Spec.Template, "spec")
+	probs = append(probs, validateReplicas(d, o.Spec.Replicas, "spec.replicas")...)
+	if len(probs) > 0 {
+		return probs
+	}
+	s.Workloads = append(s.Workloads, s.workload(d, "ReplicationController", o.Metadata, *o.Spec.Template, int(*o.Spec.Replicas)))
+	return nil
+}

@@ -157,6 +157,7 @@ var kindAliases = map[string]string{
 	"daemonset": "daemonset", "daemonsets": "daemonset", "ds": "daemonset",
 	"statefulset": "statefulset", "statefulsets": "statefulset", "sts": "statefulset",
 	"replicaset": "replicaset", "replicasets": "replicaset", "rs": "replicaset",
+	"replicationcontroller": "replicationcontroller", "replicationcontrollers": "replicationcontroller", "rc": "replicationcontroller",
 	"job": "job", "jobs": "job", "cronjob": "cronjob", "cronjobs": "cronjob", "cj": "cronjob",
 	"pod": "pod", "pods": "pod", "po": "pod",
 }
@@ -288,7 +289,7 @@ func joinInts(xs []int) string {
 
 // canonicalKind is a kind alias as manifests spell the kind.
 func canonicalKind(k string) string {
-	for _, kk := range []string{"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob", "Pod"} {
+	for _, kk := range []string{"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "ReplicationController", "Job", "CronJob", "Pod"} {
 		if strings.EqualFold(kk, k) {
 			return kk
 		}

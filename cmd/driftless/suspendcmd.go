@@ -146,7 +146,7 @@ type workloadDoc struct {
 	line      int
 }
 
-var workloadKinds = map[string]bool{"Deployment": true, "DaemonSet": true, "StatefulSet": true, "ReplicaSet": true, "Job": true, "CronJob": true, "Pod": true}
+var workloadKinds = map[string]bool{"Deployment": true, "DaemonSet": true, "StatefulSet": true, "ReplicaSet": true, "ReplicationController": true, "Job": true, "CronJob": true, "Pod": true}
 
 // findWorkload finds the one document of a workload among the manifests
 // of dir, whether or not the commit validates (a broken commit may be

@@ -118,3 +118,29 @@ handler: runsc
 			fmt.Sprintf("%+v %+v", std, sbx)
 	})
 }
+
+// A v1 ReplicationController, and a kind: List holding it, run as a
+// ReplicaSet does.
+func TestReplicationControllerInAList(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("legacy.yaml", `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ReplicationController
+  metadata: {name: legacy}
+  spec:
+    replicas: 2
+    template:
+      metadata: {labels: {app: legacy}}
+      spec:
+        terminationGracePeriodSeconds: 1
+        containers:
+`+busyboxContainer("        ", "main", trapSleep))
+	e.work.Commit("a ReplicationController in a List")
+	e.work.Push()
+	startAgent(t, e.opts(t, "node-1"))
+	waitFor(t, "two replicas of the ReplicationController", 60*time.Second, func() (bool, string) {
+		return running(listTasks(t, e.client, "legacy")) == 2, fmt.Sprint(listTasks(t, e.client, "legacy"))
+	})
+}
