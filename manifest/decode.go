@@ -129,7 +129,7 @@ var unsupported = map[reflect.Type]map[string]bool{
 		"resourceClaims", "hostUsers", "resources"),
 	reflect.TypeOf(VolumeProjection{}): set("clusterTrustBundle", "podCertificate"),
 	reflect.TypeOf(Volume{}): set(
-		"nfs", "iscsi", "csi", "ephemeral", "gitRepo", "awsElasticBlockStore", "gcePersistentDisk",
+		"nfs", "iscsi", "csi", "gitRepo", "awsElasticBlockStore", "gcePersistentDisk",
 		"azureDisk", "azureFile", "cephfs", "cinder", "fc", "flexVolume", "flocker", "glusterfs",
 		"photonPersistentDisk", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos",
 		"vsphereVolume", "image"),

@@ -20,7 +20,7 @@ func compatFields() string {
 		reflect.TypeOf(SecretVolumeSource{}), reflect.TypeOf(Probe{}), reflect.TypeOf(HTTPGetAction{}),
 		reflect.TypeOf(Lifecycle{}), reflect.TypeOf(LifecycleHandler{}), reflect.TypeOf(SecurityContext{}),
 		reflect.TypeOf(PodSecurityContext{}), reflect.TypeOf(SeccompProfile{}), reflect.TypeOf(DownwardAPIVolumeSource{}),
-		reflect.TypeOf(DownwardAPIVolumeFile{}), reflect.TypeOf(ProjectedVolumeSource{}), reflect.TypeOf(VolumeProjection{}), reflect.TypeOf(NodeSpec{}),
+		reflect.TypeOf(DownwardAPIVolumeFile{}), reflect.TypeOf(ProjectedVolumeSource{}), reflect.TypeOf(VolumeProjection{}), reflect.TypeOf(EphemeralVolumeSource{}), reflect.TypeOf(NodeSpec{}),
 		reflect.TypeOf(Toleration{}), reflect.TypeOf(Affinity{}), reflect.TypeOf(NodeAffinity{}),
 		reflect.TypeOf(NodeSelectorTerm{}), reflect.TypeOf(PodAffinity{}), reflect.TypeOf(PodAffinityTerm{}),
 		reflect.TypeOf(TopologySpreadConstraint{}), reflect.TypeOf(PodDNSConfig{}), reflect.TypeOf(HostAlias{}),

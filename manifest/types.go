@@ -736,6 +736,14 @@ type Volume struct {
 	// among them); a serviceAccountToken source writes nothing (there is
 	// no API server to issue one).
 	Projected *ProjectedVolumeSource `json:"projected,omitempty"`
+	// Ephemeral is a claim that lives as long as its replica: a
+	// directory of the node's, like an emptyDir on disk.
+	Ephemeral *EphemeralVolumeSource `json:"ephemeral,omitempty"`
+}
+
+// EphemeralVolumeSource is a generic ephemeral volume's claim template.
+type EphemeralVolumeSource struct {
+	VolumeClaimTemplate *ClaimTemplate `json:"volumeClaimTemplate,omitempty"`
 }
 
 // ProjectedVolumeSource is a projected volume's sources.

@@ -73,6 +73,21 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 			n++
 			probs = append(probs, validateDownwardAPI(d, s, v.DownwardAPI, p+".downwardAPI")...)
 		}
+		if e := v.Ephemeral; e != nil {
+			n++
+			if e.VolumeClaimTemplate == nil {
+				probs = append(probs, problemAt(d, p+".ephemeral.volumeClaimTemplate", "required"))
+			} else {
+				ct := e.VolumeClaimTemplate
+				_, cp := claimOf(d, ct.Metadata, &ct.Spec, p+".ephemeral.volumeClaimTemplate.spec")
+				probs = append(probs, cp...)
+				for i, m := range ct.Spec.AccessModes {
+					if m == ReadWriteMany || m == ReadOnlyMany {
+						probs = append(probs, valueProblem(d, fmt.Sprintf("%s.ephemeral.volumeClaimTemplate.spec.accessModes[%d]", p, i), m, "an ephemeral volume is its replica's own directory: ReadWriteOnce"))
+					}
+				}
+			}
+		}
 		if v.Projected != nil {
 			n++
 			probs = append(probs, validateProjected(d, s, v.Projected, p+".projected")...)
@@ -94,7 +109,7 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 		}
 		switch {
 		case n == 0:
-			probs = append(probs, problemAt(d, p, "must specify a volume source (emptyDir, hostPath, configMap, secret, downwardAPI, projected or persistentVolumeClaim)"))
+			probs = append(probs, problemAt(d, p, "must specify a volume source (emptyDir, hostPath, configMap, secret, downwardAPI, projected, ephemeral or persistentVolumeClaim)"))
 		case n > 1:
 			probs = append(probs, problemAt(d, p, "may not specify more than one volume source"))
 		}

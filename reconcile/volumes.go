@@ -24,7 +24,7 @@ func (r *Reconciler) prepareVolumes(d DesiredReplica) (map[string]string, error)
 	out := map[string]string{}
 	for _, v := range d.Pod.Volumes {
 		switch {
-		case v.EmptyDir != nil:
+		case v.EmptyDir != nil || v.Ephemeral != nil:
 			dir := filepath.Join(r.podDir(d.Workload, d.Index), "volumes", v.Name)
 			if err := os.MkdirAll(dir, 0o777); err != nil {
 				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
@@ -38,7 +38,7 @@ func (r *Reconciler) prepareVolumes(d DesiredReplica) (map[string]string, error)
 				}
 				_ = os.Chmod(dir, 0o777|os.ModeSetgid)
 			}
-			if v.EmptyDir.Medium == "Memory" && !isMountPoint(dir) {
+			if v.EmptyDir != nil && v.EmptyDir.Medium == "Memory" && !isMountPoint(dir) {
 				opts := "mode=1777"
 				if v.EmptyDir.SizeLimit != nil {
 					opts += fmt.Sprintf(",size=%d", v.EmptyDir.SizeLimit.Value())

@@ -61,6 +61,10 @@ spec:
       sources:
       - configMap: {name: app}
       - downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}
+  - name: scratch
+    ephemeral:
+      volumeClaimTemplate:
+        spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
   containers:
   - name: main
     image: busybox:latest
@@ -71,8 +75,8 @@ spec:
     - {name: GREETING, value: "hello $(POD_NAME)"}
     - {name: KEPT, value: "$$(POD_NAME) $(NOT_SET)"}
     command: ["sh", "-c"]
-    args: ["cat /proj/app.conf /proj/name > /out/proj; echo \"$(GREETING) | $KEPT\" > /out/said"]
-    volumeMounts: [{name: out, mountPath: /out, subPathExpr: "$(POD_NAME)"}, {name: proj, mountPath: /proj}]
+    args: ["echo -n +scratch > /scratch/s; cat /proj/app.conf /proj/name /scratch/s > /out/proj; echo \"$(GREETING) | $KEPT\" > /out/said"]
+    volumeMounts: [{name: out, mountPath: /out, subPathExpr: "$(POD_NAME)"}, {name: proj, mountPath: /proj}, {name: scratch, mountPath: /scratch}]
 `, host))
 	e.work.Commit("expansion")
 	e.work.Push()
@@ -83,7 +87,7 @@ spec:
 		return err == nil && string(b) == "hello expand-demo | $(POD_NAME) $(NOT_SET)\n", fmt.Sprintf("%q %v %+v", b, err, rs)
 	})
 	// The projected volume: the ConfigMap's key and the pod's name.
-	if b, err := os.ReadFile(filepath.Join(host, "expand-demo", "proj")); err != nil || string(b) != "mode=fastexpand-demo" {
+	if b, err := os.ReadFile(filepath.Join(host, "expand-demo", "proj")); err != nil || string(b) != "mode=fastexpand-demo+scratch" {
 		t.Fatalf("projected volume: %q %v", b, err)
 	}
 }
