@@ -141,6 +141,15 @@ func Step(w *manifest.Workload, prev *manifest.Placement, now time.Time) JobResu
 	if failed > int(*spec.BackoffLimit) {
 		return finish(manifest.JobFailed, manifest.ReasonBackoffLimitExceeded, "Job has reached the specified backoff limit")
 	}
+	// A suspended Job runs nothing (its active replicas are stopped) and
+	// its deadline counts from when it is resumed, as in Kubernetes.
+	if spec.Suspend != nil && *spec.Suspend {
+		rec.Suspended, rec.Active, res.Active = true, 0, []int{}
+		return res
+	}
+	if rec.Suspended {
+		rec.Suspended, rec.StartTime = false, now
+	}
 	if ads := spec.ActiveDeadlineSeconds; ads != nil {
 		due := rec.StartTime.Add(time.Duration(*ads) * time.Second)
 		if !now.Before(due) {

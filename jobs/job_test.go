@@ -224,3 +224,26 @@ func TestFinishedCronRunIgnoresTemplateChange(t *testing.T) {
 		t.Fatalf("finished run restarted: %+v active %v", res.Record, res.Active)
 	}
 }
+
+// A suspended Job runs nothing; resumed, it runs with its deadline
+// counted from the resume.
+func TestSuspendedJob(t *testing.T) {
+	yes, no := true, false
+	dl := int64(60)
+	w := &manifest.Workload{Ref: manifest.Ref{Namespace: "default", Kind: "Job", Name: "batch"}, SpecHash: "h",
+		Job: &manifest.JobSpec{Parallelism: ptr32(2), Completions: ptr32(2), BackoffLimit: ptr32(6), ActiveDeadlineSeconds: &dl, Suspend: &yes}}
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	res := Step(w, nil, t0)
+	if len(res.Active) != 0 || !res.Record.Suspended {
+		t.Fatalf("suspended: %+v", res)
+	}
+	prev := &manifest.Placement{Job: &res.Record}
+	w.Job.Suspend = &no
+	later := t0.Add(5 * time.Minute) // past the deadline counted from the start
+	res = Step(w, prev, later)
+	if len(res.Active) != 2 || res.Record.Suspended || res.Record.Finished() || !res.Record.StartTime.Equal(later) {
+		t.Fatalf("resumed: %+v", res)
+	}
+}
+
+func ptr32(v int32) *int32 { return &v }

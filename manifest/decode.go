@@ -137,7 +137,7 @@ var unsupported = map[reflect.Type]map[string]bool{
 	reflect.TypeOf(ObjectMeta{}):           set("finalizers", "ownerReferences", "deletionGracePeriodSeconds"),
 	reflect.TypeOf(ResourceRequirements{}): set("claims"),
 	reflect.TypeOf(JobSpec{}): set("completionMode", "backoffLimitPerIndex", "maxFailedIndexes", "podFailurePolicy",
-		"podReplacementPolicy", "suspend", "successPolicy", "managedBy"),
+		"podReplacementPolicy", "successPolicy", "managedBy"),
 	reflect.TypeOf(ReplicaSetSpec{}):  set(),
 	reflect.TypeOf(ServiceSpec{}):     set("externalIPs"),
 	reflect.TypeOf(PodAffinityTerm{}): set("namespaceSelector", "matchLabelKeys", "mismatchLabelKeys"),

@@ -111,6 +111,9 @@ type JobStatus struct {
 	// FinishedTime is when Condition was set; ttlSecondsAfterFinished
 	// counts from it.
 	FinishedTime *time.Time `json:"finishedTime,omitempty"`
+	// Suspended: spec.suspend holds the run (nothing runs; the deadline
+	// counts again from the resume).
+	Suspended bool `json:"suspended,omitempty"`
 	// Expired: the TTL after finishing has passed and the replicas were
 	// removed from the nodes; this record stays.
 	Expired bool `json:"expired,omitempty"`

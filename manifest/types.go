@@ -147,6 +147,8 @@ type JobSpec struct {
 	Selector                *LabelSelector  `json:"selector,omitempty"`
 	ManualSelector          *bool           `json:"manualSelector,omitempty"`
 	Template                PodTemplateSpec `json:"template"`
+	// Suspend holds the Job: nothing runs until it is false again.
+	Suspend *bool `json:"suspend,omitempty"`
 }
 
 // CronJob is batch/v1 CronJob: the leader starts a Job from JobTemplate at
