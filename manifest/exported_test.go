@@ -99,3 +99,34 @@ spec: {}
 		t.Fatalf("typo: %v", err)
 	}
 }
+
+// A Windows DaemonSet beside the Linux one (as CSI drivers ship them) is
+// accepted with its Windows paths, warned about, and never placed.
+func TestWindowsPodsAccepted(t *testing.T) {
+	doc := `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: csi-node-windows}
+spec:
+  selector: {matchLabels: {app: csi}}
+  template:
+    metadata: {labels: {app: csi}}
+    spec:
+      nodeSelector: {kubernetes.io/os: windows}
+      volumes: [{name: kubelet, hostPath: {path: 'C:\var\lib\kubelet', type: Directory}}]
+      containers:
+      - name: node
+        image: x
+        volumeMounts: [{name: kubelet, mountPath: 'C:\var\lib\kubelet'}]
+`
+	set, err := Load([]File{{Path: "w.yaml", Data: []byte(doc)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Warnings) != 1 || !strings.Contains(set.Warnings[0].String(), "a Windows pod") {
+		t.Fatalf("warnings %v", set.Warnings)
+	}
+	linux := strings.Replace(doc, "nodeSelector: {kubernetes.io/os: windows}", "nodeSelector: {kubernetes.io/os: linux}", 1)
+	if _, err := Load([]File{{Path: "w.yaml", Data: []byte(linux)}}); err == nil || !strings.Contains(err.Error(), "must be an absolute path") {
+		t.Fatalf("a Windows path in a Linux pod: %v", err)
+	}
+}

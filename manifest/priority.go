@@ -154,6 +154,9 @@ func (s *Set) resolveRuntimes() []Problem {
 		all = append(all, &s.CronJobs[i].Template)
 	}
 	for _, w := range all {
+		if w.Template.Spec.WindowsPod() {
+			s.Warnings = append(s.Warnings, problemAt(w.doc, w.specField, "a Windows pod: driftless's nodes run Linux, so its replicas stay Pending"))
+		}
 		rc := w.Template.Spec.RuntimeClassName
 		if rc == "" {
 			continue

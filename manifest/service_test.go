@@ -279,7 +279,7 @@ spec:
 		t.Fatalf("warnings:\n%s", w)
 	}
 	for _, tc := range []struct{ spec, mount, want string }{
-		{"      os: {name: windows}\n", "", "spec.template.spec.os.name: \"windows\": driftless runs linux containers only"},
+		{"      os: {name: plan9}\n", "", "spec.template.spec.os.name: \"plan9\": must be linux or windows"},
 		{"", ", mountPropagation: Bidirectional", "Bidirectional mount propagation is available only to privileged containers"},
 		{"", ", mountPropagation: Shared", "must be None, HostToContainer or Bidirectional"},
 	} {

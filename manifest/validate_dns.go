@@ -56,8 +56,8 @@ func validatePodNaming(d *document, s *PodSpec, field string) []Problem {
 			}
 		}
 	}
-	if s.OS != nil && s.OS.Name != "linux" {
-		probs = append(probs, valueProblem(d, field+".os.name", s.OS.Name, "driftless runs linux containers only"))
+	if s.OS != nil && s.OS.Name != "linux" && s.OS.Name != "windows" {
+		probs = append(probs, valueProblem(d, field+".os.name", s.OS.Name, "must be linux or windows"))
 	}
 	for i, h := range s.HostAliases {
 		f := fmt.Sprintf("%s.hostAliases[%d]", field, i)

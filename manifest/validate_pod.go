@@ -98,7 +98,7 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 		}
 		if v.HostPath != nil {
 			n++
-			if !path.IsAbs(v.HostPath.Path) {
+			if !isAbsPath(s, v.HostPath.Path) {
 				probs = append(probs, valueProblem(d, p+".hostPath.path", v.HostPath.Path, "must be an absolute path"))
 			}
 			switch v.HostPath.Type {
@@ -153,7 +153,7 @@ func validateContainer(d *document, s *PodSpec, c *Container, p string, init boo
 	default:
 		probs = append(probs, valueProblem(d, p+".imagePullPolicy", c.ImagePullPolicy, "must be Always, IfNotPresent or Never"))
 	}
-	if c.WorkingDir != "" && !path.IsAbs(c.WorkingDir) {
+	if c.WorkingDir != "" && !isAbsPath(s, c.WorkingDir) {
 		probs = append(probs, valueProblem(d, p+".workingDir", c.WorkingDir, "must be an absolute path"))
 	}
 	for j, e := range c.Env {
@@ -213,7 +213,7 @@ func validateContainer(d *document, s *PodSpec, c *Container, p string, init boo
 		if !volumes[m.Name] {
 			probs = append(probs, valueProblem(d, mp+".name", m.Name, "no volume of that name in the pod"))
 		}
-		if !path.IsAbs(m.MountPath) {
+		if !isAbsPath(s, m.MountPath) {
 			probs = append(probs, valueProblem(d, mp+".mountPath", m.MountPath, "must be an absolute path"))
 		} else if mounts[path.Clean(m.MountPath)] {
 			probs = append(probs, valueProblem(d, mp+".mountPath", m.MountPath, "mounted twice"))
@@ -423,4 +423,23 @@ func validateProjected(d *document, s *PodSpec, v *ProjectedVolumeSource, p stri
 		}
 	}
 	return probs
+}
+
+// WindowsPod reports whether a pod is for Windows nodes (spec.os.name, or
+// a nodeSelector on kubernetes.io/os): accepted, as Kubernetes does, and
+// never placed on driftless's Linux nodes.
+func (s *PodSpec) WindowsPod() bool {
+	return (s.OS != nil && s.OS.Name == "windows") || s.NodeSelector["kubernetes.io/os"] == "windows" || s.NodeSelector["beta.kubernetes.io/os"] == "windows"
+}
+
+// isAbsPath is an absolute path as the pod's OS reads it (C:\... for a
+// Windows pod).
+func isAbsPath(s *PodSpec, p string) bool {
+	if path.IsAbs(p) {
+		return true
+	}
+	if s.WindowsPod() && len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/') && ((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')) {
+		return true
+	}
+	return s.WindowsPod() && strings.HasPrefix(p, "\\\\")
 }

@@ -133,6 +133,7 @@ const (
 	ReasonPodAffinity     = "didn't match pod affinity rules"
 	ReasonPodAntiAffinity = "didn't match pod anti-affinity rules"
 	ReasonTopologySpread  = "didn't match pod topology spread constraints"
+	ReasonOS              = "the pod's spec.os is not the node's (linux)"
 )
 
 // Schedule computes placements. It is pure: no I/O, no clocks, no global
@@ -336,6 +337,9 @@ func (s *sched) staticReject(w *cworkload, i int32, ignoreCordon bool) string {
 		return ReasonUnschedulable
 	}
 	spec := &w.w.Template.Spec
+	if spec.OS != nil && spec.OS.Name != "" && spec.OS.Name != "linux" {
+		return ReasonOS
+	}
 	for k, v := range spec.NodeSelector {
 		if lv, ok := nodeLabel(n, k); !ok || lv != v {
 			return ReasonNodeSelector
