@@ -114,10 +114,10 @@ func yamlErrText(err error) string {
 // implement yet, per Go type. Using one is an error that says so, rather
 // than "unknown field" (a typo) or silent ignorance.
 var unsupported = map[reflect.Type]map[string]bool{
-	reflect.TypeOf(Container{}): set("stdin", "stdinOnce", "tty", "volumeDevices", "resizePolicy",
+	reflect.TypeOf(Container{}): set("volumeDevices", "resizePolicy",
 		"restartPolicyRules"),
-	reflect.TypeOf(SecurityContext{}): set("seLinuxOptions", "windowsOptions", "procMount", "appArmorProfile"),
-	reflect.TypeOf(PodSecurityContext{}): set("seLinuxOptions", "windowsOptions", "supplementalGroups",
+	reflect.TypeOf(SecurityContext{}): set("seLinuxOptions", "procMount", "appArmorProfile"),
+	reflect.TypeOf(PodSecurityContext{}): set("seLinuxOptions", "supplementalGroups",
 		"supplementalGroupsPolicy", "sysctls", "appArmorProfile", "seLinuxChangePolicy"),
 	reflect.TypeOf(SeccompProfile{}):   set("localhostProfile"),
 	reflect.TypeOf(LifecycleHandler{}): set("tcpSocket", "sleep"),
@@ -155,6 +155,10 @@ var ignored = map[reflect.Type]map[string]string{
 	},
 	reflect.TypeOf(PodSecurityContext{}): {
 		"fsGroupChangePolicy": "fsGroup is given to a volume when it is created (as OnRootMismatch)",
+		"windowsOptions":      "Windows only; driftless's nodes run Linux",
+	},
+	reflect.TypeOf(SecurityContext{}): {
+		"windowsOptions": "Windows only; driftless's nodes run Linux",
 	},
 	reflect.TypeOf(StorageClass{}): {
 		"mountOptions": "claims are directories of the node, not mounted file systems",

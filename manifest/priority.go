@@ -154,6 +154,12 @@ func (s *Set) resolveRuntimes() []Problem {
 		all = append(all, &s.CronJobs[i].Template)
 	}
 	for _, w := range all {
+		for ci, c := range w.Template.Spec.Containers {
+			if c.Stdin || c.TTY {
+				s.Warnings = append(s.Warnings, problemAt(w.doc, fmt.Sprintf("%s.containers[%d]", w.specField, ci),
+					"stdin and tty are not attached: the container's stdin is closed and it has no terminal (a shell kept alive by them exits)"))
+			}
+		}
 		if w.Template.Spec.WindowsPod() {
 			s.Warnings = append(s.Warnings, problemAt(w.doc, w.specField, "a Windows pod: driftless's nodes run Linux, so its replicas stay Pending"))
 		}

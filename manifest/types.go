@@ -512,6 +512,11 @@ type Container struct {
 	// the tail of its log instead.
 	TerminationMessagePath   string `json:"terminationMessagePath,omitempty"`
 	TerminationMessagePolicy string `json:"terminationMessagePolicy,omitempty"`
+	// Stdin, StdinOnce and TTY are accepted with a warning: nothing is
+	// attached (a process that waits on its stdin sees it closed).
+	Stdin     bool `json:"stdin,omitempty"`
+	StdinOnce bool `json:"stdinOnce,omitempty"`
+	TTY       bool `json:"tty,omitempty"`
 }
 
 // Termination message defaults, as Kubernetes sets them.
