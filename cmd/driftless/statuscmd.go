@@ -249,6 +249,21 @@ func printStatus(w io.Writer, st *status.State) {
 	printWorkloadsTable(w, st, false)
 
 	ps := sortedPlacements(st)
+	var suspended []string
+	for _, p := range ps {
+		if p.Suspended {
+			suspended = append(suspended, fmt.Sprintf("%s	%s	%s", p.Workload, p.SpecHash, abbrev(p.DesiredCommit)))
+		}
+	}
+	if len(suspended) > 0 {
+		fmt.Fprintln(w, "\nSUSPENDED (kept as they are until resumed)")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "WORKLOAD\tSPEC\tCOMMIT")
+		for _, l := range suspended {
+			fmt.Fprintln(tw, l)
+		}
+		tw.Flush()
+	}
 	var jobLines, cronLines, rollLines []string
 	for _, p := range ps {
 		if r := p.Rollout; r != nil {

@@ -61,6 +61,9 @@ func TestSuspendAndResume(t *testing.T) {
 		p, _ := statusFile(t, e.work.Dir, "placements/default/Deployment.web.yaml")
 		return p.Suspended, ""
 	})
+	if st := statusText(t, e.bin, e.url); !strings.Contains(st, "SUSPENDED") || !strings.Contains(st[strings.Index(st, "SUSPENDED"):], "default/Deployment/web") {
+		t.Fatalf("driftless status does not show the suspension:\n%s", st)
+	}
 	time.Sleep(3 * time.Second) // several polls and passes
 	assertUnchanged(t, before, listTasks(t, e.client, "web"))
 
