@@ -59,7 +59,7 @@ func (a *Agent) leaderInput(cur *status.State) leader.Input {
 	}
 	for _, m := range a.members() {
 		in.Members = append(in.Members, leader.Member{Name: m.Name, Alive: m.Alive, Labels: m.Meta.Labels, Address: m.Meta.NodeIP,
-			CPUMilli: m.Meta.CPUMilli, MemoryBytes: m.Meta.MemoryBytes, SigningKey: m.Meta.SigningKey, VolumesBytes: m.Meta.VolumesBytes, Arch: m.Meta.Arch})
+			CPUMilli: m.Meta.CPUMilli, MemoryBytes: m.Meta.MemoryBytes, SigningKey: m.Meta.SigningKey, VolumesBytes: m.Meta.VolumesBytes, Arch: m.Meta.Arch, Peer: m.Meta.Peer})
 	}
 	in.Reports = map[string]leader.Report{}
 	for n, r := range a.reports() {

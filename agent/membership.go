@@ -35,7 +35,7 @@ func (a *Agent) members() []cluster.Member {
 
 // meta is this node's published inventory.
 func (a *Agent) meta() cluster.NodeMeta {
-	m := cluster.NodeMeta{Labels: a.cfg.Labels, Arch: runtime.GOARCH, CPUMilli: int64(runtime.NumCPU()) * 1000, MemoryBytes: reconcile.HostMemory(), Version: a.cfg.Version, API: a.cfg.Listen,
+	m := cluster.NodeMeta{Labels: a.cfg.Labels, Arch: runtime.GOARCH, Peer: a.peerAddr(), CPUMilli: int64(runtime.NumCPU()) * 1000, MemoryBytes: reconcile.HostMemory(), Version: a.cfg.Version, API: a.cfg.Listen,
 		NodeIP: a.nodeIP().String()}
 	if a.deps.NodeKey != nil {
 		m.SigningKey = status.PublicKeyLine(a.deps.NodeKey.PublicKey())

@@ -138,7 +138,7 @@ func (a *Agent) servePeer(ctx context.Context) (stop func(), err error) {
 		return func() {}, nil
 	}
 	if addr == "" {
-		addr = net.JoinHostPort(a.nodeIP().String(), fmt.Sprint(DefaultPeerPort))
+		addr = a.peerAddr()
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -160,4 +160,25 @@ func (a *Agent) servePeer(ctx context.Context) (stop func(), err error) {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}, nil
+}
+
+// peerAddr is where the peer listener listens, as other machines reach
+// it: --peer-listen with an unspecified host made the node's address;
+// "" when it is off.
+func (a *Agent) peerAddr() string {
+	addr := a.cfg.PeerListen
+	switch addr {
+	case "off":
+		return ""
+	case "":
+		return net.JoinHostPort(a.nodeIP().String(), fmt.Sprint(DefaultPeerPort))
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = a.nodeIP().String()
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -34,6 +34,7 @@ func inventory(cur *status.State, in Input, policies []manifest.Node, dead map[s
 			if m.Address != "" {
 				ns.Address = m.Address
 			}
+			ns.PeerAddress = m.Peer
 			ns.Capacity = map[string]string{}
 			if m.CPUMilli > 0 {
 				ns.Capacity["cpu"] = resource.NewMilliQuantity(m.CPUMilli, resource.DecimalSI).String()

@@ -27,6 +27,8 @@ type Member struct {
 	VolumesBytes int64
 	// Arch is the node's architecture (GOARCH).
 	Arch string
+	// Peer is the address of the node's peer listener.
+	Peer string
 	// SigningKey is the public key of the node's status commits.
 	SigningKey string
 	// Address is the node's address between nodes.

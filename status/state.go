@@ -99,6 +99,9 @@ type NodeStatus struct {
 	// has none (the cluster CIDR is full).
 	PodCIDR        string `json:"podCIDR,omitempty"`
 	PodCIDRPending string `json:"podCIDRPending,omitempty"`
+	// PeerAddress is where the node's peer listener answers (logs,
+	// reconcile, diff); empty when it is off.
+	PeerAddress string `json:"peerAddress,omitempty"`
 }
 
 // placementFile is placements/<ns>/<Kind>.<name>.yaml.

@@ -53,6 +53,8 @@ type NodeMeta struct {
 	VolumesBytes int64 `json:"d,omitempty"`
 	// Arch is the node's architecture (GOARCH: amd64, arm64).
 	Arch string `json:"r,omitempty"`
+	// Peer is the address of the node's peer listener ("" when off).
+	Peer string `json:"p,omitempty"`
 }
 
 // Member is one node as gossip sees it.

@@ -25,17 +25,21 @@ import (
 // node, the gossip key the token derives from.
 type peerFlags struct {
 	*repoFlags
+	fs            *flag.FlagSet
 	node, keyFile *string
 	port          *int
+	portSet       *bool
 	insecure      *bool
 }
 
 func addPeerFlags(fs *flag.FlagSet) *peerFlags {
 	return &peerFlags{
+		fs:        fs,
 		repoFlags: addRepoFlags(fs, "repository of the status branch (the nodes' addresses)"),
 		node:      fs.String("node", "", "only this node (default: every alive node)"),
 		keyFile:   fs.String("gossip-key-file", "", "the cluster's gossip key file (the peer token derives from its first key)"),
-		port:      fs.Int("peer-port", agent.DefaultPeerPort, "port of the nodes' peer listeners"),
+		port:      fs.Int("peer-port", agent.DefaultPeerPort, "port of the nodes' peer listeners (default: the address each node publishes, else its address and 7481)"),
+		portSet:   new(bool),
 		insecure:  fs.Bool("insecure-gossip", false, "call without a token (a cluster running with --insecure-gossip)"),
 	}
 }
@@ -46,6 +50,12 @@ type peer struct {
 
 // peers are the nodes to call, from the status branch.
 func (f *peerFlags) peers(ctx context.Context) ([]peer, string, error) {
+	*f.portSet = false
+	f.fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "peer-port" {
+			*f.portSet = true
+		}
+	})
 	token := ""
 	switch {
 	case *f.keyFile != "":
@@ -69,10 +79,14 @@ func (f *peerFlags) peers(ctx context.Context) ([]peer, string, error) {
 		if *f.node == "" && n.State != status.NodeAlive {
 			continue
 		}
-		if n.Address == "" {
-			return nil, "", fmt.Errorf("node %s has no address on the status branch", name)
+		addr := n.PeerAddress
+		if addr == "" || *f.portSet {
+			if n.Address == "" {
+				return nil, "", fmt.Errorf("node %s has no address on the status branch", name)
+			}
+			addr = net.JoinHostPort(n.Address, fmt.Sprint(*f.port))
 		}
-		out = append(out, peer{name: name, base: "http://" + net.JoinHostPort(n.Address, fmt.Sprint(*f.port))})
+		out = append(out, peer{name: name, base: "http://" + addr})
 	}
 	if len(out) == 0 {
 		if *f.node != "" {
