@@ -140,8 +140,8 @@ type Agent struct {
 	log  *slog.Logger
 	deps Deps
 
-	// owned by the node loop: claim directories deleted this run
-	claimsDeleted map[string]bool
+	// claim directories deleted (or being deleted) this run
+	claimsDeleted sync.Map // path → true, deleted or being deleted
 	// nodeKick asks the node loop for a pass now (a reconcile call);
 	// passes counts the passes it finished.
 	nodeKick chan struct{}
@@ -219,17 +219,16 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 		sets:      map[string]*manifest.Set{},
 		deadSince: map[string]time.Time{},
 
-		claimsDeleted: map[string]bool{},
-		nodeKick:      make(chan struct{}, 1),
-		loadRetry:     map[string]time.Time{},
-		nodeIn:        latest.New[nodeInput](),
-		intakeOut:     latest.New[intakeView](),
-		wants:         intakeWants{kick: make(chan struct{}, 1)},
-		next:          leader.Next,
-		nodeOut:       latest.New[nodeView](),
-		netIn:         latest.New[netInput](),
-		snap:          Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC(), Webhook: WebhookStatus{Enabled: len(deps.WebhookSecret) > 0}},
-		webhook:       make(chan struct{}, 1),
+		nodeKick:  make(chan struct{}, 1),
+		loadRetry: map[string]time.Time{},
+		nodeIn:    latest.New[nodeInput](),
+		intakeOut: latest.New[intakeView](),
+		wants:     intakeWants{kick: make(chan struct{}, 1)},
+		next:      leader.Next,
+		nodeOut:   latest.New[nodeView](),
+		netIn:     latest.New[netInput](),
+		snap:      Snapshot{Node: cfg.Node, StartedAt: time.Now().UTC(), Webhook: WebhookStatus{Enabled: len(deps.WebhookSecret) > 0}},
+		webhook:   make(chan struct{}, 1),
 	}
 }
 

@@ -173,21 +173,29 @@ func (a *Agent) report(v nodeView) {
 
 // deleteClaimData deletes the directories of this node's claims whose
 // bindings say Deleting, unless a desired replica here still mounts one
-// (the leader decided from an older view). Each is deleted once per run.
+// (the leader decided from an older view). Each is deleted once per run,
+// on a goroutine of its own: removing a large directory never holds up
+// the node loop.
 func (a *Agent) deleteClaimData(in nodeInput) {
 	if a.deps.Claims == nil {
 		return
 	}
 	for _, b := range in.deleteClaims {
-		if a.claimsDeleted[b.Path] || mountedBy(in.desired, b) {
+		if mountedBy(in.desired, b) {
 			continue
 		}
-		if err := a.deps.Claims.Delete(b); err != nil {
-			a.log.Warn("claim data not deleted", "claim", b.Claim.Namespace+"/"+b.Claim.Name, "err", err)
+		if _, busy := a.claimsDeleted.LoadOrStore(b.Path, true); busy {
 			continue
 		}
-		a.claimsDeleted[b.Path] = true
-		a.log.Info("claim data deleted (reclaim policy Delete)", "claim", b.Claim.Namespace+"/"+b.Claim.Name, "path", b.Path)
+		go func() {
+			name := b.Claim.Namespace + "/" + b.Claim.Name
+			if err := a.deps.Claims.Delete(b); err != nil {
+				a.log.Warn("claim data not deleted", "claim", name, "err", err)
+				a.claimsDeleted.Delete(b.Path) // tried again at the next pass
+				return
+			}
+			a.log.Info("claim data deleted (reclaim policy Delete)", "claim", name, "path", b.Path)
+		}()
 	}
 }
 
