@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"driftless.dev/driftless/manifest"
-	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
 	"driftless.dev/driftless/volumes"
 )
@@ -26,13 +24,7 @@ func TestStatefulRolloutSurvivesLeaderKill(t *testing.T) {
 	e.work.Push()
 	opts, agents := startCluster(t, e, names)
 	ref := manifest.Ref{Namespace: "default", Kind: "StatefulSet", Name: "db"}
-	read := func() *status.State {
-		st, err := status.ReadState(context.Background(), e.url, status.DefaultBranch, git.Auth{})
-		if err != nil {
-			return (*status.State)(nil).Clone()
-		}
-		return st
-	}
+	read := func() *status.State { return branchState(e.url) }
 	// Never two running containers of one ordinal, over every node.
 	checkOnce := func() string {
 		per := map[int]int{}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"driftless.dev/driftless/manifest"
-	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
 	"driftless.dev/driftless/volumes"
 )
@@ -32,13 +30,7 @@ func TestStatefulReplicaWaitsForItsNode(t *testing.T) {
 	e.work.Push()
 	_, hosts := startHosts(t, e, 3)
 
-	read := func() *status.State {
-		st, err := status.ReadState(context.Background(), e.url, status.DefaultBranch, git.Auth{})
-		if err != nil {
-			return (*status.State)(nil).Clone() // not written yet
-		}
-		return st
-	}
+	read := func() *status.State { return branchState(e.url) }
 	ref := manifest.Ref{Namespace: "default", Kind: "StatefulSet", Name: "db"}
 	var st *status.State
 	waitFor(t, "both ordinals ready on two hosts", 120*time.Second, func() (bool, string) {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"driftless.dev/driftless/sources/git"
+	"driftless.dev/driftless/status"
 	"driftless.dev/driftless/volumes"
 )
 
@@ -90,6 +93,16 @@ func replicasOf(api, kind, name string) (map[int]replicaView, error) {
 		}
 	}
 	return out, nil
+}
+
+// branchState is the status branch of url, empty while it is not
+// written yet.
+func branchState(url string) *status.State {
+	st, err := status.ReadState(context.Background(), url, status.DefaultBranch, git.Auth{})
+	if err != nil {
+		return (*status.State)(nil).Clone()
+	}
+	return st
 }
 
 // binding reads a claim's binding from the status branch.
