@@ -14,7 +14,7 @@ DATADIR   ?= /var/lib/driftless
 all: build
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/driftless ./cmd/driftless
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/driftless ./cmd/driftless
 	$(GO) build -o $(BIN)/driftless-mkimage ./cmd/driftless-mkimage
 
 # Every test, the containerd and multi-process ones included. Needs root

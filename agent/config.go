@@ -99,6 +99,11 @@ type Config struct {
 	// data. The list of directories created is kept in DataDir, so a
 	// VolumesDir that went missing is reported, never re-created empty.
 	VolumesDir string `json:"volumesDir,omitempty"`
+	// PauseBinary is the statically linked program that holds the shared
+	// PID namespace of a replica with shareProcessNamespace, run with the
+	// argument "pause" in an empty root file system (default: this
+	// driftless binary, which `make build` links statically).
+	PauseBinary string `json:"pauseBinary,omitempty"`
 
 	// ContainerdAddress is containerd's socket.
 	ContainerdAddress string `json:"containerdAddress"`

@@ -33,6 +33,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) func() error {
 	fs.DurationVar(&c.StatusInterval.Duration, "status-interval", c.StatusInterval.Duration, "at most one status commit per interval")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for clones, logs, volumes and state")
 	fs.StringVar(&c.PeerListen, "peer-listen", c.PeerListen, "address of the peer listener for other nodes and the CLI: logs, reconcile, diff (default NODE_IP:7481; off to disable)")
+	fs.StringVar(&c.PauseBinary, "pause-binary", c.PauseBinary, "statically linked program holding a shared process namespace, run as PROGRAM pause (default this binary)")
 	fs.StringVar(&c.VolumesDir, "volumes-dir", c.VolumesDir, "directory of the persistent volume claims bound to this node (default DATA_DIR/volumes)")
 	fs.StringVar(&c.ContainerdAddress, "containerd-address", c.ContainerdAddress, "containerd socket")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "containerd namespace owned by the agent")

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"driftless.dev/driftless/internal/pause"
+
 	"golang.org/x/crypto/ssh"
 
 	"driftless.dev/driftless/agent/cluster"
@@ -96,6 +98,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		log.Info("image pulls configured", "file", cfg.RegistryConfigFile, "mirrored", len(registry.Mirrors), "rewrites", len(registry.Rewrites), "credentials", len(registry.Credentials))
 	}
+	pauseBinary := self
+	if cfg.PauseBinary != "" {
+		if pauseBinary, err = filepath.Abs(cfg.PauseBinary); err != nil {
+			return err
+		}
+	}
+	if err := pause.CheckStatic(pauseBinary); err != nil {
+		log.Warn("replicas with shareProcessNamespace cannot run on this node", "err", err)
+	}
 	var rt *ctrd.Runtime
 	retry := backoff.Backoff{Base: time.Second, Max: 30 * time.Second}
 	for {
@@ -109,6 +120,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			LogWriter:   self,
 			LogMaxSize:  logMaxSize,
 			LogMaxFiles: cfg.LogMaxFiles,
+			Pause:       []string{pauseBinary, pause.Arg},
+			PauseRoot:   filepath.Join(cfg.DataDir, "pause-root"),
 		})
 		if err == nil {
 			break

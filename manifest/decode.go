@@ -123,7 +123,6 @@ var unsupported = map[reflect.Type]map[string]bool{
 	reflect.TypeOf(LifecycleHandler{}): set("tcpSocket", "sleep"),
 	reflect.TypeOf(Lifecycle{}):        set("stopSignal"),
 	reflect.TypeOf(PodSpec{}): set("ephemeralContainers",
-		"shareProcessNamespace",
 		"readinessGates", "overhead",
 		"activeDeadlineSeconds", "schedulingGates",
 		"resourceClaims", "hostUsers", "resources"),

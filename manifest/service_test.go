@@ -273,6 +273,10 @@ spec:
 	if !s.HostPID || !s.HostIPC || s.Containers[0].VolumeMounts[0].MountPropagation != "HostToContainer" {
 		t.Fatalf("%+v", s)
 	}
+	shared, sprobs := load(t, "ds.yaml", ds("      shareProcessNamespace: true\n", ""))
+	if sprobs != nil || !*shared.Workloads[0].Template.Spec.ShareProcessNamespace {
+		t.Fatalf("shareProcessNamespace: %v", sprobs)
+	}
 	w := strings.Join(warnings(set), "\n")
 	if set.Workloads[0].Priority != 2000001000 || strings.Contains(w, "priorityClassName") ||
 		!strings.Contains(w, "tolerations[1].tolerationSeconds: \"60\": not applied") || strings.Contains(w, "tolerations[0]") {
@@ -282,6 +286,7 @@ spec:
 		{"      os: {name: plan9}\n", "", "spec.template.spec.os.name: \"plan9\": must be linux or windows"},
 		{"", ", mountPropagation: Bidirectional", "Bidirectional mount propagation is available only to privileged containers"},
 		{"", ", mountPropagation: Shared", "must be None, HostToContainer or Bidirectional"},
+		{"      hostPID: true\n      shareProcessNamespace: true\n", "", "ds.yaml:10: spec.template.spec.shareProcessNamespace: cannot be true with hostPID"},
 	} {
 		_, probs := load(t, "ds.yaml", ds(tc.spec, tc.mount))
 		if !strings.Contains(strings.Join(probs, "\n"), tc.want) {

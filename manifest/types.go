@@ -287,6 +287,9 @@ type PodSpec struct {
 	// (node agents: exporters, log shippers).
 	HostPID bool `json:"hostPID,omitempty"`
 	HostIPC bool `json:"hostIPC,omitempty"`
+	// ShareProcessNamespace puts the pod's containers in one PID
+	// namespace, whose PID 1 is a pause process.
+	ShareProcessNamespace *bool `json:"shareProcessNamespace,omitempty"`
 	// OS is the operating system the pod needs: linux only.
 	OS *PodOS `json:"os,omitempty"`
 	// PriorityClassName names a PriorityClass of the commit or a built-in

@@ -27,6 +27,9 @@ func validatePodSpec(d *document, s *PodSpec, field string) []Problem {
 	if p := s.PreemptionPolicy; p != nil && *p != "PreemptLowerPriority" && *p != "Never" {
 		probs = append(probs, valueProblem(d, field+".preemptionPolicy", *p, "must be PreemptLowerPriority or Never"))
 	}
+	if s.ShareProcessNamespace != nil && *s.ShareProcessNamespace && s.HostPID {
+		probs = append(probs, problemAt(d, field+".shareProcessNamespace", "cannot be true with hostPID: the host's process namespace is not the pod's to share"))
+	}
 	if s.NodeName != "" {
 		probs = append(probs, invalid(d, field+".nodeName", s.NodeName, validation.IsDNS1123Subdomain(s.NodeName))...)
 	}

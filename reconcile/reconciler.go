@@ -78,6 +78,9 @@ type Reconciler struct {
 	log *slog.Logger
 
 	firstSeenExited map[string]time.Time
+	// lastPIDSweep is when holders of shared process namespaces were
+	// last swept (node loop only).
+	lastPIDSweep time.Time
 	imageRetry      map[ReplicaKey]time.Time
 	imageFails      map[ReplicaKey]int
 	lastErr         map[ReplicaKey]manifest.ReplicaStatus

@@ -18,6 +18,9 @@ const (
 	LabelSpecHash  = "driftless.dev/spec-hash"
 	LabelNode      = "driftless.dev/node"
 	LabelRestarts  = "driftless.dev/restarts"
+	// LabelPIDNS names the process namespace a container shares with the
+	// other containers of its replica (shareProcessNamespace).
+	LabelPIDNS = "driftless.dev/pidns"
 )
 
 // Container states as the runtime reports them.
@@ -82,6 +85,11 @@ type ContainerSpec struct {
 	NetNSPath   string
 	// HostPID and HostIPC share the host's process and IPC namespaces.
 	HostPID, HostIPC bool
+	// SharePIDNamespace names the process namespace the containers of
+	// one replica share (shareProcessNamespace), held by a pause process
+	// the runtime keeps while any container joins it; "" for a namespace
+	// of the container's own.
+	SharePIDNamespace string
 	// Runtime is the containerd runtime (io.containerd.runc.v2, ...);
 	// empty for the default.
 	Runtime  string

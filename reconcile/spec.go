@@ -65,6 +65,10 @@ func (r *Reconciler) containerSpec(d DesiredReplica, c manifest.Container, vols 
 		Runtime:     d.Runtime,
 		LogPath:     logPath,
 	}
+	if d.Pod.ShareProcessNamespace != nil && *d.Pod.ShareProcessNamespace {
+		spec.SharePIDNamespace = r.attachmentID(filepath.Base(r.podDir(d.Workload, d.Index)))
+		spec.Labels[LabelPIDNS] = spec.SharePIDNamespace
+	}
 	if !d.Pod.HostNetwork {
 		spec.Hostname = d.Pod.Hostname
 		if spec.Hostname == "" {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"driftless.dev/driftless/manifest"
 	"golang.org/x/sys/unix"
@@ -182,6 +183,7 @@ func isMountPoint(dir string) bool {
 // replicas that are neither desired nor have containers left, including
 // those an earlier agent left behind.
 func (r *Reconciler) cleanupPods(ctx context.Context, desired []DesiredReplica, actual []Container) {
+	r.sweepPIDNamespaces(ctx)
 	keep := map[string]bool{}
 	for _, d := range desired {
 		keep[filepath.Base(r.podDir(d.Workload, d.Index))] = true
@@ -234,5 +236,28 @@ func (r *Reconciler) cleanupPods(ctx context.Context, desired []DesiredReplica, 
 		if err := os.RemoveAll(dir); err != nil {
 			r.log.Warn("remove replica volumes", "dir", dir, "err", err)
 		}
+	}
+}
+
+// pidNamespaceSweeper is a runtime that keeps holders of shared process
+// namespaces and can remove those that no container joins any more.
+type pidNamespaceSweeper interface {
+	SweepPIDNamespaces(ctx context.Context) error
+}
+
+// sweepPIDNamespaces asks the runtime, at most once a minute, to remove
+// the holders an agent killed at the wrong moment left behind.
+func (r *Reconciler) sweepPIDNamespaces(ctx context.Context) {
+	s, ok := r.cfg.Runtime.(pidNamespaceSweeper)
+	if !ok {
+		return
+	}
+	now := r.cfg.Now()
+	if now.Sub(r.lastPIDSweep) < time.Minute {
+		return
+	}
+	r.lastPIDSweep = now
+	if err := r.call(ctx, s.SweepPIDNamespaces); err != nil {
+		r.log.Warn("sweep process namespace holders", "err", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 
+	"driftless.dev/driftless/internal/pause"
+
 	"driftless.dev/driftless/containerlog"
 )
 
@@ -91,6 +93,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return containerlog.RunWriter(args, stderr)
 	}
 	switch args[0] {
+	case pause.Arg:
+		// The process holding a replica's shared PID namespace.
+		return pause.Run()
 	case "agent":
 		return runAgent(args[1:], stdout, stderr)
 	case "validate":

@@ -64,6 +64,13 @@ type Config struct {
 	// for pulls; nil pulls from the registry in the image name with
 	// containerd's defaults.
 	Registry *RegistryConfig
+	// Pause is the command of the process that holds a replica's shared
+	// PID namespace: an absolute path to a statically linked binary (the
+	// driftless binary) and its arguments. PauseRoot is the empty
+	// directory it runs in as its root file system. Without them a
+	// replica with shareProcessNamespace cannot be created.
+	Pause     []string
+	PauseRoot string
 }
 
 // Runtime implements reconcile.Runtime. Safe for concurrent use.
@@ -76,6 +83,10 @@ type Runtime struct {
 	imported map[string]string // archive path -> "size/mtime" imported
 	importMu sync.Mutex        // serialises imports and unpacks
 	closed   bool
+
+	holders   map[string]*sync.Mutex // process namespace holder locks, by replica
+	pauseOnce sync.Once
+	pauseErr  error
 }
 
 var (
@@ -455,6 +466,19 @@ func (r *Runtime) Create(ctx context.Context, spec reconcile.ContainerSpec) erro
 	if spec.HostPID {
 		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace))
 	}
+	if name := spec.SharePIDNamespace; name != "" {
+		if spec.HostPID {
+			return fmt.Errorf("create %s: %w: hostPID and a shared process namespace together", spec.ID, reconcile.ErrInvalidSpec)
+		}
+		lock := r.holderLock(name)
+		lock.Lock()
+		path, err := r.ensureHolder(ctx, name)
+		lock.Unlock()
+		if err != nil {
+			return fmt.Errorf("create %s: %w", spec.ID, err)
+		}
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: path}))
+	}
 	if spec.HostIPC {
 		opts = append(opts, oci.WithHostNamespace(specs.IPCNamespace))
 	}
@@ -521,6 +545,11 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	labels, err := c.Labels(ctx)
 	if err != nil {
 		return wrap("labels of "+id, err)
+	}
+	if name := labels[reconcile.LabelPIDNS]; name != "" {
+		if err := r.joinHolder(ctx, c, name); err != nil {
+			return fmt.Errorf("start %s: %w", id, err)
+		}
 	}
 	creator := cio.NullIO
 	if p := labels[reconcile.LabelLogPath]; p != "" {
@@ -602,6 +631,10 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return wrap("load "+id, err)
 	}
+	labels, err := c.Labels(ctx)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return wrap("labels of "+id, err)
+	}
 	if t, err := c.Task(ctx, nil); err == nil {
 		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 			return wrap("delete task of "+id, err)
@@ -609,6 +642,9 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	}
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return wrap("delete "+id, err)
+	}
+	if name := labels[reconcile.LabelPIDNS]; name != "" {
+		return r.releaseHolder(ctx, name)
 	}
 	return nil
 }

@@ -25,7 +25,8 @@ func newRuntime(t testing.TB) (*Runtime, *testenv.Containerd) {
 	t.Helper()
 	cd := testenv.StartContainerd(t)
 	images := filepath.Dir(testenv.BusyboxArchive(t))
-	rt, err := New(context.Background(), Config{Address: cd.Address, Namespace: testNS, ImagesDir: images, LogWriter: logWriter(t)})
+	rt, err := New(context.Background(), Config{Address: cd.Address, Namespace: testNS, ImagesDir: images, LogWriter: logWriter(t),
+		Pause: []string{pauseBinary(t), "pause"}, PauseRoot: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

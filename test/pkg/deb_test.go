@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"driftless.dev/driftless/internal/pause"
 )
 
 // testVersion is the VERSION the tests build with: a `git describe` form,
@@ -213,6 +215,10 @@ func TestDebPackage(t *testing.T) {
 	}
 	if s := dpkg("-s", "driftless"); !strings.Contains(s, "Status: install ok installed") || !strings.Contains(s, "Version: "+debVersion) {
 		t.Errorf("dpkg -s:\n%s", s)
+	}
+	// The binary is its own pause process, which runs in an empty root.
+	if err := pause.CheckStatic(filepath.Join(r, "usr/bin/driftless")); err != nil {
+		t.Error(err)
 	}
 	if got := run(t, tmp, filepath.Join(r, "usr/bin/driftless"), "version"); strings.TrimSpace(got) != "driftless "+testVersion {
 		t.Errorf("driftless version: %q, want %q", got, "driftless "+testVersion)
