@@ -81,9 +81,9 @@ type Reconciler struct {
 	// lastPIDSweep is when holders of shared process namespaces were
 	// last swept (node loop only).
 	lastPIDSweep time.Time
-	imageRetry      map[ReplicaKey]time.Time
-	imageFails      map[ReplicaKey]int
-	lastErr         map[ReplicaKey]manifest.ReplicaStatus
+	imageRetry   map[ReplicaKey]time.Time
+	imageFails   map[ReplicaKey]int
+	lastErr      map[ReplicaKey]manifest.ReplicaStatus
 	// networks caches each replica's network record by replica name.
 	networks map[string]networkRecord
 	wake     time.Time
