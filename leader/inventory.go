@@ -78,6 +78,7 @@ func inventory(cur *status.State, in Input, policies []manifest.Node, dead map[s
 		// Within the grace a dead node keeps its replicas, cordoned.
 		return in.Now.Sub(since) < in.NodeGrace, true
 	})
+	stampTaints(nodes, files, in.JobNow)
 	// Forget nodes that are gone from the branch altogether.
 	for name := range dead {
 		if _, ok := files[name]; !ok {
@@ -171,4 +172,40 @@ func wellKnownLabels(labels map[string]string, arch string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// stampTaints gives each NoExecute taint of the nodes the time it took
+// effect: the policy's timeAdded, else the time recorded on the node's
+// file when a leader first saw it, else now; and records them there. A
+// taint that is gone is forgotten (back later, it counts from then).
+func stampTaints(nodes []scheduler.Node, files map[string]status.NodeStatus, now time.Time) {
+	for i := range nodes {
+		n := &nodes[i]
+		ns, ok := files[n.Name]
+		if !ok {
+			continue
+		}
+		var rec []manifest.Taint
+		taints := make([]manifest.Taint, len(n.Taints))
+		copy(taints, n.Taints)
+		for j, t := range taints {
+			if t.Effect != "NoExecute" {
+				continue
+			}
+			if t.TimeAdded == nil {
+				at := now.UTC().Truncate(time.Second)
+				for _, old := range ns.Taints {
+					if old.Key == t.Key && old.Value == t.Value && old.Effect == t.Effect && old.TimeAdded != nil {
+						at = *old.TimeAdded
+					}
+				}
+				t.TimeAdded = &at
+				taints[j] = t
+			}
+			rec = append(rec, t)
+		}
+		n.Taints = taints
+		ns.Taints = rec
+		files[n.Name] = ns
+	}
 }

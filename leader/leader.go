@@ -149,6 +149,9 @@ func Next(in Input) Output {
 			VolumesUsed:   volumes.UsedPerNode(cur.Volumes),
 		})
 		next.Placements, out.JobWake = res.Placements, res.Wake
+		if w := scheduler.TaintWake(in.Set.Workloads, next.Placements, nodes, in.JobNow); !w.IsZero() && (out.JobWake.IsZero() || w.Before(out.JobWake)) {
+			out.JobWake = w
+		}
 		next.Volumes = volumes.Next(volumes.Input{
 			Set:           in.Set,
 			DesiredCommit: in.DesiredCommit,

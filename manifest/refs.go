@@ -2,7 +2,6 @@ package manifest
 
 import (
 	"fmt"
-	"strings"
 )
 
 // resolveRefs finds the ConfigMaps and Secrets each workload refers to in
@@ -170,12 +169,6 @@ func (s *Set) resolveRefs() {
 				w.Secrets = map[string]Secret{}
 			}
 			w.Secrets[ps.Name] = c
-		}
-		for i, tol := range spec.Tolerations {
-			if tol.TolerationSeconds != nil && !strings.HasPrefix(tol.Key, "node.kubernetes.io/") {
-				add(valueProblem(d, fmt.Sprintf("%s.tolerations[%d].tolerationSeconds", w.specField, i), fmt.Sprint(*tol.TolerationSeconds),
-					"not applied: the toleration holds without a time limit"))
-			}
 		}
 		// A pod that names its ServiceAccount is one that may talk to the
 		// API with its token: say that none is mounted (a pod left on

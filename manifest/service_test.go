@@ -239,8 +239,7 @@ func TestShopAppValidates(t *testing.T) {
 
 // Fields real node agents and charts carry: host namespaces, mount
 // propagation, os, built-in priority classes (priority 2000001000, no
-// warning) and bounded tolerations (accepted with a warning saying what
-// is not applied).
+// warning) and bounded NoExecute tolerations.
 func TestRealWorldPodFields(t *testing.T) {
 	ds := func(spec, mount string) string {
 		return `apiVersion: apps/v1
@@ -279,13 +278,14 @@ spec:
 	}
 	w := strings.Join(warnings(set), "\n")
 	if set.Workloads[0].Priority != 2000001000 || strings.Contains(w, "priorityClassName") ||
-		!strings.Contains(w, "tolerations[1].tolerationSeconds: \"60\": not applied") || strings.Contains(w, "tolerations[0]") {
+		strings.Contains(w, "tolerationSeconds") || strings.Contains(w, "tolerations[0]") {
 		t.Fatalf("warnings:\n%s", w)
 	}
 	for _, tc := range []struct{ spec, mount, want string }{
 		{"      os: {name: plan9}\n", "", "spec.template.spec.os.name: \"plan9\": must be linux or windows"},
 		{"", ", mountPropagation: Bidirectional", "Bidirectional mount propagation is available only to privileged containers"},
 		{"", ", mountPropagation: Shared", "must be None, HostToContainer or Bidirectional"},
+		{"      tolerations: [{key: k, operator: Exists, effect: NoSchedule, tolerationSeconds: 5}]\n", "", "tolerations[0].effect: \"NoSchedule\": must be NoExecute when tolerationSeconds is set"},
 		{"      hostPID: true\n      shareProcessNamespace: true\n", "", "ds.yaml:10: spec.template.spec.shareProcessNamespace: cannot be true with hostPID"},
 	} {
 		_, probs := load(t, "ds.yaml", ds(tc.spec, tc.mount))

@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"time"
+
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
@@ -235,6 +237,40 @@ type Taint struct {
 	Key    string `json:"key"`
 	Value  string `json:"value,omitempty"`
 	Effect string `json:"effect"` // NoSchedule, PreferNoSchedule, NoExecute
+	// TimeAdded is when a NoExecute taint took effect: tolerations with
+	// tolerationSeconds count from it. The leader records when it first
+	// saw each NoExecute taint of a Node policy; a policy may set it.
+	TimeAdded *time.Time `json:"timeAdded,omitempty"`
+}
+
+// TolerationEnd is when the replicas of spec stop tolerating the
+// NoExecute taint: ok is false when they do not tolerate it at all, and
+// end is zero when they tolerate it for ever. As Kubernetes' taint
+// manager: the smallest tolerationSeconds of the matching tolerations,
+// counted from the taint's TimeAdded (from added when it has none); a
+// matching toleration without seconds counts only when no other has any.
+func TolerationEnd(ts []Toleration, taint Taint, added time.Time) (end time.Time, ok bool) {
+	var least *int64
+	for _, t := range ts {
+		if !t.Tolerates(taint) {
+			continue
+		}
+		ok = true
+		if t.TolerationSeconds != nil && (least == nil || *t.TolerationSeconds < *least) {
+			least = t.TolerationSeconds
+		}
+	}
+	if !ok || least == nil {
+		return time.Time{}, ok
+	}
+	if taint.TimeAdded != nil {
+		added = *taint.TimeAdded
+	}
+	secs := *least
+	if secs < 0 {
+		secs = 0
+	}
+	return added.Add(time.Duration(secs) * time.Second), true
 }
 
 // PodTemplateSpec is the template of every replica of a workload.

@@ -36,6 +36,9 @@ func validateScheduling(d *document, s *PodSpec, field string) []Problem {
 		default:
 			probs = append(probs, valueProblem(d, p+".effect", t.Effect, "must be NoSchedule, PreferNoSchedule or NoExecute"))
 		}
+		if t.TolerationSeconds != nil && t.Effect != "NoExecute" {
+			probs = append(probs, valueProblem(d, p+".effect", t.Effect, "must be NoExecute when tolerationSeconds is set"))
+		}
 	}
 	if a := s.Affinity; a != nil {
 		if na := a.NodeAffinity; na != nil {

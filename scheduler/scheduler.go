@@ -316,14 +316,50 @@ func (s *sched) freeze(w *cworkload, cur manifest.Placement) map[int]int32 {
 }
 
 // noExecute reports whether node i has a NoExecute taint w does not
-// tolerate: the only node change that evicts a running replica.
+// tolerate, or tolerates only for tolerationSeconds that have passed: the
+// only node change that evicts a running replica.
 func (s *sched) noExecute(w *cworkload, i int32) bool {
 	for _, t := range s.nodes[i].Taints {
-		if t.Effect == "NoExecute" && !tolerated(w.w.Template.Spec.Tolerations, t) {
+		if t.Effect != "NoExecute" {
+			continue
+		}
+		end, ok := manifest.TolerationEnd(w.w.Template.Spec.Tolerations, t, s.now)
+		if !ok || (!end.IsZero() && !s.now.Before(end)) {
 			return true
 		}
 	}
 	return false
+}
+
+// TaintWake is the earliest time after now at which a replica of
+// workloads placed on nodes stops tolerating a NoExecute taint there
+// (zero: none): when time alone changes the placements.
+func TaintWake(workloads []manifest.Workload, placements map[manifest.Ref]manifest.Placement, nodes []Node, now time.Time) time.Time {
+	var wake time.Time
+	byName := make(map[string]*Node, len(nodes))
+	for i := range nodes {
+		byName[nodes[i].Name] = &nodes[i]
+	}
+	for _, w := range workloads {
+		seen := map[string]bool{}
+		for _, r := range placements[w.Ref].Replicas {
+			n := byName[r.Node]
+			if n == nil || seen[r.Node] {
+				continue
+			}
+			seen[r.Node] = true
+			for _, t := range n.Taints {
+				if t.Effect != "NoExecute" {
+					continue
+				}
+				end, ok := manifest.TolerationEnd(w.Template.Spec.Tolerations, t, now)
+				if ok && end.After(now) && (wake.IsZero() || end.Before(wake)) {
+					wake = end
+				}
+			}
+		}
+	}
+	return wake
 }
 
 // staticReject is the first filter that does not depend on what is
@@ -358,8 +394,15 @@ func (s *sched) staticReject(w *cworkload, i int32, ignoreCordon bool) string {
 		}
 	}
 	for _, t := range n.Taints {
-		if (t.Effect == "NoSchedule" || t.Effect == "NoExecute") && !tolerated(spec.Tolerations, t) {
+		if t.Effect == "NoSchedule" && !tolerated(spec.Tolerations, t) {
 			return fmt.Sprintf("%s %s=%s", ReasonTaint, t.Key, t.Value)
+		}
+		// A NoExecute toleration that has run out would evict the
+		// replica as soon as it was placed.
+		if t.Effect == "NoExecute" {
+			if end, ok := manifest.TolerationEnd(spec.Tolerations, t, s.now); !ok || (!end.IsZero() && !s.now.Before(end)) {
+				return fmt.Sprintf("%s %s=%s", ReasonTaint, t.Key, t.Value)
+			}
 		}
 	}
 	return ""

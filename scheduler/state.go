@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"sort"
 	"strings"
+	"time"
 
 	"driftless.dev/driftless/manifest"
 )
@@ -18,7 +19,8 @@ type sched struct {
 	byName   map[string]int32
 	nodeHash []uint64
 	policy   Policy
-	toFind   int // feasible nodes to score per replica
+	now      time.Time // the leader's clock (tolerationSeconds)
+	toFind   int       // feasible nodes to score per replica
 
 	// Resources: ids by name, allocatable and used in milli-units,
 	// node-major (node*len(res)+r); alloc < 0 is unlimited.
@@ -141,6 +143,7 @@ func newSched(in Input) *sched {
 	s := &sched{
 		byName:  make(map[string]int32, len(in.Nodes)),
 		policy:  in.Policy,
+		now:     in.Now,
 		resID:   map[string]int{},
 		keyID:   map[string]int{},
 		psID:    map[string]int{},

@@ -102,6 +102,10 @@ type NodeStatus struct {
 	// PeerAddress is where the node's peer listener answers (logs,
 	// reconcile, diff); empty when it is off.
 	PeerAddress string `json:"peerAddress,omitempty"`
+	// Taints are the node's NoExecute taints in force with the time the
+	// leader first saw each (timeAdded), from which tolerationSeconds
+	// count; kept so that a new leader counts from the same time.
+	Taints []manifest.Taint `json:"taints,omitempty"`
 }
 
 // placementFile is placements/<ns>/<Kind>.<name>.yaml.
