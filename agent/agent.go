@@ -16,6 +16,7 @@ import (
 
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/internal/latest"
+	"driftless.dev/driftless/internal/peerauth"
 	"driftless.dev/driftless/leader"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/metrics"
@@ -84,9 +85,10 @@ type Deps struct {
 	Claims ClaimDeleter
 	// Metrics records events for /metrics (nil: none).
 	Metrics *metrics.Metrics
-	// PeerTokens authenticate calls to the peer listener (derived from
-	// the gossip keys; none: off, unless gossip is insecure).
-	PeerTokens []string
+	// PeerTokens authenticate the CLI's calls to the peer listener
+	// (derived from the gossip keys, following their reloads; none: off,
+	// unless gossip is insecure). Nodes sign their calls with NodeKey.
+	PeerTokens *peerauth.Tokens
 	// Exits, when set, signals that a container exited, so the loop runs
 	// a reconcile pass at once instead of at the next resync.
 	Exits <-chan string
@@ -146,6 +148,8 @@ type Agent struct {
 	// passes counts the passes it finished.
 	nodeKick chan struct{}
 	passes   atomic.Int64
+	// replays remembers the node signatures of recent peer calls.
+	replays *peerauth.Replays
 
 	// owned by the intake loop
 	state     persisted
@@ -220,6 +224,7 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 		deadSince: map[string]time.Time{},
 
 		nodeKick:  make(chan struct{}, 1),
+		replays:   peerauth.NewReplays(10000),
 		loadRetry: map[string]time.Time{},
 		nodeIn:    latest.New[nodeInput](),
 		intakeOut: latest.New[intakeView](),

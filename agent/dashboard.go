@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"driftless.dev/driftless/internal/peerauth"
+
 	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/services"
@@ -132,7 +134,97 @@ func (a *Agent) dashboardRoutes(mux *http.ServeMux) {
 		_ = json.NewEncoder(w).Encode(a.clusterView())
 	})
 	mux.HandleFunc("GET /api/v1/watch", a.serveWatch)
-	mux.HandleFunc("GET /api/v1/logs", a.serveLogs)
+	mux.HandleFunc("GET /api/v1/logs", a.serveDashboardLogs)
+}
+
+// serveDashboardLogs serves a replica's log from this node, or from the
+// node that runs it, through that node's peer listener: the call is
+// signed with this node's key, and the answer streamed as it comes.
+func (a *Agent) serveDashboardLogs(w http.ResponseWriter, r *http.Request) {
+	ref, idx, ok := logTarget(r)
+	if !ok {
+		a.serveLogs(w, r)
+		return
+	}
+	a.mu.Lock()
+	st := a.snapState
+	a.mu.Unlock()
+	node := replicaNode(st, ref, idx)
+	if node == "" || node == a.cfg.Node || a.deps.NodeKey == nil {
+		a.serveLogs(w, r)
+		return
+	}
+	peer := st.Nodes[node].PeerAddress
+	if peer == "" {
+		http.Error(w, fmt.Sprintf("replica %s[%d] runs on node %s, whose peer listener is off", ref, idx, node), http.StatusNotFound)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	if follow := r.URL.Query().Get("follow"); follow != "" && follow != "0" && follow != "false" {
+		cancel()
+		ctx, cancel = context.WithTimeout(r.Context(), time.Hour)
+	}
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+peer+"/peer/v1/logs?"+r.URL.RawQuery, nil)
+	if err == nil {
+		err = peerauth.Sign(req, a.cfg.Node, a.deps.NodeKey, time.Now())
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("logs of %s[%d] from node %s: %v", ref, idx, node, err), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "X-Content-Type-Options"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	fl, _ := w.(http.Flusher)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// logTarget reads ?workload=namespace/Kind/name&replica=N.
+func logTarget(r *http.Request) (manifest.Ref, int, bool) {
+	q := r.URL.Query()
+	parts := strings.Split(q.Get("workload"), "/")
+	idx, err := strconv.Atoi(q.Get("replica"))
+	if len(parts) != 3 || err != nil {
+		return manifest.Ref{}, 0, false
+	}
+	return manifest.Ref{Namespace: parts[0], Kind: parts[1], Name: parts[2]}, idx, true
+}
+
+// replicaNode is the node st places the replica on ("" for none).
+func replicaNode(st *status.State, ref manifest.Ref, idx int) string {
+	if st == nil {
+		return ""
+	}
+	for _, rp := range st.Placements[ref].Replicas {
+		if rp.Index == idx {
+			return rp.Node
+		}
+	}
+	return ""
 }
 
 // serveWatch is a Server-Sent Events stream: "change" whenever the
@@ -174,25 +266,16 @@ func (a *Agent) serveWatch(w http.ResponseWriter, r *http.Request) {
 // A replica placed on another node is a 404 naming that node.
 func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	parts := strings.Split(q.Get("workload"), "/")
-	idx, err := strconv.Atoi(q.Get("replica"))
-	if len(parts) != 3 || err != nil {
+	ref, idx, ok := logTarget(r)
+	if !ok {
 		http.Error(w, "want ?workload=namespace/Kind/name&replica=N", http.StatusBadRequest)
 		return
 	}
-	ref := manifest.Ref{Namespace: parts[0], Kind: parts[1], Name: parts[2]}
 	a.mu.Lock()
 	st := a.snapState
 	a.mu.Unlock()
-	node := ""
+	node := replicaNode(st, ref, idx)
 	var tmplContainers []string
-	if st != nil {
-		for _, rp := range st.Placements[ref].Replicas {
-			if rp.Index == idx {
-				node = rp.Node
-			}
-		}
-	}
 	if node != a.cfg.Node {
 		where := "no node"
 		if node != "" {
@@ -203,10 +286,13 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	container := q.Get("container")
 	if container == "" {
-		if v, ok := a.intakeOut.Get(); ok && v.inForce != nil {
-			if wl, ok := v.inForce.set.Workload(ref); ok {
-				for _, c := range wl.Template.Spec.Containers {
-					tmplContainers = append(tmplContainers, c.Name)
+		// The first container of the replica as this node runs it.
+		if in, ok := a.nodeIn.Get(); ok {
+			for _, d := range in.desired {
+				if d.Workload == ref && d.Index == idx {
+					for _, c := range d.Pod.Containers {
+						tmplContainers = append(tmplContainers, c.Name)
+					}
 				}
 			}
 		}

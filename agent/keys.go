@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"driftless.dev/driftless/internal/peerauth"
+
 	"github.com/fsnotify/fsnotify"
 
 	"driftless.dev/driftless/agent/cluster"
@@ -17,6 +19,23 @@ import (
 type keySetter interface {
 	SetKeys(keys [][]byte) error
 	KeyIDs() []string
+}
+
+// tokenFollower gives the peer listener the tokens of every key ring
+// the cluster takes.
+type tokenFollower struct {
+	keySetter
+	tokens *peerauth.Tokens
+}
+
+func (f tokenFollower) SetKeys(keys [][]byte) error {
+	if err := f.keySetter.SetKeys(keys); err != nil {
+		return err
+	}
+	if f.tokens != nil {
+		f.tokens.Set(cluster.PeerTokens(keys))
+	}
+	return nil
 }
 
 // reloadKeys re-reads the gossip key file when it changes (written in

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"driftless.dev/driftless/internal/peerauth"
+	"golang.org/x/crypto/ssh"
 
 	"driftless.dev/driftless/reconcile"
 )
@@ -32,37 +34,61 @@ type PeerAnswer struct {
 
 // PeerHandler serves the calls that cross nodes (the CLI's and other
 // nodes'): a replica's logs, a reconcile now, the node's differences
-// from its desired replicas. Every call carries a bearer token derived
-// from the gossip key (cluster.PeerToken); with insecure gossip (no
-// key), calls are not authenticated.
+// from its desired replicas. A node's call is signed with its node key
+// and checked against the key it published on the status branch; the
+// CLI's carries a bearer token derived from the gossip key
+// (cluster.PeerToken). With insecure gossip (no key) and no signature,
+// calls are not authenticated.
 func (a *Agent) PeerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /peer/v1/logs", a.serveLogs)
 	mux.HandleFunc("POST /peer/v1/reconcile", a.servePeerReconcile)
 	mux.HandleFunc("GET /peer/v1/diff", a.servePeerDiff)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.peerAuthorized(r) {
-			http.Error(w, "missing or wrong peer token (derived from the gossip key)", http.StatusUnauthorized)
+		if err := a.peerAuthorized(r); err != nil {
+			a.log.Info("peer call refused", "from", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
 }
 
-func (a *Agent) peerAuthorized(r *http.Request) bool {
-	if len(a.deps.PeerTokens) == 0 {
-		return a.cfg.InsecureGossip
+func (a *Agent) peerAuthorized(r *http.Request) error {
+	_, err := peerauth.Verify(r, a.publishedKey, time.Now(), a.replays)
+	if !errors.Is(err, peerauth.ErrUnsigned) {
+		return err
+	}
+	if a.deps.PeerTokens.Len() == 0 {
+		if a.cfg.InsecureGossip {
+			return nil
+		}
+		return errors.New("this node has no peer token (no gossip key): only signed node calls are accepted")
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
+	if !ok || !a.deps.PeerTokens.Check(got) {
+		return errors.New("missing or wrong peer token (derived from the gossip key)")
 	}
-	for _, t := range a.deps.PeerTokens {
-		if subtle.ConstantTimeCompare([]byte(got), []byte(t)) == 1 {
-			return true
-		}
+	return nil
+}
+
+// publishedKey is the signing key node published on the status branch.
+func (a *Agent) publishedKey(node string) (ssh.PublicKey, bool) {
+	a.mu.Lock()
+	st := a.snapState
+	a.mu.Unlock()
+	if st == nil {
+		return nil, false
 	}
-	return false
+	line := st.Nodes[node].SigningKey
+	if line == "" {
+		return nil, false
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return nil, false
+	}
+	return k, true
 }
 
 // servePeerReconcile fetches the desired branch and runs a node pass now,
@@ -133,7 +159,7 @@ func (a *Agent) servePeer(ctx context.Context) (stop func(), err error) {
 	if addr == "off" {
 		return func() {}, nil
 	}
-	if len(a.deps.PeerTokens) == 0 && !a.cfg.InsecureGossip {
+	if a.deps.PeerTokens.Len() == 0 && !a.cfg.InsecureGossip {
 		a.log.Info("peer listener off: no gossip key to derive its token from")
 		return func() {}, nil
 	}
@@ -150,7 +176,7 @@ func (a *Agent) servePeer(ctx context.Context) (stop func(), err error) {
 			a.log.Error("peer listener", "err", err)
 		}
 	}()
-	if len(a.deps.PeerTokens) == 0 {
+	if a.deps.PeerTokens.Len() == 0 {
 		a.log.Warn("peer listener NOT authenticated (insecure gossip): anyone who reaches it may read logs and trigger reconciles", "addr", ln.Addr().String())
 	} else {
 		a.log.Info("peer listener", "addr", ln.Addr().String())

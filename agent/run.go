@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"driftless.dev/driftless/internal/peerauth"
+
 	"driftless.dev/driftless/internal/pause"
 
 	"golang.org/x/crypto/ssh"
@@ -216,7 +218,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	deps := Deps{Source: src, Status: st, Reconciler: rec, Claims: claims, Metrics: met}
 	if cfg.GossipKeyFile != "" {
 		if keys, err := cluster.LoadKeyFile(cfg.GossipKeyFile); err == nil {
-			deps.PeerTokens = cluster.PeerTokens(keys)
+			deps.PeerTokens = &peerauth.Tokens{}
+			deps.PeerTokens.Set(cluster.PeerTokens(keys))
 		}
 	}
 	if podNet.ClusterCIDR.IsValid() && cfg.CNIConfDir == "" {
@@ -309,7 +312,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			go reloadKeys(ctx, cfg.GossipKeyFile, cl, hup, log.With("subsystem", "gossip"))
+			go reloadKeys(ctx, cfg.GossipKeyFile, tokenFollower{cl, deps.PeerTokens}, hup, log.With("subsystem", "gossip"))
 		}
 	}
 	if ch, err := rt.WatchImages(ctx); err != nil {

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -55,5 +58,50 @@ func TestPeerVerbs(t *testing.T) {
 	out = cli(1, "reconcile", "--repo", e.url, "--gossip-key-file", wrong)
 	if !strings.Contains(out, "401") {
 		t.Fatalf("a wrong key: %s", out)
+	}
+}
+
+// A dashboard shows the log of a replica on another node: the agent
+// fetches it from that node's peer listener with a call signed by its
+// node key, which that node checks against the key published on the
+// status branch; a forged signature is refused.
+func TestDashboardLogsFromAnotherNode(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("web.yaml", deployment("web", 1, "echo hello from the other node; "+trapSleep))
+	e.work.Commit("web")
+	e.work.Push()
+	_, hosts := startHosts(t, e, 2)
+	var on, other *appHost
+	waitFor(t, "web running on a host", 120*time.Second, func() (bool, string) {
+		for i, h := range hosts {
+			if running(listTasksIn(t, h.client, ns, "web")) == 1 {
+				on, other = h, hosts[1-i]
+				return true, ""
+			}
+		}
+		return false, ""
+	})
+	url := "http://" + other.opts.api + "/api/v1/logs?workload=default/Deployment/web&replica=0"
+	waitFor(t, "the other node's dashboard serving web's log", 60*time.Second, func() (bool, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 200 && strings.Contains(string(b), "hello from the other node"), fmt.Sprintf("%d %s", resp.StatusCode, b)
+	})
+
+	// A call claiming to come from the other node, not signed by its key.
+	req, _ := http.NewRequest("GET", "http://"+on.IP.String()+":7481/peer/v1/logs?workload=default/Deployment/web&replica=0", nil)
+	req.Header.Set("Authorization", fmt.Sprintf("Driftless-Node %s %d %s %s", other.Name, time.Now().Unix(), "00ff00ff", "AAAAC3NzaC1lZDI1NTE5AAAAQAAA"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || strings.Contains(string(b), "hello") {
+		t.Fatalf("forged signature: %d %s", resp.StatusCode, b)
 	}
 }
