@@ -150,6 +150,8 @@ type Agent struct {
 	passes   atomic.Int64
 	// replays remembers the node signatures of recent peer calls.
 	replays *peerauth.Replays
+	// hist is the dashboard's last history view.
+	hist historyCache
 
 	// owned by the intake loop
 	state     persisted

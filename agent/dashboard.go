@@ -124,14 +124,28 @@ func (a *Agent) clusterView() ClusterView {
 // its change stream (/api/v1/watch) and replicas' logs (/api/v1/logs).
 func (a *Agent) dashboardRoutes(mux *http.ServeMux) {
 	index, _ := fs.ReadFile(uiFiles, "ui/index.html")
+	// The page carries the data of its first paint, so that the
+	// browser renders it without a second request.
+	slot := []byte(`<script id="initial" type="application/json"></script>`)
+	head, tail, _ := bytes.Cut(index, slot)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		data, err := json.Marshal(a.clusterView()) // escapes <, > and &
+		if err != nil {
+			data = nil
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
-		_, _ = w.Write(index)
+		_, _ = w.Write(head)
+		_, _ = fmt.Fprintf(w, `<script id="initial" type="application/json">%s</script>`, data)
+		_, _ = w.Write(tail)
 	})
 	mux.HandleFunc("GET /api/v1/cluster", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(a.clusterView())
+	})
+	mux.HandleFunc("GET /api/v1/history", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(a.history())
 	})
 	mux.HandleFunc("GET /api/v1/watch", a.serveWatch)
 	mux.HandleFunc("GET /api/v1/logs", a.serveDashboardLogs)

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"sort"
 	"time"
 
 	"driftless.dev/driftless/manifest"
@@ -14,6 +15,7 @@ const (
 	EventPlaced   = "placed"   // a workload's replicas were bound to nodes
 	EventRemoved  = "removed"  // a workload's placement was dropped
 	EventReplica  = "replica"  // a node reported a replica's state
+	EventReached  = "reached"  // a node ran every replica a desired commit placed there
 )
 
 // Event is one thing the status branch records about a desired commit.
@@ -76,6 +78,14 @@ func Events(log []Entry) []Event {
 				add(ev)
 			}
 		}
+		for _, name := range sortedNodeNames(cur.Nodes) {
+			r := cur.Nodes[name].DesiredCommitReached
+			if r != "" && r != prev.Nodes[name].DesiredCommitReached {
+				ev := base
+				ev.Kind, ev.DesiredCommit, ev.Node = EventReached, r, name
+				add(ev)
+			}
+		}
 		for _, ref := range manifest.SortedRefs(cur.Placements, prev.Placements) {
 			ref := ref
 			p, has := cur.Placements[ref]
@@ -121,5 +131,14 @@ func Events(log []Entry) []Event {
 		}
 		prev = cur
 	}
+	return out
+}
+
+func sortedNodeNames(m map[string]NodeStatus) []string {
+	out := make([]string, 0, len(m))
+	for n := range m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
 	return out
 }

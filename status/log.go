@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	gogit "github.com/go-git/go-git/v5"
+
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
@@ -74,11 +76,27 @@ func (s *Store) log() ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	out, err := s.walk(ref.Hash(), maxLog)
+	if err == errTooLong {
+		return nil, fmt.Errorf("status branch longer than %d commits", maxLog)
+	}
+	return out, err
+}
+
+var errTooLong = errors.New("status branch longer than the limit")
+
+// walk decodes at most max commits from head down its first parents and
+// returns them oldest first; errTooLong (with nothing) when there are
+// more and max is maxLog.
+func (s *Store) walk(head plumbing.Hash, max int) ([]Entry, error) {
 	var out []Entry
 	blobs := map[plumbing.Hash][]byte{}
-	for h := ref.Hash(); !h.IsZero(); {
-		if len(out) >= maxLog {
-			return nil, fmt.Errorf("status branch longer than %d commits", maxLog)
+	for h := head; !h.IsZero(); {
+		if len(out) >= max {
+			if max == maxLog {
+				return nil, errTooLong
+			}
+			break
 		}
 		c, err := s.repo.CommitObject(h)
 		if err != nil {
@@ -112,6 +130,28 @@ func (s *Store) log() ([]Entry, error) {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, nil
+}
+
+// Reader reads a status branch's local clone without writing to it: safe
+// to use beside the Store that fetches and pushes there (objects are
+// immutable; a ref moves by rename). Not safe for concurrent use itself.
+type Reader struct{ s *Store }
+
+// OpenReader opens the local clone at dir read-only.
+func OpenReader(dir string) (*Reader, error) {
+	repo, err := gogit.PlainOpen(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open status clone %s: %w", dir, err)
+	}
+	return &Reader{s: &Store{repo: repo}}, nil
+}
+
+// Recent returns the n status commits up to head, oldest first.
+func (r *Reader) Recent(head string, n int) ([]Entry, error) {
+	if n <= 0 || n >= maxLog {
+		n = maxLog - 1
+	}
+	return r.s.walk(plumbing.NewHash(head), n)
 }
 
 // stateAt decodes the tree of c; blobs caches file contents by hash, since

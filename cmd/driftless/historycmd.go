@@ -16,13 +16,7 @@ import (
 )
 
 // historyCommit is one desired commit and what the cluster did with it.
-type historyCommit struct {
-	git.CommitInfo
-	// OnBranch is false for a commit the status branch names that the
-	// desired branch no longer reaches (a force push that was refused).
-	OnBranch bool           `json:"onBranch"`
-	Events   []status.Event `json:"events"`
-}
+type historyCommit = status.HistoryCommit
 
 type historyReport struct {
 	Branch       string          `json:"branch"`
@@ -148,51 +142,11 @@ func buildHistory(ctx context.Context, repo, branch, statusRepo, statusBranch st
 	if len(log) > 0 {
 		rep.StatusHead = log[len(log)-1].Hash
 	}
-	byHash := map[string]*historyCommit{}
-	for _, c := range commits {
-		rep.Commits = append(rep.Commits, historyCommit{CommitInfo: c, OnBranch: true})
+	lookup := func(hash string) (git.CommitInfo, error) { return src.Commit(hash, trust) }
+	keep := func(ev status.Event) bool {
+		return workload == "" || ev.Workload == nil || matchWorkload(workload, *ev.Workload)
 	}
-	for i := range rep.Commits {
-		byHash[rep.Commits[i].Hash] = &rep.Commits[i]
-	}
-	var extra []*historyCommit
-	for _, ev := range status.Events(log) {
-		if workload != "" && ev.Workload != nil && !matchWorkload(workload, *ev.Workload) {
-			continue
-		}
-		if ev.DesiredCommit == "" {
-			continue
-		}
-		hc := byHash[ev.DesiredCommit]
-		if hc == nil {
-			// Named by the status branch but not reachable from the
-			// branch (refused force push) or older than the limit.
-			ci, err := src.Commit(ev.DesiredCommit, trust)
-			if err != nil {
-				ci = git.CommitInfo{Hash: ev.DesiredCommit}
-			}
-			hc = &historyCommit{CommitInfo: ci}
-			byHash[ev.DesiredCommit] = hc
-			extra = append(extra, hc)
-		}
-		hc.Events = append(hc.Events, ev)
-	}
-	// A commit the branch does not reach goes where it happened in time:
-	// its own committer time, or its first event.
-	for _, hc := range extra {
-		at := hc.Committer.When
-		if at.IsZero() && len(hc.Events) > 0 {
-			at = hc.Events[0].Time
-		}
-		pos := len(rep.Commits)
-		for k, c := range rep.Commits {
-			if c.OnBranch && c.Committer.When.After(at) {
-				pos = k
-				break
-			}
-		}
-		rep.Commits = append(rep.Commits[:pos], append([]historyCommit{*hc}, rep.Commits[pos:]...)...)
-	}
+	rep.Commits = status.JoinHistory(commits, status.Events(log), lookup, keep)
 	if workload != "" {
 		// Only the commits that did something to the workload; refusals
 		// stay, since a refused commit may have been meant for it.
@@ -283,6 +237,8 @@ func eventText(ev status.Event) string {
 		return s + " by " + by
 	case status.EventRemoved:
 		return fmt.Sprintf("removed %s by %s", ev.Workload, by)
+	case status.EventReached:
+		return fmt.Sprintf("%s reached it (every replica placed there running)", ev.Node)
 	case status.EventReplica:
 		s := fmt.Sprintf("%s reports %s[%d] %s", ev.Node, ev.Workload, *ev.Replica, ev.Phase)
 		if ev.Reason != "" {

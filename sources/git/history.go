@@ -82,3 +82,17 @@ func describe(c *object.Commit, trust Trust) CommitInfo {
 	}
 	return ci
 }
+
+// OpenReader opens the local clone of cfg.Dir to read commits and the
+// followed head, without fetching or repairing it: safe beside the Repo
+// that fetches into it.
+func OpenReader(cfg Config) (*Repo, error) {
+	if cfg.Branch == "" {
+		cfg.Branch = DefaultBranch
+	}
+	repo, err := gogit.PlainOpen(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("open clone %s: %w", cfg.Dir, err)
+	}
+	return &Repo{cfg: cfg, repo: repo}, nil
+}
