@@ -120,3 +120,18 @@ func TestWatchStreamBounded(t *testing.T) {
 		t.Fatalf("beyond the bound: %d", over.StatusCode)
 	}
 }
+
+func TestCommitURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://github.com/acme/fleet.git":         "https://github.com/acme/fleet/commit/{commit}",
+		"https://user:tok@gitea.example/acme/fleet": "https://gitea.example/acme/fleet/commit/{commit}",
+		"git://git.example/fleet.git":               "",
+		"file:///srv/fleet.git":                     "",
+		"git@github.com:acme/fleet.git":             "",
+		"https://git.example/":                      "",
+	} {
+		if got := commitURL(in); got != want {
+			t.Errorf("commitURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
