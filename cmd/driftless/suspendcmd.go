@@ -24,13 +24,16 @@ import (
 // on the desired branch that sets (or removes) the workload's
 // driftless.dev/suspended annotation, pushed with the git CLI, so the
 // user's identity, credentials and signing configuration apply and
-// history shows who did it.
+// history shows who did it; --ssh-key, --known-hosts, --token-file and
+// --basic-auth-file give it the credentials the agent uses instead.
 func runSuspend(verb string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	repo := fs.String("repo", "", "desired repository URL (pushed to)")
 	branch := fs.String("branch", git.DefaultBranch, "desired branch")
 	author := fs.String("author", "", `commit author "Name <email>" (default: git config user.name/user.email)`)
+	var auth git.Auth
+	auth.RegisterFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: driftless %s WORKLOAD --repo URL [--branch B] [--author \"Name <email>\"]\n\nWORKLOAD is name, namespace/name or namespace/Kind/name.\n\n", verb)
 		fs.PrintDefaults()
@@ -44,7 +47,12 @@ func runSuspend(verb string, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	msg, err := setSuspended(ctx, *repo, *branch, fs.Arg(0), *author, verb == "suspend")
+	creds, err := auth.CLIEnv(*repo)
+	if err != nil {
+		fmt.Fprintf(stderr, "driftless %s: %v (nothing committed)\n", verb, err)
+		return 1
+	}
+	msg, err := setSuspended(ctx, *repo, *branch, fs.Arg(0), *author, verb == "suspend", creds)
 	if err != nil {
 		fmt.Fprintf(stderr, "driftless %s: %v (nothing committed)\n", verb, err)
 		return 1
@@ -53,13 +61,15 @@ func runSuspend(verb string, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func setSuspended(ctx context.Context, repo, branch, workload, author string, suspend bool) (string, error) {
+// setSuspended clones, edits, commits and pushes; creds is the git CLI's
+// environment for the credential flags (none: the user's own setup).
+func setSuspended(ctx context.Context, repo, branch, workload, author string, suspend bool, creds []string) (string, error) {
 	dir, err := os.MkdirTemp("", "driftless-suspend-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	if out, err := gitCmd(ctx, "", nil, "clone", "--quiet", "--depth", "1", "--branch", branch, "--single-branch", repo, dir); err != nil {
+	if out, err := gitCmd(ctx, "", creds, "clone", "--quiet", "--depth", "1", "--branch", branch, "--single-branch", repo, dir); err != nil {
 		return "", fmt.Errorf("clone %s: %s", branch, out)
 	}
 	doc, err := findWorkload(dir, workload)
@@ -96,7 +106,7 @@ func setSuspended(ctx context.Context, repo, branch, workload, author string, su
 	if out, err := gitCmd(ctx, dir, env, commitArgs...); err != nil {
 		return "", fmt.Errorf("commit: %s", out)
 	}
-	if out, err := gitCmd(ctx, dir, env, "push", "--quiet", "origin", "HEAD:refs/heads/"+branch); err != nil {
+	if out, err := gitCmd(ctx, dir, append(env, creds...), "push", "--quiet", "origin", "HEAD:refs/heads/"+branch); err != nil {
 		return "", fmt.Errorf("push to %s: %s", branch, out)
 	}
 	head, _ := gitCmd(ctx, dir, nil, "rev-parse", "--short", "HEAD")

@@ -6,6 +6,7 @@ package git
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -410,3 +411,36 @@ func (r *Repo) IsAncestor(ancestor, commit string) (bool, error) {
 	}
 	return a.IsAncestor(c)
 }
+
+// CLIEnv is the environment that makes the git CLI use these
+// credentials for url, as Method does for go-git: the SSH key and
+// known_hosts file (host keys always checked), or the token or basic
+// auth as an Authorization header.
+func (a Auth) CLIEnv(url string) ([]string, error) {
+	switch {
+	case strings.HasPrefix(url, "ssh://") || (!strings.Contains(url, "://") && strings.Contains(url, "@")):
+		if a.SSHKeyFile == "" {
+			return nil, nil
+		}
+		cmd := "ssh -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -i " + shellQuote(a.SSHKeyFile)
+		if a.KnownHostsFile != "" {
+			cmd += " -o UserKnownHostsFile=" + shellQuote(a.KnownHostsFile)
+		}
+		return []string{"GIT_SSH_COMMAND=" + cmd}, nil
+	case strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://"):
+		m, err := a.Method(url)
+		if err != nil || m == nil {
+			return nil, err
+		}
+		b, ok := m.(*githttp.BasicAuth)
+		if !ok {
+			return nil, nil
+		}
+		cred := base64.StdEncoding.EncodeToString([]byte(b.Username + ":" + b.Password))
+		return []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: Basic " + cred}, nil
+	}
+	return nil, nil
+}
+
+// shellQuote quotes s for sh (GIT_SSH_COMMAND is run by a shell).
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
