@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"driftless.dev/driftless/sources/git"
 )
 
 // MaxWebhookBody bounds a webhook request body; hosted Git servers send
@@ -20,9 +23,12 @@ const MaxWebhookBody = 1 << 20
 
 // WebhookStatus counts webhook calls, as served at /api/v1/status.
 type WebhookStatus struct {
-	Enabled      bool      `json:"enabled"`
-	Accepted     int64     `json:"accepted"`
-	Invalid      int64     `json:"invalid"`
+	Enabled  bool  `json:"enabled"`
+	Accepted int64 `json:"accepted"`
+	Invalid  int64 `json:"invalid"`
+	// Ignored counts valid calls about another ref than the one followed
+	// (a status branch in the same repository, another branch, a tag).
+	Ignored      int64     `json:"ignored"`
 	LastAccepted time.Time `json:"lastAccepted,omitempty"`
 	LastInvalid  time.Time `json:"lastInvalid,omitempty"`
 }
@@ -106,6 +112,14 @@ func (a *Agent) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
+	if ref := pushedRef(body); ref != "" && !a.followsRef(ref) {
+		a.mu.Lock()
+		a.snap.Webhook.Ignored++
+		a.mu.Unlock()
+		a.log.Debug("webhook: a push to another ref; ignored", "ref", ref, "scheme", scheme)
+		_, _ = fmt.Fprintf(w, "ignored: a push to %s; this agent follows %s\n", ref, a.followedRef())
+		return
+	}
 	a.countWebhook(true)
 	a.log.Info("webhook: fetching the desired repository now", "remote", r.RemoteAddr, "scheme", scheme,
 		"event", firstNonEmpty(r.Header.Get("X-GitHub-Event"), r.Header.Get("X-Gitea-Event"), r.Header.Get("X-Gitlab-Event")))
@@ -137,4 +151,38 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// pushedRef is the ref a push event names (GitHub, Gitea and GitLab all
+// send "ref": "refs/heads/<branch>"); "" when the body names none (a
+// ping, or a call of one's own), which fetches.
+func pushedRef(body []byte) string {
+	var ev struct {
+		Ref string `json:"ref"`
+	}
+	if json.Unmarshal(body, &ev) != nil {
+		return ""
+	}
+	return ev.Ref
+}
+
+// followedRef is the full name of the ref the agent follows.
+func (a *Agent) followedRef() string {
+	if a.cfg.Ref != "" {
+		if strings.HasPrefix(a.cfg.Ref, "refs/") {
+			return a.cfg.Ref
+		}
+		return "refs/tags/" + a.cfg.Ref
+	}
+	b := a.cfg.Branch
+	if b == "" {
+		b = git.DefaultBranch
+	}
+	return "refs/heads/" + b
+}
+
+// followsRef reports whether a push to ref may change what the agent
+// follows.
+func (a *Agent) followsRef(ref string) bool {
+	return ref == a.followedRef() || (a.cfg.Ref == "" && ref == a.cfg.Branch)
 }
