@@ -276,7 +276,16 @@ func (l *URLList) UnmarshalJSON(b []byte) error {
 }
 
 // String joins the list with commas (flag.Value).
-func (l *URLList) String() string { return strings.Join(*l, ",") }
+func (l *URLList) String() string {
+	if l == nil {
+		return ""
+	}
+	out := make([]string, len(*l))
+	for i, u := range *l {
+		out[i] = git.RedactURL(u)
+	}
+	return strings.Join(out, ",")
+}
 
 // Set replaces the list from a comma-separated string (flag.Value).
 func (l *URLList) Set(s string) error {

@@ -184,7 +184,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var ag atomic.Pointer[Agent]
 	var remotes []string
 	for _, u := range cfg.Repo {
-		remotes = append(remotes, metrics.RedactURL(u))
+		remotes = append(remotes, git.RedactURL(u))
 	}
 	met := metrics.New(remotes, func() metrics.State {
 		if a := ag.Load(); a != nil {
@@ -329,6 +329,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 	deps.Exits = mergeWakes(ctx, exits, rec.Changes())
+	if cfg.Auth.InsecureSkipTLSVerify {
+		log.Warn("TLS certificates of https:// remotes are NOT verified (--insecure-skip-tls-verify): anyone on the path can serve the repository or read its credentials")
+	}
 	log.Info("agent starting", "node", cfg.Node, "repo", cfg.Repo.String(), "branch", cfg.Branch, "path", cfg.Path,
 		"statusBranch", cfg.StatusBranch, "namespace", cfg.Namespace, "dataDir", cfg.DataDir)
 	a := New(cfg, log.With("subsystem", "agent"), deps)

@@ -11,9 +11,10 @@ package metrics
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"driftless.dev/driftless/sources/git"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -158,7 +159,7 @@ func (m *Metrics) Fetch(remote string, err error) {
 	if err != nil {
 		r = "error"
 	}
-	m.fetches.WithLabelValues(RedactURL(remote), r).Inc()
+	m.fetches.WithLabelValues(git.RedactURL(remote), r).Inc()
 }
 
 // Push records a push of the status branch.
@@ -224,21 +225,4 @@ func (m *Metrics) Observed(rs []Replica) {
 			delete(m.lastCount, k)
 		}
 	}
-}
-
-// RedactURL drops the user information of a URL (a token in
-// https://user:token@host/...), keeping scheme, host and path.
-func RedactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	host, path, _ := strings.Cut(rest, "/")
-	if i := strings.LastIndexByte(host, '@'); i >= 0 {
-		host = host[i+1:]
-	}
-	if path != "" {
-		return scheme + "://" + host + "/" + path
-	}
-	return scheme + "://" + host
 }

@@ -167,19 +167,6 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.Observed(nil)
 }
 
-func TestRedactURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://user:token@git.example.internal/a/b.git": "https://git.example.internal/a/b.git",
-		"ssh://git@git.example.internal:2222/fleet.git":   "ssh://git.example.internal:2222/fleet.git",
-		"file:///srv/fleet.git":                           "file:///srv/fleet.git",
-		"git://host/fleet.git":                            "git://host/fleet.git",
-	} {
-		if got := RedactURL(in); got != want {
-			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // promtool checks the exposition the way Prometheus' own linter does;
 // it must be there under CI.
 func promtool(t *testing.T, body string) {

@@ -16,7 +16,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 	"golang.org/x/crypto/ssh"
 
 	"driftless.dev/driftless/sources"
@@ -44,7 +43,7 @@ type Config struct {
 type Store struct {
 	cfg  Config
 	repo *gogit.Repository
-	auth transport.AuthMethod
+	auth git.Access
 }
 
 // Open opens (or creates) the local clone. It needs no network.
@@ -58,7 +57,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.AuthorEmail == "" {
 		cfg.AuthorEmail = "driftless@driftless.invalid"
 	}
-	auth, err := cfg.Auth.Method(cfg.URL)
+	auth, err := cfg.Auth.Access(cfg.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +282,8 @@ func treeKey(e object.TreeEntry) string {
 // branch, when old is empty). Rejections become ErrConflict.
 func (s *Store) push(ctx context.Context, old string, hash plumbing.Hash) error {
 	spec := config.RefSpec(fmt.Sprintf("%s:%s", hash, s.remoteRef()))
-	opts := &gogit.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: s.auth}
+	opts := &gogit.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: s.auth.Auth,
+		CABundle: s.auth.CABundle, InsecureSkipTLS: s.auth.InsecureSkipTLS}
 	if old != "" {
 		opts.RequireRemoteRefs = []config.RefSpec{config.RefSpec(fmt.Sprintf("%s:%s", old, s.remoteRef()))}
 	}
@@ -292,9 +292,9 @@ func (s *Store) push(ctx context.Context, old string, hash plumbing.Hash) error 
 	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
 		return nil
 	case isRejected(err):
-		return fmt.Errorf("push %s: %w: %v", s.cfg.Branch, ErrConflict, err)
+		return fmt.Errorf("push %s: %w: %v", s.cfg.Branch, ErrConflict, git.RedactError(err, s.cfg.URL))
 	default:
-		return fmt.Errorf("push %s: %w: %v", s.cfg.Branch, sources.ErrUnreachable, err)
+		return fmt.Errorf("push %s: %w: %v", s.cfg.Branch, sources.ErrUnreachable, git.RedactError(err, s.cfg.URL))
 	}
 }
 

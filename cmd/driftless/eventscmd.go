@@ -144,7 +144,7 @@ func statusMessages(ctx context.Context, url, branch string, auth git.Auth, log 
 	if err != nil {
 		return nil, err
 	}
-	method, err := auth.Method(url)
+	method, err := auth.Access(url)
 	if err != nil {
 		return nil, err
 	}

@@ -6,11 +6,13 @@ package git
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"path"
 	"regexp"
@@ -42,6 +44,44 @@ type Auth struct {
 	TokenFile string `json:"tokenFile,omitempty"`
 	// BasicAuthFile holds "user:password" for https:// remotes.
 	BasicAuthFile string `json:"basicAuthFile,omitempty"`
+	// CAFile is a PEM bundle of certificate authorities trusted for
+	// https:// remotes besides the system's (a company's private CA).
+	CAFile string `json:"caFile,omitempty"`
+	// InsecureSkipTLSVerify accepts any certificate of https:// remotes.
+	// Only for tests and emergencies: anyone on the path can then serve
+	// the repository. Logged loudly.
+	InsecureSkipTLSVerify bool `json:"insecureSkipTLSVerify,omitempty"`
+}
+
+// Access is how to reach one remote: the auth method and TLS settings
+// every fetch and push to it uses.
+type Access struct {
+	Auth            transport.AuthMethod
+	CABundle        []byte
+	InsecureSkipTLS bool
+}
+
+// Access returns the auth method and TLS settings for url.
+func (a Auth) Access(url string) (Access, error) {
+	m, err := a.Method(url)
+	if err != nil {
+		return Access{}, err
+	}
+	acc := Access{Auth: m}
+	if strings.HasPrefix(url, "https://") {
+		acc.InsecureSkipTLS = a.InsecureSkipTLSVerify
+		if a.CAFile != "" {
+			b, err := os.ReadFile(a.CAFile)
+			if err != nil {
+				return Access{}, fmt.Errorf("CA file: %w", err)
+			}
+			if !x509.NewCertPool().AppendCertsFromPEM(b) {
+				return Access{}, fmt.Errorf("CA file %s: no PEM certificate in it", a.CAFile)
+			}
+			acc.CABundle = b
+		}
+	}
+	return acc, nil
 }
 
 // RegisterFlags binds the credential-file flags of every command that
@@ -51,6 +91,8 @@ func (a *Auth) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.KnownHostsFile, "known-hosts", a.KnownHostsFile, "known_hosts file for ssh:// remotes")
 	fs.StringVar(&a.TokenFile, "token-file", a.TokenFile, "file holding a token for https:// remotes")
 	fs.StringVar(&a.BasicAuthFile, "basic-auth-file", a.BasicAuthFile, "file holding user:password for https:// remotes")
+	fs.StringVar(&a.CAFile, "ca-file", a.CAFile, "PEM bundle of certificate authorities trusted for https:// remotes, besides the system's")
+	fs.BoolVar(&a.InsecureSkipTLSVerify, "insecure-skip-tls-verify", a.InsecureSkipTLSVerify, "accept any certificate of https:// remotes (tests and emergencies only: logged as a warning)")
 }
 
 // Method returns the go-git auth method for url, or nil for none.
@@ -131,7 +173,7 @@ type Repo struct {
 	cfg  Config
 	repo *gogit.Repository
 	urls []string
-	auth []transport.AuthMethod
+	auth []Access
 }
 
 var _ sources.Source = (*Repo)(nil)
@@ -145,7 +187,7 @@ func Open(ctx context.Context, cfg Config) (*Repo, error) {
 	}
 	r := &Repo{cfg: cfg, urls: append([]string{cfg.URL}, cfg.Mirrors...)}
 	for _, u := range r.urls {
-		auth, err := cfg.Auth.Method(u)
+		auth, err := cfg.Auth.Access(u)
 		if err != nil {
 			return nil, fmt.Errorf("remote %s: %w", u, err)
 		}
@@ -314,7 +356,7 @@ func (r *Repo) resolve(remote string) (sources.Revision, error) {
 		Author:    fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email),
 		Committer: fmt.Sprintf("%s <%s>", c.Committer.Name, c.Committer.Email),
 		Subject:   strings.SplitN(c.Message, "\n", 2)[0],
-		Remote:    remote,
+		Remote:    RedactURL(remote),
 	}, nil
 }
 
@@ -324,15 +366,16 @@ func (r *Repo) URLs() []string { return append([]string(nil), r.urls...) }
 // Fetch fetches specs from url, classifying errors: already up to date is
 // success, a missing ref is ErrRefNotFound, anything else
 // ErrUnreachable.
-func Fetch(ctx context.Context, repo *gogit.Repository, url string, auth transport.AuthMethod, specs []config.RefSpec) error {
-	err := repo.FetchContext(ctx, &gogit.FetchOptions{RemoteName: "origin", RemoteURL: url, RefSpecs: specs, Auth: auth, Tags: gogit.NoTags, Force: true})
+func Fetch(ctx context.Context, repo *gogit.Repository, url string, acc Access, specs []config.RefSpec) error {
+	err := repo.FetchContext(ctx, &gogit.FetchOptions{RemoteName: "origin", RemoteURL: url, RefSpecs: specs, Auth: acc.Auth, Tags: gogit.NoTags, Force: true,
+		CABundle: acc.CABundle, InsecureSkipTLS: acc.InsecureSkipTLS})
 	switch {
 	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
 		return nil
 	case isNoMatchingRef(err), errors.Is(err, transport.ErrEmptyRemoteRepository):
-		return fmt.Errorf("fetch %s: %w: %v", url, sources.ErrRefNotFound, err)
+		return fmt.Errorf("fetch %s: %w: %s", RedactURL(url), sources.ErrRefNotFound, redactErr(err, url))
 	default:
-		return fmt.Errorf("fetch %s: %w: %v", url, sources.ErrUnreachable, err)
+		return fmt.Errorf("fetch %s: %w: %s", RedactURL(url), sources.ErrUnreachable, redactErr(err, url))
 	}
 }
 
@@ -429,18 +472,75 @@ func (a Auth) CLIEnv(url string) ([]string, error) {
 		return []string{"GIT_SSH_COMMAND=" + cmd}, nil
 	case strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://"):
 		m, err := a.Method(url)
-		if err != nil || m == nil {
+		if err != nil {
 			return nil, err
 		}
-		b, ok := m.(*githttp.BasicAuth)
-		if !ok {
+		var kv [][2]string
+		if b, ok := m.(*githttp.BasicAuth); ok {
+			cred := base64.StdEncoding.EncodeToString([]byte(b.Username + ":" + b.Password))
+			kv = append(kv, [2]string{"http.extraHeader", "Authorization: Basic " + cred})
+		}
+		if a.CAFile != "" {
+			kv = append(kv, [2]string{"http.sslCAInfo", a.CAFile})
+		}
+		if a.InsecureSkipTLSVerify {
+			kv = append(kv, [2]string{"http.sslVerify", "false"})
+		}
+		if len(kv) == 0 {
 			return nil, nil
 		}
-		cred := base64.StdEncoding.EncodeToString([]byte(b.Username + ":" + b.Password))
-		return []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: Basic " + cred}, nil
+		env := []string{fmt.Sprintf("GIT_CONFIG_COUNT=%d", len(kv))}
+		for i, p := range kv {
+			env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, p[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, p[1]))
+		}
+		return env, nil
 	}
 	return nil, nil
 }
 
 // shellQuote quotes s for sh (GIT_SSH_COMMAND is run by a shell).
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// RedactURL drops the user information of a URL (a token in
+// https://user:token@host/...), keeping scheme, host and path: what logs,
+// errors, metrics and status show of a remote.
+func RedactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	if i := strings.LastIndexByte(host, '@'); i >= 0 {
+		host = host[i+1:]
+	}
+	if path != "" {
+		return scheme + "://" + host + "/" + path
+	}
+	return scheme + "://" + host
+}
+
+// redactErr is err's text without url's user information (go-git's
+// errors may quote the URL, its password included).
+func redactErr(err error, url string) string {
+	msg := err.Error()
+	if r := RedactURL(url); r != url {
+		msg = strings.ReplaceAll(msg, url, r)
+	}
+	if u, perr := neturl.Parse(url); perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "REDACTED")
+		}
+	}
+	return msg
+}
+
+// RedactError is err with url's user information removed from its text.
+func RedactError(err error, url string) error {
+	if err == nil {
+		return nil
+	}
+	if msg := redactErr(err, url); msg != err.Error() {
+		return errors.New(msg)
+	}
+	return err
+}
