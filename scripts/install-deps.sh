@@ -7,8 +7,10 @@
 # replica's network: bridge, host-local, portmap), docker-registry and
 # skopeo (the pull tests' local registry), prometheus (promtool and a
 # real scrape in the metrics tests), chromium, nodejs and npm (the
-# dashboard driven by playwright-core), make and dpkg (the package). Does nothing for what is
-# already there.
+# dashboard driven by playwright-core), make and dpkg (the package),
+# nginx, fcgiwrap and openssh-server (the real Git hosts of the HTTPS and
+# SSH tests, started by the tests on loopback; not as services). Does
+# nothing for what is already there.
 set -euo pipefail
 need=()
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
@@ -34,6 +36,9 @@ command -v make >/dev/null 2>&1 || need+=(make)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
+[ -x /usr/sbin/fcgiwrap ] || need+=(fcgiwrap)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "missing packages: ${need[*]} (run as root, or install them: apt-get install ${need[*]})" >&2
@@ -41,7 +46,15 @@ if [ ${#need[@]} -gt 0 ]; then
 	fi
 	echo "installing: ${need[*]}"
 	apt-get update -qq
+	# The servers among them are for the tests to start: keep their
+	# packages from starting them as services.
+	policy=/usr/sbin/policy-rc.d
+	made_policy=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+	fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	[ "$made_policy" = 0 ] || rm -f "$policy"
 fi
 # The dashboard test's playwright-core, into its own folder (no browser
 # download: it drives Debian's Chromium).

@@ -480,16 +480,20 @@ func (a Auth) CLIEnv(url string) ([]string, error) {
 			cred := base64.StdEncoding.EncodeToString([]byte(b.Username + ":" + b.Password))
 			kv = append(kv, [2]string{"http.extraHeader", "Authorization: Basic " + cred})
 		}
+		// git's own variables for TLS (its http.sslCAInfo set through
+		// GIT_CONFIG_COUNT is not honoured by every build); the CA file
+		// replaces the system's bundle there.
+		var env []string
 		if a.CAFile != "" {
-			kv = append(kv, [2]string{"http.sslCAInfo", a.CAFile})
+			env = append(env, "GIT_SSL_CAINFO="+a.CAFile)
 		}
 		if a.InsecureSkipTLSVerify {
-			kv = append(kv, [2]string{"http.sslVerify", "false"})
+			env = append(env, "GIT_SSL_NO_VERIFY=1")
 		}
 		if len(kv) == 0 {
-			return nil, nil
+			return env, nil
 		}
-		env := []string{fmt.Sprintf("GIT_CONFIG_COUNT=%d", len(kv))}
+		env = append(env, fmt.Sprintf("GIT_CONFIG_COUNT=%d", len(kv)))
 		for i, p := range kv {
 			env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, p[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, p[1]))
 		}

@@ -20,9 +20,10 @@ import (
 
 type sourceView struct {
 	Source struct {
-		OK     bool   `json:"ok"`
-		Head   string `json:"head"`
-		Remote string `json:"remote"`
+		OK        bool   `json:"ok"`
+		Head      string `json:"head"`
+		Remote    string `json:"remote"`
+		LastError string `json:"lastError"`
 	} `json:"source"`
 	Webhook struct {
 		Accepted int `json:"accepted"`

@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"driftless.dev/driftless/internal/testenv"
+)
+
+// An agent follows a repository on a real HTTPS Git host (nginx, git
+// http-backend) whose certificate comes from a private CA: it fetches
+// with a token, pushes its status branch there, keeps going across a
+// rotated certificate of the same CA, and never shows the token. Without
+// the CA, or with a wrong password, it says why and runs nothing new;
+// suspend commits over the same host with the same flags.
+func TestHTTPSPrivateCA(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("web.yaml", deployment("web", 1, trapSleep))
+	e.work.Commit("web")
+	e.work.Push()
+	ca := testenv.NewCA(t, "driftless test CA")
+	const token = "tok-9f8e7d6c5b4a"
+	srv := testenv.StartHTTPSGit(t, filepath.Dir(e.repoDir), ca, map[string]string{"x-access-token": token, "deploy": "right-password"})
+	url := srv.URL + "/" + filepath.Base(e.repoDir)
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tokenFile := write("token", token)
+
+	o := e.opts(t, "node-1")
+	o.repo = url
+	o.poll = "1s"
+	o.extra = []string{"--ca-file", ca.PEMFile, "--token-file", tokenFile}
+	ag := startAgent(t, o)
+	waitFor(t, "web running from the HTTPS host", 60*time.Second, func() (bool, string) {
+		return running(listTasks(t, e.client, "web")) == 1, ""
+	})
+	waitFor(t, "the status branch pushed over HTTPS", 30*time.Second, func() (bool, string) {
+		return srv.Requests("POST", "git-receive-pack", "x-access-token") > 0, ""
+	})
+	if out, err := exec.Command("git", "--git-dir", e.repoDir, "rev-parse", "--verify", "refs/heads/driftless/status").CombinedOutput(); err != nil {
+		t.Fatalf("no status branch on the host: %s", out)
+	}
+
+	// The host's certificate is rotated (same CA): the next change still
+	// arrives.
+	srv.RotateCertificate(t)
+	e.work.WriteFile("web.yaml", deployment("web", 2, trapSleep))
+	e.work.Commit("web: 2")
+	e.work.Push()
+	waitFor(t, "web: 2 after the certificate rotation", 60*time.Second, func() (bool, string) {
+		return running(listTasks(t, e.client, "web")) == 2, ""
+	})
+	ag.kill()
+	if strings.Contains(ag.logs.String(), token) {
+		t.Fatal("the token reached the agent's log")
+	}
+
+	// The same node, restarted without the CA, then with a wrong
+	// password: a clear error, the last good state kept, nothing new run.
+	e.work.WriteFile("web.yaml", deployment("web", 3, trapSleep))
+	e.work.Commit("web: 3")
+	e.work.Push()
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		want  string
+	}{
+		{"unknown CA", []string{"--token-file", tokenFile}, "x509"},
+		{"wrong password", []string{"--ca-file", ca.PEMFile, "--basic-auth-file", write("basic", "deploy:wrong-password")}, "authentication"},
+	} {
+		bad := o
+		bad.api = freePort(t)
+		bad.extra = tc.extra
+		a := startAgent(t, bad)
+		waitFor(t, tc.name+": the fetch error shown", 30*time.Second, func() (bool, string) {
+			v, err := a.source()
+			return err == nil && strings.Contains(strings.ToLower(v.Source.LastError), tc.want), fmt.Sprintf("%+v %v", v, err)
+		})
+		time.Sleep(2 * time.Second)
+		if n := running(listTasks(t, e.client, "web")); n != 2 {
+			t.Fatalf("%s: %d replicas running, want the last good 2", tc.name, n)
+		}
+		v, _ := a.source()
+		if strings.Contains(v.Source.LastError, "right-password") || strings.Contains(v.Source.LastError, "wrong-password") {
+			t.Fatalf("%s: a password in the error: %s", tc.name, v.Source.LastError)
+		}
+		a.kill()
+	}
+
+	// suspend with the agent's credential flags, over the same host.
+	out, err := exec.Command(e.bin, "suspend", "web", "--repo", url, "--ca-file", ca.PEMFile, "--token-file", tokenFile, "--author", "Ops <ops@example.com>").CombinedOutput()
+	if err != nil {
+		t.Fatalf("suspend over HTTPS: %v\n%s", err, out)
+	}
+	if got := testenv.Git(t, filepath.Dir(e.repoDir), "--git-dir", e.repoDir, "log", "-1", "--format=%s", "main"); !strings.HasPrefix(got, "suspend default/Deployment/web") && !strings.HasPrefix(got, "suspend web") {
+		t.Fatalf("last commit on main: %q", got)
+	}
+}
