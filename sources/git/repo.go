@@ -34,8 +34,12 @@ import (
 // Auth names credential files; which one is used depends on the URL's
 // scheme. Secrets are read from files, never from flags.
 type Auth struct {
-	// SSHKeyFile is a private key for ssh:// remotes.
+	// SSHKeyFile is a private key for ssh:// remotes. Without one, a
+	// running ssh-agent (SSH_AUTH_SOCK) offers its keys.
 	SSHKeyFile string `json:"sshKeyFile,omitempty"`
+	// SSHKeyPassphraseFile holds the passphrase of an encrypted
+	// SSHKeyFile.
+	SSHKeyPassphraseFile string `json:"sshKeyPassphraseFile,omitempty"`
 	// KnownHostsFile checks the server's host key for ssh:// remotes
 	// (default: ~/.ssh/known_hosts). Host keys are always checked.
 	KnownHostsFile string `json:"knownHostsFile,omitempty"`
@@ -88,6 +92,7 @@ func (a Auth) Access(url string) (Access, error) {
 // reads a repository; defaults are a's current values.
 func (a *Auth) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.SSHKeyFile, "ssh-key", a.SSHKeyFile, "SSH private key file for ssh:// remotes")
+	fs.StringVar(&a.SSHKeyPassphraseFile, "ssh-key-passphrase-file", a.SSHKeyPassphraseFile, "file holding the passphrase of an encrypted --ssh-key")
 	fs.StringVar(&a.KnownHostsFile, "known-hosts", a.KnownHostsFile, "known_hosts file for ssh:// remotes")
 	fs.StringVar(&a.TokenFile, "token-file", a.TokenFile, "file holding a token for https:// remotes")
 	fs.StringVar(&a.BasicAuthFile, "basic-auth-file", a.BasicAuthFile, "file holding user:password for https:// remotes")
@@ -99,16 +104,12 @@ func (a *Auth) RegisterFlags(fs *flag.FlagSet) {
 func (a Auth) Method(url string) (transport.AuthMethod, error) {
 	switch {
 	case strings.HasPrefix(url, "ssh://") || (!strings.Contains(url, "://") && strings.Contains(url, "@")):
-		if a.SSHKeyFile == "" {
+		if a.SSHKeyFile == "" && os.Getenv("SSH_AUTH_SOCK") == "" {
 			return nil, nil
 		}
 		user := "git"
 		if ep, err := transport.NewEndpoint(url); err == nil && ep.User != "" {
 			user = ep.User
-		}
-		keys, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, "")
-		if err != nil {
-			return nil, fmt.Errorf("ssh key %s: %w", a.SSHKeyFile, err)
 		}
 		var files []string
 		if a.KnownHostsFile != "" {
@@ -117,6 +118,24 @@ func (a Auth) Method(url string) (transport.AuthMethod, error) {
 		cb, err := gitssh.NewKnownHostsCallback(files...)
 		if err != nil {
 			return nil, fmt.Errorf("known_hosts: %w", err)
+		}
+		if a.SSHKeyFile == "" {
+			agent, err := gitssh.NewSSHAgentAuth(user)
+			if err != nil {
+				return nil, fmt.Errorf("ssh-agent (SSH_AUTH_SOCK): %w", err)
+			}
+			agent.HostKeyCallback = cb
+			return agent, nil
+		}
+		pass := ""
+		if a.SSHKeyPassphraseFile != "" {
+			if pass, err = readSecret(a.SSHKeyPassphraseFile); err != nil {
+				return nil, err
+			}
+		}
+		keys, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, pass)
+		if err != nil {
+			return nil, fmt.Errorf("ssh key %s: %w", a.SSHKeyFile, err)
 		}
 		keys.HostKeyCallback = cb
 		return keys, nil
@@ -464,6 +483,9 @@ func (a Auth) CLIEnv(url string) ([]string, error) {
 	case strings.HasPrefix(url, "ssh://") || (!strings.Contains(url, "://") && strings.Contains(url, "@")):
 		if a.SSHKeyFile == "" {
 			return nil, nil
+		}
+		if a.SSHKeyPassphraseFile != "" {
+			return nil, errors.New("the git CLI cannot read the passphrase of an encrypted --ssh-key: add the key to ssh-agent instead")
 		}
 		cmd := "ssh -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -i " + shellQuote(a.SSHKeyFile)
 		if a.KnownHostsFile != "" {

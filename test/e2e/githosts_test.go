@@ -107,3 +107,94 @@ func TestHTTPSPrivateCA(t *testing.T) {
 		t.Fatalf("last commit on main: %q", got)
 	}
 }
+
+// An agent follows a repository on a real OpenSSH server with a deploy
+// key and a strict known_hosts, and pushes its status branch there; a
+// changed host key is refused with a clear error and nothing new runs;
+// an encrypted key with its passphrase file, and a key held by
+// ssh-agent, reach the same server; suspend commits over it.
+func TestSSHDeployKey(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("web.yaml", deployment("web", 1, trapSleep))
+	e.work.Commit("web")
+	e.work.Push()
+	srv := testenv.StartSSHGit(t)
+	url := srv.URL(e.repoDir)
+
+	o := e.opts(t, "node-1")
+	o.repo = url
+	o.poll = "1s"
+	o.extra = []string{"--ssh-key", srv.Key, "--known-hosts", srv.KnownHosts}
+	ag := startAgent(t, o)
+	waitFor(t, "web running from the SSH host", 60*time.Second, func() (bool, string) {
+		return running(listTasks(t, e.client, "web")) == 1, ""
+	})
+	waitFor(t, "the status branch pushed over SSH", 30*time.Second, func() (bool, string) {
+		out, err := exec.Command("git", "--git-dir", e.repoDir, "rev-parse", "--verify", "refs/heads/driftless/status").CombinedOutput()
+		return err == nil, string(out)
+	})
+	ag.kill()
+
+	// The server's host key is not the one known: refused, the last good
+	// state kept.
+	e.work.WriteFile("web.yaml", deployment("web", 2, trapSleep))
+	e.work.Commit("web: 2")
+	e.work.Push()
+	other := testenv.KnownHostsFor(t, srv.Addr, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
+	bad := o
+	bad.api = freePort(t)
+	bad.extra = []string{"--ssh-key", srv.Key, "--known-hosts", other}
+	a := startAgent(t, bad)
+	waitFor(t, "the host key refusal shown", 30*time.Second, func() (bool, string) {
+		v, err := a.source()
+		return err == nil && strings.Contains(v.Source.LastError, "key mismatch"), fmt.Sprintf("%+v %v", v, err)
+	})
+	time.Sleep(2 * time.Second)
+	if n := running(listTasks(t, e.client, "web")); n != 1 {
+		t.Fatalf("%d replicas running after a refused host key, want the last good 1", n)
+	}
+	a.kill()
+
+	status := func(env []string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(e.bin, append([]string{"status", "--repo", url, "--known-hosts", srv.KnownHosts}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("status %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	pass := filepath.Join(t.TempDir(), "passphrase")
+	if err := os.WriteFile(pass, []byte(srv.Passphrase+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := status(nil, "--ssh-key", srv.EncryptedKey, "--ssh-key-passphrase-file", pass); !strings.Contains(out, "node-1") {
+		t.Fatalf("status with the encrypted key:\n%s", out)
+	}
+
+	// A key held by ssh-agent, no --ssh-key.
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	agentCmd := exec.Command("ssh-agent", "-D", "-a", sock)
+	if err := agentCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = agentCmd.Process.Kill(); _ = agentCmd.Wait() })
+	waitFor(t, "ssh-agent listening", 10*time.Second, func() (bool, string) { _, err := os.Stat(sock); return err == nil, "" })
+	add := exec.Command("ssh-add", srv.Key)
+	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add: %v %s", err, out)
+	}
+	if out := status([]string{"SSH_AUTH_SOCK=" + sock}); !strings.Contains(out, "node-1") {
+		t.Fatalf("status through ssh-agent:\n%s", out)
+	}
+
+	out, err := exec.Command(e.bin, "suspend", "web", "--repo", url, "--ssh-key", srv.Key, "--known-hosts", srv.KnownHosts, "--author", "Ops <ops@example.com>").CombinedOutput()
+	if err != nil {
+		t.Fatalf("suspend over SSH: %v\n%s", err, out)
+	}
+	if got := testenv.Git(t, filepath.Dir(e.repoDir), "--git-dir", e.repoDir, "log", "-1", "--format=%s", "main"); !strings.HasPrefix(got, "suspend") {
+		t.Fatalf("last commit on main: %q", got)
+	}
+}
