@@ -83,8 +83,11 @@ type Config struct {
 	// Auth holds credential files for the desired and status repositories.
 	Auth git.Auth `json:"auth,omitempty"`
 
-	// StatusRepo is where the status branch lives (default: Repo).
-	StatusRepo string `json:"statusRepo,omitempty"`
+	// StatusRepo is where the status branch lives (default: Repo's first
+	// URL); several are mirrors of one branch: every read follows the
+	// history that contains the others, every write goes to each,
+	// fast-forward only, and a fork is reported, never forced.
+	StatusRepo URLList `json:"statusRepo,omitempty"`
 	// StatusBranch is the branch the placements are written to. Several
 	// clusters sharing one repository each use their own.
 	StatusBranch string `json:"statusBranch"`
@@ -471,8 +474,8 @@ func (c *Config) Validate() error {
 	if c.CNIBinDir == "" {
 		c.CNIBinDir = cni.DefaultBinDir()
 	}
-	if c.StatusRepo == "" {
-		c.StatusRepo = c.Repo.Primary()
+	if len(c.StatusRepo) == 0 {
+		c.StatusRepo = URLList{c.Repo.Primary()}
 	}
 	if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs

@@ -31,7 +31,7 @@ func TestRepoListInConfigFile(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			if cfg.StatusRepo != tc.want[0] {
+			if cfg.StatusRepo.Primary() != tc.want[0] || len(cfg.StatusRepo) != 1 {
 				t.Fatalf("status repo = %q, want the first URL", cfg.StatusRepo)
 			}
 		})

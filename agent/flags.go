@@ -28,7 +28,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) func() error {
 	fs.BoolVar(&c.RequireSealedSecrets, "require-sealed-secrets", c.RequireSealedSecrets, "refuse a desired commit holding a plain (unsealed) Secret")
 	fs.StringVar(&c.BundleInbox, "bundle-inbox", c.BundleInbox, "directory watched for git bundles to import (air-gapped sites)")
 	c.Auth.RegisterFlags(fs)
-	fs.StringVar(&c.StatusRepo, "status-repo", c.StatusRepo, "repository of the status branch (default: --repo)")
+	fs.Var(&c.StatusRepo, "status-repo", "repository of the status branch (default: --repo's first URL); several, comma-separated, are mirrors of it")
 	fs.StringVar(&c.StatusBranch, "status-branch", c.StatusBranch, "status branch")
 	fs.DurationVar(&c.StatusInterval.Duration, "status-interval", c.StatusInterval.Duration, "at most one status commit per interval")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for clones, logs, volumes and state")

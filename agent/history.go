@@ -52,7 +52,7 @@ func (a *Agent) history() HistoryView {
 		return a.hist.view
 	}
 	v := HistoryView{DesiredCommit: s.DesiredCommit, StatusCommit: s.StatusCommit, Commits: []status.HistoryCommit{},
-		CommitURL: commitURL(a.cfg.Repo.Primary()), StatusCommitURL: commitURL(a.cfg.StatusRepo)}
+		CommitURL: commitURL(a.cfg.Repo.Primary()), StatusCommitURL: commitURL(a.cfg.StatusRepo.Primary())}
 	var events []status.Event
 	if s.StatusCommit != "" {
 		r, err := status.OpenReader(filepath.Join(a.cfg.DataDir, "git", "status"))

@@ -26,10 +26,14 @@ type Snapshot struct {
 	Webhook       WebhookStatus     `json:"webhook"`
 	RuntimeError  string            `json:"runtimeError,omitempty"`
 	StatusError   string            `json:"statusError,omitempty"`
+	// StatusMirrors says why the status branch's mirrors disagree (a
+	// fork neither side contains); "" when they agree.
+	StatusMirrors string `json:"statusMirrors,omitempty"`
 	// ServicesError is why the Service rules could not be programmed.
 	ServicesError string `json:"servicesError,omitempty"`
 	// Degraded names the parts that fail now: "source" (the desired
-	// repository), "status" (the status branch), "runtime" (containerd),
+	// repository), "status" (the status branch), "status-mirrors" (its
+	// mirrors have forked), "runtime" (containerd),
 	// "services" (the Service rules or pod routes of this node).
 	// Empty when all answer. The agent keeps running either way.
 	Degraded []string      `json:"degraded,omitempty"`
@@ -104,6 +108,9 @@ func (a *Agent) Snapshot() Snapshot {
 	if s.StatusError != "" {
 		s.Degraded = append(s.Degraded, "status")
 	}
+	if s.StatusMirrors != "" {
+		s.Degraded = append(s.Degraded, "status-mirrors")
+	}
 	if s.RuntimeError != "" {
 		s.Degraded = append(s.Degraded, "runtime")
 	}
@@ -113,10 +120,23 @@ func (a *Agent) Snapshot() Snapshot {
 	return s
 }
 
-// setStatusError records whether the status branch answered.
+// setStatusError records whether the status branch answered, and
+// whether its mirrors agree.
 func (a *Agent) setStatusError(err error) {
+	forked := ""
+	if f, ok := a.deps.Status.(interface{ Forked() string }); ok {
+		forked = f.Forked()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if forked != a.snap.StatusMirrors {
+		if forked != "" {
+			a.log.Warn("status mirrors disagree", "why", forked)
+		} else {
+			a.log.Info("status mirrors agree again")
+		}
+		a.snap.StatusMirrors = forked
+	}
 	if a.schemaStop != nil {
 		return
 	}

@@ -71,7 +71,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("status commits signed", "key", ssh.FingerprintSHA256(nodeKey.PublicKey()), "file", keyFile)
 	st, err := status.Open(ctx, status.Config{
 		Signer:      nodeKey,
-		URL:         cfg.StatusRepo,
+		URL:         cfg.StatusRepo.Primary(),
+		Mirrors:     cfg.StatusRepo[1:],
 		Branch:      cfg.StatusBranch,
 		Dir:         filepath.Join(cfg.DataDir, "git", "status"),
 		Auth:        cfg.Auth,

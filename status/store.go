@@ -25,6 +25,12 @@ import (
 // Config says where the status branch lives.
 type Config struct {
 	URL string
+	// Mirrors are more repositories holding the same status branch
+	// (a site-local server and a central one). Every read fetches from
+	// each that answers and follows the history that contains the
+	// others; every write goes to each, fast-forward only. Two that have
+	// forked are never forced: Forked says so.
+	Mirrors []string
 	// Branch defaults to driftless/status.
 	Branch string
 	// Dir is the local bare clone.
@@ -44,6 +50,13 @@ type Store struct {
 	cfg  Config
 	repo *gogit.Repository
 	auth git.Access
+	// With mirrors: every URL (the first is cfg.URL), how to reach it,
+	// the head each had at the last fetch (zero: none or unreachable),
+	// and why they disagree ("" when they do not).
+	urls   []string
+	access []git.Access
+	heads  []plumbing.Hash
+	forked string
 }
 
 // Open opens (or creates) the local clone. It needs no network.
@@ -65,7 +78,25 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{cfg: cfg, repo: repo, auth: auth}, nil
+	st := &Store{cfg: cfg, repo: repo, auth: auth, urls: []string{cfg.URL}, access: []git.Access{auth}}
+	for _, u := range cfg.Mirrors {
+		acc, err := cfg.Auth.Access(u)
+		if err != nil {
+			return nil, fmt.Errorf("status mirror %s: %w", git.RedactURL(u), err)
+		}
+		st.urls, st.access = append(st.urls, u), append(st.access, acc)
+	}
+	st.heads = make([]plumbing.Hash, len(st.urls))
+	return st, nil
+}
+
+// Forked says why the status mirrors disagree: two of them hold
+// histories neither of which contains the other. "" when they agree (or
+// there is one repository).
+func (s *Store) Forked() string { return s.forked }
+
+func (s *Store) mirrorRef(i int) plumbing.ReferenceName {
+	return plumbing.ReferenceName(fmt.Sprintf("refs/driftless/status-mirrors/%d/%s", i, s.cfg.Branch))
 }
 
 func (s *Store) localRef() plumbing.ReferenceName {
@@ -78,6 +109,9 @@ func (s *Store) remoteRef() plumbing.ReferenceName {
 
 // fetch updates the local copy; a missing branch is not an error.
 func (s *Store) fetch(ctx context.Context) error {
+	if len(s.urls) > 1 {
+		return s.fetchMirrors(ctx)
+	}
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", s.remoteRef(), s.localRef()))
 	err := git.Fetch(ctx, s.repo, s.cfg.URL, s.auth, []config.RefSpec{spec})
 	if errors.Is(err, sources.ErrRefNotFound) {
@@ -281,6 +315,9 @@ func treeKey(e object.TreeEntry) string {
 // push sends hash to the branch only if the remote still has old (or no
 // branch, when old is empty). Rejections become ErrConflict.
 func (s *Store) push(ctx context.Context, old string, hash plumbing.Hash) error {
+	if len(s.urls) > 1 {
+		return s.pushMirrors(ctx, hash)
+	}
 	spec := config.RefSpec(fmt.Sprintf("%s:%s", hash, s.remoteRef()))
 	opts := &gogit.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: s.auth.Auth,
 		CABundle: s.auth.CABundle, InsecureSkipTLS: s.auth.InsecureSkipTLS}
@@ -330,4 +367,140 @@ func ReadState(ctx context.Context, url, branch string, auth git.Auth) (*State, 
 		return nil, fmt.Errorf("branch %s not found in %s", branch, url)
 	}
 	return state, nil
+}
+
+// fetchMirrors fetches the branch from every mirror that answers and
+// moves the local copy to the history that contains all the others
+// (the longest, since the branch only grows). When two have forked, it
+// keeps following the one that contains the local copy (else the first
+// URL's) and records the fork; it never rewrites either. An error only
+// when no mirror answers.
+func (s *Store) fetchMirrors(ctx context.Context) error {
+	var errs []error
+	reached := 0
+	for i, u := range s.urls {
+		ref := s.mirrorRef(i)
+		spec := config.RefSpec(fmt.Sprintf("+%s:%s", s.remoteRef(), ref))
+		err := git.Fetch(ctx, s.repo, u, s.access[i], []config.RefSpec{spec})
+		s.heads[i] = plumbing.ZeroHash
+		switch {
+		case errors.Is(err, sources.ErrRefNotFound):
+			reached++
+			_ = s.repo.Storer.RemoveReference(ref)
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			reached++
+			if r, rerr := s.repo.Reference(ref, true); rerr == nil {
+				s.heads[i] = r.Hash()
+			}
+		}
+	}
+	if reached == 0 {
+		return errors.Join(errs...)
+	}
+	var local plumbing.Hash
+	if r, err := s.repo.Reference(s.localRef(), true); err == nil {
+		local = r.Hash()
+	}
+	best, forked := s.choose(local)
+	s.forked = forked
+	if best.IsZero() {
+		if local.IsZero() {
+			return nil
+		}
+		// No mirror has the branch: as with one repository, a first
+		// commit starts a new root.
+		return s.repo.Storer.RemoveReference(s.localRef())
+	}
+	return s.repo.Storer.SetReference(plumbing.NewHashReference(s.localRef(), best))
+}
+
+// choose picks, among the mirrors' heads, the one every other head is an
+// ancestor of; on a fork, the one that contains local (else the first
+// URL's), with the reason.
+func (s *Store) choose(local plumbing.Hash) (plumbing.Hash, string) {
+	var cands []int
+	for i, h := range s.heads {
+		if !h.IsZero() {
+			cands = append(cands, i)
+		}
+	}
+	if len(cands) == 0 {
+		return plumbing.ZeroHash, ""
+	}
+	contains := func(a, b plumbing.Hash) bool { // a's history holds b
+		if a == b {
+			return true
+		}
+		ca, err := s.repo.CommitObject(a)
+		if err != nil {
+			return false
+		}
+		cb, err := s.repo.CommitObject(b)
+		if err != nil {
+			return false
+		}
+		ok, err := cb.IsAncestor(ca)
+		return err == nil && ok
+	}
+	for _, i := range cands {
+		all := true
+		for _, j := range cands {
+			if !contains(s.heads[i], s.heads[j]) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return s.heads[i], ""
+		}
+	}
+	pick := cands[0]
+	if !local.IsZero() {
+		for _, i := range cands {
+			if contains(s.heads[i], local) {
+				pick = i
+				break
+			}
+		}
+	}
+	var parts []string
+	for _, i := range cands {
+		parts = append(parts, fmt.Sprintf("%s at %s", git.RedactURL(s.urls[i]), s.heads[i].String()[:7]))
+	}
+	return s.heads[pick], fmt.Sprintf("status mirrors have forked (%s): neither history contains the other; following %s, writing only where it fast-forwards; resolve by hand",
+		strings.Join(parts, ", "), git.RedactURL(s.urls[pick]))
+}
+
+// pushMirrors sends hash to every mirror, fast-forward only (never
+// forced). The first mirror that answers decides: its refusal is a
+// conflict (another writer got there first). A later mirror that
+// refuses has forked or moved on: recorded, not an error; one that does
+// not answer catches up on a later write.
+func (s *Store) pushMirrors(ctx context.Context, hash plumbing.Hash) error {
+	spec := config.RefSpec(fmt.Sprintf("%s:%s", hash, s.remoteRef()))
+	decided := false
+	var errs []error
+	for i, u := range s.urls {
+		err := s.repo.PushContext(ctx, &gogit.PushOptions{RemoteName: "origin", RemoteURL: u, RefSpecs: []config.RefSpec{spec},
+			Auth: s.access[i].Auth, CABundle: s.access[i].CABundle, InsecureSkipTLS: s.access[i].InsecureSkipTLS})
+		switch {
+		case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
+			s.heads[i] = hash
+			decided = true
+		case isRejected(err):
+			if !decided {
+				return fmt.Errorf("push %s to %s: %w: %v", s.cfg.Branch, git.RedactURL(u), ErrConflict, git.RedactError(err, u))
+			}
+			s.forked = fmt.Sprintf("status mirror %s refused status commit %s (not a fast-forward of its branch): it has forked or another writer moved it",
+				git.RedactURL(u), hash.String()[:7])
+		default:
+			errs = append(errs, fmt.Errorf("push %s to %s: %w: %v", s.cfg.Branch, git.RedactURL(u), sources.ErrUnreachable, git.RedactError(err, u)))
+		}
+	}
+	if !decided {
+		return errors.Join(errs...)
+	}
+	return nil
 }

@@ -198,3 +198,54 @@ func TestSSHDeployKey(t *testing.T) {
 		t.Fatalf("last commit on main: %q", got)
 	}
 }
+
+// An agent writes its status branch to two mirrors: both get each
+// commit; with the first down it goes on with the second, and the first
+// catches up (fast-forward) once it is back.
+func TestStatusMirrorsAgent(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("web.yaml", deployment("web", 1, trapSleep))
+	e.work.Commit("web")
+	e.work.Push()
+	base := t.TempDir()
+	mirrorA := filepath.Join(base, "status-a.git")
+	testenv.InitBareRepo(t, mirrorA)
+	dirB, urlB := testenv.NewBareRepo(t)
+	d := testenv.GitDaemon(t, base)
+	urlA := d.URL + "/status-a.git"
+	head := func(dir string) string {
+		out, err := exec.Command("git", "--git-dir", dir, "rev-parse", "--verify", "-q", "refs/heads/driftless/status").Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	}
+	o := e.opts(t, "node-1")
+	o.poll = "1s"
+	o.extra = []string{"--status-repo", urlA + "," + urlB}
+	ag := startAgent(t, o)
+	waitFor(t, "web running, both mirrors at one status head", 60*time.Second, func() (bool, string) {
+		a, b := head(mirrorA), head(dirB)
+		return running(listTasks(t, e.client, "web")) == 1 && a != "" && a == b, a + " " + b
+	})
+
+	d.Stop(t)
+	e.work.WriteFile("web.yaml", deployment("web", 2, trapSleep))
+	e.work.Commit("web: 2")
+	e.work.Push()
+	before := head(mirrorA)
+	waitFor(t, "web: 2 with the first status mirror down", 60*time.Second, func() (bool, string) {
+		return running(listTasks(t, e.client, "web")) == 2 && head(dirB) != before, ""
+	})
+	d.Start(t)
+	e.work.WriteFile("web.yaml", deployment("web", 3, trapSleep))
+	e.work.Commit("web: 3")
+	e.work.Push()
+	waitFor(t, "the first mirror caught up", 60*time.Second, func() (bool, string) {
+		a, b := head(mirrorA), head(dirB)
+		return running(listTasks(t, e.client, "web")) == 3 && a == b && a != before, a + " " + b
+	})
+	if s, err := ag.status(); err != nil || strings.Contains(fmt.Sprint(s), "status-mirrors") {
+		t.Fatalf("mirrors reported as forked: %+v %v", s, err)
+	}
+}

@@ -1,0 +1,113 @@
+package git
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing/format/pktline"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/plumbing/transport/server"
+	"golang.org/x/crypto/ssh"
+
+	"driftless.dev/driftless/internal/peerauth"
+)
+
+// Peers share the objects they hold: each agent serves its local clones,
+// read-only, with Git's smart HTTP upload-pack protocol (the server side
+// of go-git), so that followers fetch a new commit from a peer that has
+// it instead of from the Git host. What a peer serves goes through the
+// same checks as a host fetch: objects are stored under the hash of
+// their content, and the refs it names are taken only under the
+// caller's rules (a commit asked for by hash, a branch that
+// fast-forwards).
+
+// ServeUploadPack answers the two requests of a smart HTTP fetch for the
+// clone at dir: GET <base>/info/refs?service=git-upload-pack and POST
+// <base>/git-upload-pack. rest is the request path after <base>.
+func ServeUploadPack(w http.ResponseWriter, r *http.Request, dir, rest string) {
+	repo, err := gogit.PlainOpen(dir)
+	if err != nil {
+		http.Error(w, "no such repository here", http.StatusNotFound)
+		return
+	}
+	ep, _ := transport.NewEndpoint("/")
+	srv := server.NewServer(server.MapLoader{ep.String(): repo.Storer})
+	sess, err := srv.NewUploadPackSession(ep, nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer sess.Close()
+	switch {
+	case r.Method == http.MethodGet && rest == "/info/refs" && r.URL.Query().Get("service") == transport.UploadPackServiceName:
+		ar, err := sess.AdvertisedReferencesContext(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		ar.Prefix = [][]byte{[]byte("# service=" + transport.UploadPackServiceName), pktline.Flush}
+		w.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
+		w.Header().Set("Cache-Control", "no-cache")
+		_ = ar.Encode(w)
+	case r.Method == http.MethodPost && rest == "/git-upload-pack":
+		req := packp.NewUploadPackRequest()
+		if err := req.Decode(io.LimitReader(r.Body, 1<<20)); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		resp, err := sess.UploadPack(r.Context(), req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer resp.Close()
+		w.Header().Set("Content-Type", "application/x-git-upload-pack-result")
+		w.Header().Set("Cache-Control", "no-cache")
+		_ = resp.Encode(w)
+	default:
+		http.Error(w, "only fetches (upload-pack) are served", http.StatusNotFound)
+	}
+}
+
+// SignedAuth signs every request of a fetch from a peer with the node's
+// key (peerauth), as go-git's HTTP transport asks of an auth method.
+type SignedAuth struct {
+	Node string
+	Key  ssh.Signer
+}
+
+var _ githttp.AuthMethod = SignedAuth{}
+
+// Name is the auth method's name.
+func (SignedAuth) Name() string { return "driftless-node" }
+
+// String names the node, never the key.
+func (a SignedAuth) String() string { return "driftless-node " + a.Node }
+
+// SetAuth signs r.
+func (a SignedAuth) SetAuth(r *http.Request) { _ = peerauth.Sign(r, a.Node, a.Key, time.Now()) }
+
+// FetchFromPeer fetches ref (a full ref name on the peer) from url into
+// the clone as into, bounded by timeout. It returns the hash the peer
+// named for it.
+func FetchFromPeer(ctx context.Context, repo *gogit.Repository, url string, auth transport.AuthMethod, ref, into plumbing.ReferenceName, timeout time.Duration) (plumbing.Hash, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	spec := config.RefSpec(fmt.Sprintf("+%s:%s", ref, into))
+	if err := Fetch(ctx, repo, url, Access{Auth: auth}, []config.RefSpec{spec}); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	r, err := repo.Reference(into, true)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("peer %s: %w", url, err)
+	}
+	return r.Hash(), nil
+}

@@ -1,0 +1,100 @@
+package status
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"driftless.dev/driftless/internal/testenv"
+)
+
+func openMirrors(t *testing.T, urls ...string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Config{URL: urls[0], Mirrors: urls[1:], Dir: filepath.Join(t.TempDir(), "status"), AuthorName: "driftless node-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func headOf(t *testing.T, dir string) string {
+	t.Helper()
+	return testenv.Git(t, dir, "rev-parse", "refs/heads/driftless/status")
+}
+
+// Two status mirrors: writes reach both; with the first down they go to
+// the second, and the first catches up by fast-forward when it returns
+// (the longer history wins); two mirrors that have forked are reported,
+// the store keeps following the history it has, and neither is forced.
+func TestStatusMirrors(t *testing.T) {
+	ctx := context.Background()
+	dirA, urlA := testenv.NewBareRepo(t)
+	dirB, urlB := testenv.NewBareRepo(t)
+	s := openMirrors(t, urlA, urlB)
+	if _, _, err := s.Update(ctx, setLeader("node-a", 1, strings.Repeat("a", 40))); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := headOf(t, dirA), headOf(t, dirB); a != b {
+		t.Fatalf("mirrors differ after a write: %s %s", a, b)
+	}
+
+	// The first mirror goes away: the next write lands on the second.
+	aside := dirA + ".away"
+	if err := os.Rename(dirA, aside); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := s.Update(ctx, setLeader("node-a", 2, strings.Repeat("b", 40)))
+	if err != nil {
+		t.Fatalf("write with the first mirror down: %v", err)
+	}
+	if headOf(t, dirB) != st.Head {
+		t.Fatal("the second mirror did not get the write")
+	}
+	if err := os.Rename(aside, dirA); err != nil {
+		t.Fatal(err)
+	}
+	// A reader that only knows the first mirror's (older) history takes
+	// the second's, which contains it.
+	r := openMirrors(t, urlA, urlB)
+	got, err := r.Read(ctx)
+	if err != nil || got.Head != st.Head || r.Forked() != "" {
+		t.Fatalf("read after the outage: head %s (want %s), forked %q, %v", got.Head, st.Head, r.Forked(), err)
+	}
+	// The next write brings the first mirror up by fast-forward.
+	st, _, err = s.Update(ctx, setLeader("node-a", 3, strings.Repeat("c", 40)))
+	if err != nil || headOf(t, dirA) != st.Head || headOf(t, dirB) != st.Head {
+		t.Fatalf("catch-up write: %v; heads %s %s, want %s", err, headOf(t, dirA), headOf(t, dirB), st.Head)
+	}
+
+	// A fork: another writer that knows only the second mirror commits
+	// there, and one that knows only the first commits there.
+	if _, _, err := open(t, urlB).Update(ctx, setLeader("node-b", 4, strings.Repeat("d", 40))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := open(t, urlA).Update(ctx, setLeader("node-c", 4, strings.Repeat("e", 40))); err != nil {
+		t.Fatal(err)
+	}
+	forkA, forkB := headOf(t, dirA), headOf(t, dirB)
+	got, err = s.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := s.Forked(); !strings.Contains(f, "forked") || !strings.Contains(f, forkA[:7]) || !strings.Contains(f, forkB[:7]) {
+		t.Fatalf("fork not reported: %q", f)
+	}
+	if got.Head != forkA {
+		t.Fatalf("following %s, want the first mirror's %s", got.Head, forkA)
+	}
+	st, _, err = s.Update(ctx, setLeader("node-a", 5, strings.Repeat("f", 40)))
+	if err != nil {
+		t.Fatalf("write during a fork: %v", err)
+	}
+	if headOf(t, dirA) != st.Head || headOf(t, dirB) != forkB {
+		t.Fatalf("after a write during the fork: A %s (want %s), B %s (want it untouched, %s)", headOf(t, dirA), st.Head, headOf(t, dirB), forkB)
+	}
+	if !strings.Contains(s.Forked(), "forked") {
+		t.Fatalf("fork forgotten: %q", s.Forked())
+	}
+}
