@@ -171,6 +171,10 @@ type Agent struct {
 	wants     intakeWants
 	intakeOut *latest.Value[intakeView]
 	leading   atomic.Bool // the main loop's isLeader, for the intake
+	// leaderPeer is the base URL of the leader's peer listener as this
+	// follower last read it ("" when leading, or the leader has none):
+	// where it fetches new status and desired commits first.
+	leaderPeer atomic.Pointer[string]
 
 	// owned by the main loop
 	view           intakeView        // the intake's, as of this pass

@@ -11,6 +11,7 @@ import (
 	"driftless.dev/driftless/sources"
 	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 // syncDesired fetches the desired repository and takes a new head whole or
@@ -163,7 +164,10 @@ func (a *Agent) load(ctx context.Context, commit string, keep map[string]bool) (
 		if t, ok := a.loadRetry[commit]; ok && time.Now().Before(t) {
 			return nil, fmt.Errorf("desired commit %s not fetched yet (next try in %s)", short(commit), time.Until(t).Round(time.Second))
 		}
-		if _, err := a.fetchDesired(ctx); err != nil {
+		// The leader that placed it has it: ask it before the Git host.
+		if a.fetchDesiredFromPeer(ctx) && a.deps.Source.Has(commit) {
+			delete(a.loadRetry, commit)
+		} else if _, err := a.fetchDesired(ctx); err != nil {
 			a.loadRetry[commit] = time.Now().Add(a.cfg.Poll.Duration)
 			return nil, fmt.Errorf("fetch desired commit %s: %w", short(commit), err)
 		}
@@ -190,6 +194,28 @@ func (a *Agent) load(ctx context.Context, commit string, keep map[string]bool) (
 	}
 	a.sets[commit] = set
 	return set, nil
+}
+
+// peerDesiredFetcher fetches the desired branch from a peer.
+type peerDesiredFetcher interface {
+	FetchFromPeer(ctx context.Context, url string, auth transport.AuthMethod, timeout time.Duration) error
+}
+
+// fetchDesiredFromPeer fetches, as a follower, the desired branch as the
+// leader's clone holds it. False when there is no such peer or it failed.
+func (a *Agent) fetchDesiredFromPeer(ctx context.Context) bool {
+	url := a.peerURL()
+	pf, ok := a.deps.Source.(peerDesiredFetcher)
+	if url == "" || !ok || a.leading.Load() {
+		return false
+	}
+	err := pf.FetchFromPeer(ctx, url+"/peer/v1/git/desired", git.SignedAuth{Node: a.cfg.Node, Key: a.deps.NodeKey}, peerFetchTimeout)
+	a.deps.Metrics.Fetch("peer", err)
+	if err != nil {
+		a.log.Info("desired commit not fetched from the leader's peer listener; fetching from the Git host", "peer", url, "err", err)
+		return false
+	}
+	return true
 }
 
 // fetchDesired fetches the desired repository within FetchTimeout.

@@ -11,14 +11,22 @@ import (
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/metrics"
 	"driftless.dev/driftless/scheduler"
+	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 func (a *Agent) readStatus(ctx context.Context) {
 	a.lastStatusRead = time.Now()
 	rctx, cancel := context.WithTimeout(ctx, a.cfg.StatusTimeout.Duration)
+	defer cancel()
+	if st, ok := a.readStatusFromPeer(rctx); ok {
+		a.setStatusError(nil)
+		a.committed = st
+		a.noteLeaderPeer()
+		return
+	}
 	st, err := a.deps.Status.Read(rctx)
-	cancel()
 	if errors.Is(err, status.ErrNewerSchema) {
 		a.schemaStop = err
 		a.log.Error("refusing to act on the status branch", "err", err)
@@ -31,6 +39,57 @@ func (a *Agent) readStatus(ctx context.Context) {
 	if st != nil {
 		a.committed = st
 	}
+	a.noteLeaderPeer()
+}
+
+// peerStatusReader reads the status branch from a peer.
+type peerStatusReader interface {
+	ReadFromPeer(ctx context.Context, url string, auth transport.AuthMethod, timeout time.Duration) (*status.State, error)
+}
+
+// peerFetchTimeout bounds a fetch from a peer: a peer that does not
+// answer soon is passed over for the Git host.
+const peerFetchTimeout = 3 * time.Second
+
+// readStatusFromPeer reads the status branch from the leader's peer
+// listener, as a follower: the leader holds every commit it wrote, so the
+// Git host serves the leader alone. False when there is no such peer or
+// it did not answer with a history that contains ours.
+func (a *Agent) readStatusFromPeer(ctx context.Context) (*status.State, bool) {
+	url := a.peerURL()
+	pr, ok := a.deps.Status.(peerStatusReader)
+	if url == "" || !ok || a.isLeader() {
+		return nil, false
+	}
+	st, err := pr.ReadFromPeer(ctx, url+"/peer/v1/git/status", git.SignedAuth{Node: a.cfg.Node, Key: a.deps.NodeKey}, peerFetchTimeout)
+	a.deps.Metrics.Fetch("peer", err)
+	if err != nil {
+		a.log.Info("status branch not read from the leader's peer listener; reading the Git host", "peer", url, "err", err)
+		return nil, false
+	}
+	return st, true
+}
+
+// noteLeaderPeer records where the leader's peer listener is, from the
+// status branch just read.
+func (a *Agent) noteLeaderPeer() {
+	url := ""
+	if st := a.committed; st != nil && a.deps.NodeKey != nil {
+		if l := st.Cluster.Leader; l != "" && l != a.cfg.Node {
+			if p := st.Nodes[l].PeerAddress; p != "" {
+				url = "http://" + p
+			}
+		}
+	}
+	a.leaderPeer.Store(&url)
+}
+
+// peerURL is the leader's peer listener, "" when there is none to ask.
+func (a *Agent) peerURL() string {
+	if p := a.leaderPeer.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // decision is the leader's choice of one pass: leader.Next of the branch

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"driftless.dev/driftless/internal/peerauth"
+	"driftless.dev/driftless/sources/git"
 	"golang.org/x/crypto/ssh"
 
 	"driftless.dev/driftless/reconcile"
@@ -44,6 +46,17 @@ func (a *Agent) PeerHandler() http.Handler {
 	mux.HandleFunc("GET /peer/v1/logs", a.serveLogs)
 	mux.HandleFunc("POST /peer/v1/reconcile", a.servePeerReconcile)
 	mux.HandleFunc("GET /peer/v1/diff", a.servePeerDiff)
+	// This node's clones, read-only, for peers that fetch from it rather
+	// than from the Git host.
+	for name, dir := range map[string]string{"desired": "desired", "status": "status"} {
+		base := "/peer/v1/git/" + name
+		path := filepath.Join(a.cfg.DataDir, "git", dir)
+		serve := func(w http.ResponseWriter, r *http.Request) {
+			git.ServeUploadPack(w, r, path, strings.TrimPrefix(r.URL.Path, base))
+		}
+		mux.HandleFunc("GET "+base+"/info/refs", serve)
+		mux.HandleFunc("POST "+base+"/git-upload-pack", serve)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := a.peerAuthorized(r); err != nil {
 			a.log.Info("peer call refused", "from", r.RemoteAddr, "path", r.URL.Path, "err", err)

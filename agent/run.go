@@ -187,6 +187,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	for _, u := range cfg.Repo {
 		remotes = append(remotes, git.RedactURL(u))
 	}
+	remotes = append(remotes, "peer")
 	met := metrics.New(remotes, func() metrics.State {
 		if a := ag.Load(); a != nil {
 			return a.MetricsState()

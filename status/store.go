@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"golang.org/x/crypto/ssh"
 
 	"driftless.dev/driftless/sources"
@@ -503,4 +504,33 @@ func (s *Store) pushMirrors(ctx context.Context, hash plumbing.Hash) error {
 		return errors.Join(errs...)
 	}
 	return nil
+}
+
+// ReadFromPeer reads the branch as a peer (the leader, which wrote it)
+// holds it, instead of from the Git host: the peer's commits are fetched
+// from url and taken only if they contain the local copy (the branch
+// only grows); anything else is refused and the local copy kept.
+func (s *Store) ReadFromPeer(ctx context.Context, url string, auth transport.AuthMethod, timeout time.Duration) (*State, error) {
+	into := plumbing.ReferenceName("refs/driftless/peer/" + s.cfg.Branch)
+	h, err := git.FetchFromPeer(ctx, s.repo, url, auth, s.localRef(), into, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if r, err := s.repo.Reference(s.localRef(), true); err == nil && r.Hash() != h {
+		c, err := s.repo.CommitObject(h)
+		if err != nil {
+			return nil, fmt.Errorf("peer %s: status commit %s: %w", git.RedactURL(url), h, err)
+		}
+		local, err := s.repo.CommitObject(r.Hash())
+		if err != nil {
+			return nil, err
+		}
+		if ok, err := local.IsAncestor(c); err != nil || !ok {
+			return nil, fmt.Errorf("peer %s serves status commit %s, whose history does not contain this node's %s: refused", git.RedactURL(url), h.String()[:7], r.Hash().String()[:7])
+		}
+	}
+	if err := s.repo.Storer.SetReference(plumbing.NewHashReference(s.localRef(), h)); err != nil {
+		return nil, err
+	}
+	return s.local()
 }

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -138,6 +139,44 @@ type Daemon struct {
 	port string
 	cmd  *exec.Cmd
 	hang net.Listener
+	// log is the daemon's --verbose output: a line per connection and
+	// per request.
+	logMu sync.Mutex
+	log   strings.Builder
+}
+
+func (d *Daemon) Write(p []byte) (int, error) {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	return d.log.Write(p)
+}
+
+// Requests counts the upload-pack (fetch) and receive-pack (push)
+// requests the daemon served, by client address (its IP).
+func (d *Daemon) Requests() map[string]int {
+	d.logMu.Lock()
+	text := d.log.String()
+	d.logMu.Unlock()
+	// "[pid] Connection from IP:PORT" then "[pid] Request upload-pack for ..."
+	from := map[string]string{}
+	out := map[string]int{}
+	for _, l := range strings.Split(text, "\n") {
+		pid, rest, ok := strings.Cut(l, "] ")
+		if !ok {
+			continue
+		}
+		if a, ok := strings.CutPrefix(rest, "Connection from "); ok {
+			host, _, err := net.SplitHostPort(strings.TrimSpace(a))
+			if err == nil {
+				from[pid] = host
+			}
+			continue
+		}
+		if strings.HasPrefix(rest, "Request upload-pack") || strings.HasPrefix(rest, "Request receive-pack") {
+			out[from[pid]]++
+		}
+	}
+	return out
 }
 
 // GitDaemon serves base (read and push) on a free loopback port until the
@@ -167,9 +206,10 @@ func (d *Daemon) Start(t testing.TB) {
 		return
 	}
 	d.unhang()
-	cmd := exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
+	cmd := exec.Command("git", "daemon", "--verbose", "--reuseaddr", "--export-all", "--enable=receive-pack",
 		"--base-path="+d.base, "--listen="+d.host, "--port="+d.port, d.base)
 	cmd.Env = gitEnv()
+	cmd.Stderr = d
 	// `git daemon` runs git-daemon as a child: a process group lets Stop
 	// kill both.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -570,3 +570,13 @@ func RedactError(err error, url string) error {
 	}
 	return err
 }
+
+// FetchFromPeer fetches the followed branch as a peer's clone holds it,
+// from url (the peer's listener), into a ref of its own: the commits it
+// brings become available to Has and Files (a commit is asked for by
+// hash, so a peer cannot pass off other content as it); the followed
+// ref itself does not move.
+func (r *Repo) FetchFromPeer(ctx context.Context, url string, auth transport.AuthMethod, timeout time.Duration) error {
+	_, err := FetchFromPeer(ctx, r.repo, url, auth, r.trackingRef(), plumbing.ReferenceName("refs/driftless/peer/followed"), timeout)
+	return err
+}

@@ -31,6 +31,8 @@ type appHost struct {
 	client *containerd.Client
 	opts   agentOpts
 	agent  *agentProc
+	// git is the LAN's Git host (a git daemon on the gateway).
+	git *testenv.Daemon
 }
 
 // startHosts makes n hosts on a LAN, each with its own containerd and
@@ -48,7 +50,7 @@ func startHosts(t testing.TB, e *env, n int, extra ...string) (*testenv.LAN, []*
 		gossip = append(gossip, h.IP.String()+":7946")
 	}
 	for i, h := range lan.Hosts {
-		ah := &appHost{Host: h, cd: testenv.StartContainerdIn(t, h.NetNS)}
+		ah := &appHost{Host: h, cd: testenv.StartContainerdIn(t, h.NetNS), git: git}
 		ah.client = ah.cd.Client(t)
 		o := e.opts(t, h.Name)
 		o.sock, o.netns, o.repo = ah.cd.Address, h.NetNS, repo

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"driftless.dev/driftless/internal/testenv"
 )
 
 // The verbs that go to a node's peer listener, from the CLI on another
@@ -103,5 +105,57 @@ func TestDashboardLogsFromAnotherNode(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || strings.Contains(string(b), "hello") {
 		t.Fatalf("forged signature: %d %s", resp.StatusCode, b)
+	}
+}
+
+// Followers fetch new status and desired commits from the leader's peer
+// listener, not from the Git host: per desired change, the host serves
+// the leader, and the followers together at most 2 fetches.
+func TestPeersShareGitObjects(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("logger.yaml", loggerDaemonSet)
+	e.work.Commit("logger")
+	e.work.Push()
+	_, hosts := startHosts(t, e, 3)
+	hostDaemon := hosts[0].git
+	reachedAll := func(commit string) func() (bool, string) {
+		return func() (bool, string) {
+			st := branchState(e.url)
+			n := 0
+			for _, h := range hosts {
+				if st.Nodes[h.Name].DesiredCommitReached == commit {
+					n++
+				}
+			}
+			return n == len(hosts), fmt.Sprintf("%d of %d nodes reached %s", n, len(hosts), commit)
+		}
+	}
+	first := testenv.Git(t, e.work.Dir, "rev-parse", "HEAD")
+	waitFor(t, "every node ran the first commit", 180*time.Second, reachedAll(first))
+	st := branchState(e.url)
+	leaderIP := ""
+	for _, h := range hosts {
+		if h.Name == st.Cluster.Leader {
+			leaderIP = h.IP.String()
+		}
+	}
+	time.Sleep(3 * time.Second) // followers' polls settle
+	before := hostDaemon.Requests()
+
+	e.work.WriteFile("logger.yaml", strings.Replace(loggerDaemonSet, "terminationGracePeriodSeconds: 1", "terminationGracePeriodSeconds: 2", 1))
+	change := e.work.Commit("logger: a new template")
+	e.work.Push()
+	waitFor(t, "every node ran the change", 180*time.Second, reachedAll(change))
+	time.Sleep(2 * time.Second)
+	after := hostDaemon.Requests()
+	leaderN, followersN := after[leaderIP]-before[leaderIP], 0
+	for ip, n := range after {
+		if ip != leaderIP {
+			followersN += n - before[ip]
+		}
+	}
+	t.Logf("Git host requests for one desired change: leader %d, followers %d (3 nodes)", leaderN, followersN)
+	if followersN > 2 {
+		t.Fatalf("the followers made the Git host serve %d requests for one change, want at most 2 (peers serve them)", followersN)
 	}
 }
