@@ -177,6 +177,10 @@ type Config struct {
 	// (logs, reconcile, diff), authenticated by a token derived from the
 	// gossip key; default the node IP, port 7481; "off" disables it.
 	PeerListen string `json:"peerListen,omitempty"`
+	// NoPeerFetch makes a follower fetch new status and desired commits
+	// from the Git host, never from the leader's peer listener (which
+	// spares the host a fetch per follower and change).
+	NoPeerFetch bool `json:"noPeerFetch,omitempty"`
 	// WebhookSecretFile holds the secret that signs calls to POST
 	// /hooks/git (GitHub, Gitea, GitLab or X-Driftless-Signature); without
 	// it the endpoint is off.

@@ -3,6 +3,7 @@ package agent
 import (
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -32,6 +33,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) func() error {
 	fs.StringVar(&c.StatusBranch, "status-branch", c.StatusBranch, "status branch")
 	fs.DurationVar(&c.StatusInterval.Duration, "status-interval", c.StatusInterval.Duration, "at most one status commit per interval")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for clones, logs, volumes and state")
+	fs.BoolFunc("peer-fetch", "fetch new status and desired commits from the leader's peer listener before the Git host (default true; =false to always ask the host)", func(v string) error {
+		b, err := strconv.ParseBool(v)
+		c.NoPeerFetch = !b
+		return err
+	})
 	fs.StringVar(&c.PeerListen, "peer-listen", c.PeerListen, "address of the peer listener for other nodes and the CLI: logs, reconcile, diff (default NODE_IP:7481; off to disable)")
 	fs.StringVar(&c.PauseBinary, "pause-binary", c.PauseBinary, "statically linked program holding a shared process namespace, run as PROGRAM pause (default this binary)")
 	fs.StringVar(&c.VolumesDir, "volumes-dir", c.VolumesDir, "directory of the persistent volume claims bound to this node (default DATA_DIR/volumes)")

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sort"
 	"time"
 
@@ -65,6 +66,12 @@ func (a *Agent) readStatusFromPeer(ctx context.Context) (*status.State, bool) {
 	a.deps.Metrics.Fetch("peer", err)
 	if err != nil {
 		a.log.Info("status branch not read from the leader's peer listener; reading the Git host", "peer", url, "err", err)
+		// The next read waits up to one more poll interval, at random:
+		// followers whose leader is gone do not all reach the Git host
+		// at once.
+		if p := a.cfg.StatusPoll.Duration; p > 0 {
+			a.lastStatusRead = a.lastStatusRead.Add(rand.N(p))
+		}
 		return nil, false
 	}
 	return st, true
@@ -74,7 +81,7 @@ func (a *Agent) readStatusFromPeer(ctx context.Context) (*status.State, bool) {
 // status branch just read.
 func (a *Agent) noteLeaderPeer() {
 	url := ""
-	if st := a.committed; st != nil && a.deps.NodeKey != nil {
+	if st := a.committed; st != nil && a.deps.NodeKey != nil && !a.cfg.NoPeerFetch {
 		if l := st.Cluster.Leader; l != "" && l != a.cfg.Node {
 			if p := st.Nodes[l].PeerAddress; p != "" {
 				url = "http://" + p

@@ -112,26 +112,55 @@ func TestDashboardLogsFromAnotherNode(t *testing.T) {
 // listener, not from the Git host: per desired change, the host serves
 // the leader, and the followers together at most 2 fetches.
 func TestPeersShareGitObjects(t *testing.T) {
-	e := newEnv(t)
+	leader, followers := hostLoadPerChange(t, 3, true)
+	t.Logf("Git host requests for one desired change: leader %d, followers %d (3 nodes)", leader, followers)
+	if followers > 2 {
+		t.Fatalf("the followers made the Git host serve %d requests for one change, want at most 2 (peers serve them)", followers)
+	}
+}
+
+// BenchmarkGitHostLoad reports the Git host's requests (fetches and
+// pushes) for one desired change on three hosts, with followers fetching
+// from the leader's peer listener and, side by side, without.
+func BenchmarkGitHostLoad(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		l, f := hostLoadPerChange(b, 3, true)
+		b.ReportMetric(float64(l), "leader-reqs")
+		b.ReportMetric(float64(f), "follower-reqs")
+		l, f = hostLoadPerChange(b, 3, false)
+		b.ReportMetric(float64(l), "leader-reqs-nopeer")
+		b.ReportMetric(float64(f), "follower-reqs-nopeer")
+	}
+}
+
+// hostLoadPerChange runs a DaemonSet on n hosts, pushes one template
+// change and counts the Git host's requests by the leader and by the
+// followers from the push until every node ran it.
+func hostLoadPerChange(tb testing.TB, n int, peerFetch bool) (leader, followers int) {
+	e := newEnv(tb)
 	e.work.WriteFile("logger.yaml", loggerDaemonSet)
 	e.work.Commit("logger")
 	e.work.Push()
-	_, hosts := startHosts(t, e, 3)
+	extra := []string{}
+	if !peerFetch {
+		extra = append(extra, "--peer-fetch=false")
+	}
+	_, hosts := startHosts(tb, e, n, extra...)
 	hostDaemon := hosts[0].git
 	reachedAll := func(commit string) func() (bool, string) {
 		return func() (bool, string) {
 			st := branchState(e.url)
-			n := 0
+			k := 0
 			for _, h := range hosts {
 				if st.Nodes[h.Name].DesiredCommitReached == commit {
-					n++
+					k++
 				}
 			}
-			return n == len(hosts), fmt.Sprintf("%d of %d nodes reached %s", n, len(hosts), commit)
+			return k == len(hosts), fmt.Sprintf("%d of %d nodes reached %s", k, len(hosts), commit)
 		}
 	}
-	first := testenv.Git(t, e.work.Dir, "rev-parse", "HEAD")
-	waitFor(t, "every node ran the first commit", 180*time.Second, reachedAll(first))
+	first := testenv.Git(tb, e.work.Dir, "rev-parse", "HEAD")
+	waitFor(tb, "every node ran the first commit", 180*time.Second, reachedAll(first))
 	st := branchState(e.url)
 	leaderIP := ""
 	for _, h := range hosts {
@@ -141,21 +170,16 @@ func TestPeersShareGitObjects(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second) // followers' polls settle
 	before := hostDaemon.Requests()
-
 	e.work.WriteFile("logger.yaml", strings.Replace(loggerDaemonSet, "terminationGracePeriodSeconds: 1", "terminationGracePeriodSeconds: 2", 1))
 	change := e.work.Commit("logger: a new template")
 	e.work.Push()
-	waitFor(t, "every node ran the change", 180*time.Second, reachedAll(change))
-	time.Sleep(2 * time.Second)
+	waitFor(tb, "every node ran the change", 180*time.Second, reachedAll(change))
 	after := hostDaemon.Requests()
-	leaderN, followersN := after[leaderIP]-before[leaderIP], 0
-	for ip, n := range after {
+	leader = after[leaderIP] - before[leaderIP]
+	for ip, k := range after {
 		if ip != leaderIP {
-			followersN += n - before[ip]
+			followers += k - before[ip]
 		}
 	}
-	t.Logf("Git host requests for one desired change: leader %d, followers %d (3 nodes)", leaderN, followersN)
-	if followersN > 2 {
-		t.Fatalf("the followers made the Git host serve %d requests for one change, want at most 2 (peers serve them)", followersN)
-	}
+	return leader, followers
 }
