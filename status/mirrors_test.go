@@ -2,12 +2,16 @@ package status
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"driftless.dev/driftless/internal/testenv"
+	"driftless.dev/driftless/sources/git"
 )
 
 func openMirrors(t *testing.T, urls ...string) *Store {
@@ -96,5 +100,57 @@ func TestStatusMirrors(t *testing.T) {
 	}
 	if !strings.Contains(s.Forked(), "forked") {
 		t.Fatalf("fork forgotten: %q", s.Forked())
+	}
+}
+
+// A follower reads the status branch from a peer's clone: a history that
+// contains its own is taken; a peer serving a fork is refused and the
+// local copy kept.
+func TestReadFromPeer(t *testing.T) {
+	ctx := context.Background()
+	_, url := testenv.NewBareRepo(t)
+	leaderDir := filepath.Join(t.TempDir(), "leader")
+	leader, err := Open(ctx, Config{URL: url, Dir: leaderDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := leader.Update(ctx, setLeader("node-a", 1, strings.Repeat("a", 40))); err != nil {
+		t.Fatal(err)
+	}
+	follower := open(t, url)
+	if _, err := follower.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	serve := func(dir string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			git.ServeUploadPack(w, r, dir, strings.TrimPrefix(r.URL.Path, "/peer/v1/git/status"))
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/peer/v1/git/status"
+	}
+	next, _, err := leader.Update(ctx, setLeader("node-a", 2, strings.Repeat("b", 40)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := follower.ReadFromPeer(ctx, serve(leaderDir), nil, 10*time.Second)
+	if err != nil || st.Head != next.Head || st.Cluster.Term != 2 {
+		t.Fatalf("from the leader's peer: %+v %v, want head %s", st, err, next.Head)
+	}
+
+	// A peer whose branch started anew (a fork of ours): refused.
+	_, otherURL := testenv.NewBareRepo(t)
+	forkDir := filepath.Join(t.TempDir(), "fork")
+	fork, err := Open(ctx, Config{URL: otherURL, Dir: forkDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := fork.Update(ctx, setLeader("node-x", 9, strings.Repeat("c", 40))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := follower.ReadFromPeer(ctx, serve(forkDir), nil, 10*time.Second); err == nil || !strings.Contains(err.Error(), "does not contain") {
+		t.Fatalf("a forked peer: %v", err)
+	}
+	if st, err := follower.local(); err != nil || st.Head != next.Head {
+		t.Fatalf("after a refused peer the local copy moved: %+v %v", st, err)
 	}
 }
