@@ -151,9 +151,10 @@ func (a *Agent) dashboardRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/logs", a.serveDashboardLogs)
 }
 
-// serveDashboardLogs serves a replica's log from this node, or from the
-// node that runs it, through that node's peer listener: the call is
-// signed with this node's key, and the answer streamed as it comes.
+// serveDashboardLogs serves a replica's log from this node, or, with
+// &anyNode=1, from the node that runs it, through that node's peer
+// listener: the call is signed with this node's key, and the answer
+// streamed as it comes.
 func (a *Agent) serveDashboardLogs(w http.ResponseWriter, r *http.Request) {
 	ref, idx, ok := logTarget(r)
 	if !ok {
@@ -164,7 +165,9 @@ func (a *Agent) serveDashboardLogs(w http.ResponseWriter, r *http.Request) {
 	st := a.snapState
 	a.mu.Unlock()
 	node := replicaNode(st, ref, idx)
-	if node == "" || node == a.cfg.Node || a.deps.NodeKey == nil {
+	// Without &anyNode=1 this is the node's own log API: a replica
+	// elsewhere is a 404 naming its node. The dashboard asks with it.
+	if q := r.URL.Query().Get("anyNode"); q != "1" && q != "true" || node == "" || node == a.cfg.Node || a.deps.NodeKey == nil {
 		a.serveLogs(w, r)
 		return
 	}

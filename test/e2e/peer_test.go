@@ -83,7 +83,17 @@ func TestDashboardLogsFromAnotherNode(t *testing.T) {
 		}
 		return false, ""
 	})
-	url := "http://" + other.opts.api + "/api/v1/logs?workload=default/Deployment/web&replica=0"
+	url := "http://" + other.opts.api + "/api/v1/logs?workload=default/Deployment/web&replica=0&anyNode=1"
+	// Without anyNode, the node's own log API: a 404 naming the node.
+	if resp, err := http.Get("http://" + other.opts.api + "/api/v1/logs?workload=default/Deployment/web&replica=0"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "runs on node "+on.Name) {
+			t.Fatalf("the node's own log API for a replica elsewhere: %d %s", resp.StatusCode, b)
+		}
+	}
 	waitFor(t, "the other node's dashboard serving web's log", 60*time.Second, func() (bool, string) {
 		resp, err := http.Get(url)
 		if err != nil {
