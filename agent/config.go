@@ -102,6 +102,11 @@ type Config struct {
 	// data. The list of directories created is kept in DataDir, so a
 	// VolumesDir that went missing is reported, never re-created empty.
 	VolumesDir string `json:"volumesDir,omitempty"`
+	// VolumeSizeLimit enforces the claims' sizes: "off" (the default)
+	// records and checks them at binding only; "loop" gives each claim
+	// with a size a file system of that size (a sparse ext4 image under
+	// VolumesDir, loop-mounted on its directory), so writes past it fail.
+	VolumeSizeLimit string `json:"volumeSizeLimit,omitempty"`
 	// PauseBinary is the statically linked program that holds the shared
 	// PID namespace of a replica with shareProcessNamespace, run with the
 	// argument "pause" in an empty root file system (default: this

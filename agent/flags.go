@@ -40,6 +40,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) func() error {
 	})
 	fs.StringVar(&c.PeerListen, "peer-listen", c.PeerListen, "address of the peer listener for other nodes and the CLI: logs, reconcile, diff (default NODE_IP:7481; off to disable)")
 	fs.StringVar(&c.PauseBinary, "pause-binary", c.PauseBinary, "statically linked program holding a shared process namespace, run as PROGRAM pause (default this binary)")
+	fs.StringVar(&c.VolumeSizeLimit, "volume-size-limit", c.VolumeSizeLimit, "enforce claim sizes: off (recorded, checked at binding) or loop (each claim a loop-mounted ext4 image of its size)")
 	fs.StringVar(&c.VolumesDir, "volumes-dir", c.VolumesDir, "directory of the persistent volume claims bound to this node (default DATA_DIR/volumes)")
 	fs.StringVar(&c.ContainerdAddress, "containerd-address", c.ContainerdAddress, "containerd socket")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "containerd namespace owned by the agent")

@@ -194,7 +194,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		return metrics.State{Node: cfg.Node}
 	})
-	claims, err := local.Open(cfg.VolumesDir, filepath.Join(cfg.DataDir, "volumes.json"))
+	claims, err := local.Open(cfg.VolumesDir, filepath.Join(cfg.DataDir, "volumes.json"), local.Options{Limit: cfg.VolumeSizeLimit})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -346,4 +347,65 @@ spec:
 	if s := read(); s != "v1\nv2\n" {
 		t.Fatalf("data of the released claim: %q", s)
 	}
+}
+
+// With --volume-size-limit loop a claim holds its size and no more: a
+// replica writing past it gets "No space left on device"; what it wrote
+// within stays across a restart of the agent.
+func TestClaimSizeEnforced(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("fill.yaml", `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: small}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 8Mi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: fill}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: fill}}
+  template:
+    metadata: {labels: {app: fill}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      volumes: [{name: d, persistentVolumeClaim: {claimName: small}}]
+      containers:
+`+busyboxContainer("      ", "main", "echo within > /data/within; dd if=/dev/zero of=/data/big bs=1M count=16 2>&1; exec sleep 100000")+`        volumeMounts: [{name: d, mountPath: /data}]
+`)
+	e.work.Commit("a replica that writes past its claim")
+	e.work.Push()
+	o := e.opts(t, "node-1")
+	o.extra = []string{"--volume-size-limit", "loop"}
+	ag := startAgent(t, o)
+	logOf := func() string {
+		files, _ := filepath.Glob(filepath.Join(o.dataDir, "logs", "default", "deployment", "fill", "*", "main.log"))
+		var b strings.Builder
+		for _, f := range files {
+			data, _ := os.ReadFile(f)
+			b.Write(data)
+		}
+		return b.String()
+	}
+	waitFor(t, "the write past the claim's size refused", 60*time.Second, func() (bool, string) {
+		return strings.Contains(logOf(), "No space left on device"), logOf()
+	})
+	ag.kill()
+	// The restarted agent finds the claim's file system mounted (or
+	// mounts it again) with what was written within its size.
+	ag = startAgent(t, o)
+	defer ag.kill()
+	waitFor(t, "the claim's data there after the restart", 30*time.Second, func() (bool, string) {
+		var found string
+		_ = filepath.WalkDir(filepath.Join(o.dataDir, "volumes"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Name() == "within" {
+				b, _ := os.ReadFile(p)
+				found = strings.TrimSpace(string(b))
+			}
+			return nil
+		})
+		return found == "within", found
+	})
 }

@@ -8,6 +8,7 @@
 package local
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 type Dirs struct {
 	root   string
 	ledger string
+	limit  string // "" or LimitLoop
 
 	mu      sync.Mutex
 	created map[string]entry
@@ -37,12 +39,32 @@ type Dirs struct {
 type entry struct {
 	Claim   string    `json:"claim"`
 	Created time.Time `json:"created"`
+	// Image is the claim's file system image (relative to the volumes
+	// directory) when its size is enforced (LimitLoop); Size its size.
+	Image string `json:"image,omitempty"`
+	Size  int64  `json:"size,omitempty"`
+}
+
+// Options says how claims are provisioned.
+type Options struct {
+	// Limit enforces claim sizes: "" records them only, LimitLoop gives
+	// each claim with a size a file system of that size.
+	Limit string
 }
 
 // Open reads the ledger (a missing one is empty) of the claim
 // directories under root.
-func Open(root, ledger string) (*Dirs, error) {
+func Open(root, ledger string, opts ...Options) (*Dirs, error) {
 	d := &Dirs{root: root, ledger: ledger, created: map[string]entry{}}
+	for _, o := range opts {
+		switch o.Limit {
+		case "", "off":
+		case LimitLoop:
+			d.limit = LimitLoop
+		default:
+			return nil, fmt.Errorf("volume size limit %q: want off or %s", o.Limit, LimitLoop)
+		}
+	}
 	b, err := os.ReadFile(ledger)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -73,7 +95,20 @@ func (d *Dirs) Dir(b volumes.Binding) (string, error) {
 	p := filepath.Join(d.root, filepath.FromSlash(b.Path))
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, known := d.created[b.Path]; known {
+	if e, known := d.created[b.Path]; known {
+		if e.Image != "" {
+			// A claim with its own file system: mounted again after a
+			// reboot; an image gone missing is missing data.
+			img := filepath.Join(d.root, e.Image)
+			if _, err := os.Stat(img); err != nil {
+				return "", fmt.Errorf("claim %s: its data is missing: image %s: %v; not re-created empty", name, img, err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), mountTimeout)
+			defer cancel()
+			if err := mountImage(ctx, img, p); err != nil {
+				return "", fmt.Errorf("claim %s: %w", name, err)
+			}
+		}
 		fi, err := os.Stat(p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -94,14 +129,35 @@ func (d *Dirs) Dir(b volumes.Binding) (string, error) {
 	if err := unix.Access(d.root, unix.W_OK); err != nil {
 		return "", fmt.Errorf("claim %s: volumes directory %s is not writable: %w", name, d.root, err)
 	}
-	if err := os.MkdirAll(p, 0o777); err != nil {
+	e := entry{Claim: name, Created: time.Now().UTC()}
+	size, err := sizeOf(b.Storage)
+	if err != nil {
 		return "", fmt.Errorf("claim %s: %w", name, err)
 	}
-	// As local-path provisioners do: any user of the replica may write.
-	if err := os.Chmod(p, 0o777); err != nil {
-		return "", fmt.Errorf("claim %s: %w", name, err)
+	if d.limit == LimitLoop && size > 0 {
+		e.Image, e.Size = imagePath(b.Path), size
+		img := filepath.Join(d.root, e.Image)
+		ctx, cancel := context.WithTimeout(context.Background(), mountTimeout)
+		defer cancel()
+		// An image left by a create cut short holds nothing yet.
+		_ = os.Remove(img)
+		if err := makeImage(ctx, img, size); err != nil {
+			return "", fmt.Errorf("claim %s: %w", name, err)
+		}
+		if err := mountImage(ctx, img, p); err != nil {
+			_ = os.Remove(img)
+			return "", fmt.Errorf("claim %s: %w", name, err)
+		}
+	} else {
+		if err := os.MkdirAll(p, 0o777); err != nil {
+			return "", fmt.Errorf("claim %s: %w", name, err)
+		}
+		// As local-path provisioners do: any user of the replica may write.
+		if err := os.Chmod(p, 0o777); err != nil {
+			return "", fmt.Errorf("claim %s: %w", name, err)
+		}
 	}
-	d.created[b.Path] = entry{Claim: name, Created: time.Now().UTC()}
+	d.created[b.Path] = e
 	if err := d.save(); err != nil {
 		delete(d.created, b.Path)
 		return "", fmt.Errorf("claim %s: %w", name, err)
@@ -160,6 +216,14 @@ func (d *Dirs) Delete(b volumes.Binding) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p := filepath.Join(d.root, filepath.FromSlash(b.Path))
+	if e, ok := d.created[b.Path]; ok && e.Image != "" {
+		if err := unmountImage(p, filepath.Join(d.root, e.Image)); err != nil {
+			return fmt.Errorf("claim %s/%s: %w", b.Claim.Namespace, b.Claim.Name, err)
+		}
+	}
+	if isMounted(p) {
+		return fmt.Errorf("claim %s/%s: %s is a mount point: not deleted", b.Claim.Namespace, b.Claim.Name, p)
+	}
 	if err := os.RemoveAll(p); err != nil {
 		return fmt.Errorf("claim %s/%s: %w", b.Claim.Namespace, b.Claim.Name, err)
 	}
