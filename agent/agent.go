@@ -380,8 +380,20 @@ func (a *Agent) pass(ctx context.Context) {
 // nextPoll is the poll interval with jitter. It does not grow while the
 // repository fails: a fetch is bounded by FetchTimeout and cheap when it
 // fails fast, and a server that returns is seen within one interval.
+// nextPoll is the wait before the next poll of the desired branch: the
+// poll interval, doubled for each fetch failed in a row up to eight
+// times it (at most 5 minutes longer than it), with up to 10% (50% after
+// failures) more at random, so that a Git host coming back from an outage
+// is not asked by every agent at once. Webhook calls and hints still
+// fetch at once. Intake loop only.
 func (a *Agent) nextPoll() time.Duration {
-	return sources.Jitter(a.cfg.Poll.Duration, 0.1)
+	d := a.cfg.Poll.Duration
+	if n := a.srcFails; n > 0 && d > 0 {
+		backoff := d << min(n, 3)
+		backoff = min(backoff, d+5*time.Minute)
+		return sources.Jitter(backoff, 0.5)
+	}
+	return sources.Jitter(d, 0.1)
 }
 
 func (a *Agent) nextWake() time.Duration {
