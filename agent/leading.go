@@ -50,7 +50,7 @@ type peerStatusReader interface {
 
 // peerFetchTimeout bounds a fetch from a peer: a peer that does not
 // answer soon is passed over for the Git host.
-const peerFetchTimeout = 3 * time.Second
+const peerFetchTimeout = 5 * time.Second
 
 // readStatusFromPeer reads the status branch from the leader's peer
 // listener, as a follower: the leader holds every commit it wrote, so the

@@ -122,8 +122,8 @@ func TestDashboardLogsFromAnotherNode(t *testing.T) {
 // listener, not from the Git host: per desired change, the host serves
 // the leader, and the followers together at most 2 fetches.
 func TestPeersShareGitObjects(t *testing.T) {
-	leader, followers := hostLoadPerChange(t, 3, true)
-	t.Logf("Git host requests for one desired change: leader %d, followers %d (3 nodes)", leader, followers)
+	leader, followers := hostLoadPerChange(t, 10, true)
+	t.Logf("Git host requests for one desired change: leader %d, followers %d (10 nodes)", leader, followers)
 	if followers > 2 {
 		t.Fatalf("the followers made the Git host serve %d requests for one change, want at most 2 (peers serve them)", followers)
 	}
@@ -189,6 +189,16 @@ func hostLoadPerChange(tb testing.TB, n int, peerFetch bool) (leader, followers 
 	for ip, k := range after {
 		if ip != leaderIP {
 			followers += k - before[ip]
+		}
+	}
+	if followers > 0 {
+		// Why a follower went to the Git host.
+		for _, h := range hosts {
+			for _, l := range strings.Split(h.agent.logs.String(), "\n") {
+				if strings.Contains(l, "leader's peer listener") {
+					tb.Logf("%s: %s", h.Name, l)
+				}
+			}
 		}
 	}
 	return leader, followers
