@@ -58,6 +58,10 @@ type Store struct {
 	access []git.Access
 	heads  []plumbing.Hash
 	forked string
+	// pushed is the last commit this store pushed: while the local copy
+	// is still at it, an update builds on it without fetching first (the
+	// push is a compare-and-swap; a refused one fetches and tries again).
+	pushed plumbing.Hash
 }
 
 // Open opens (or creates) the local clone. It needs no network.
@@ -174,6 +178,12 @@ func (s *Store) local() (*State, error) {
 	return st, nil
 }
 
+// localAt reports whether the local copy of the branch is at h.
+func (s *Store) localAt(h plumbing.Hash) bool {
+	r, err := s.repo.Reference(s.localRef(), true)
+	return err == nil && r.Hash() == h
+}
+
 // Mutate computes the next state from the current one (a private copy).
 // Returning a nil state means no change.
 type Mutate func(cur *State) (*State, *Message, error)
@@ -185,8 +195,10 @@ func (s *Store) Update(ctx context.Context, mutate Mutate) (*State, bool, error)
 	const tries = 16
 	var last error
 	for i := 0; i < tries; i++ {
-		if err := s.fetch(ctx); err != nil {
-			return nil, false, err
+		if i > 0 || s.pushed.IsZero() || !s.localAt(s.pushed) {
+			if err := s.fetch(ctx); err != nil {
+				return nil, false, err
+			}
 		}
 		cur, err := s.local()
 		if err != nil {
@@ -222,6 +234,7 @@ func (s *Store) Update(ctx context.Context, mutate Mutate) (*State, bool, error)
 		if err := s.repo.Storer.SetReference(plumbing.NewHashReference(s.localRef(), hash)); err != nil {
 			return nil, false, err
 		}
+		s.pushed = hash
 		next.Head = hash.String()
 		return next, true, nil
 	}

@@ -10,8 +10,12 @@ import (
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
@@ -38,6 +42,8 @@ func ServeUploadPack(w http.ResponseWriter, r *http.Request, dir, rest string) {
 		http.Error(w, "no such repository here", http.StatusNotFound)
 		return
 	}
+	// go-git's server side advertises the refs; the objects of a fetch
+	// are chosen here (objectsToSend).
 	ep, _ := transport.NewEndpoint("/")
 	srv := server.NewServer(server.MapLoader{ep.String(): repo.Storer})
 	sess, err := srv.NewUploadPackSession(ep, nil)
@@ -63,18 +69,120 @@ func ServeUploadPack(w http.ResponseWriter, r *http.Request, dir, rest string) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		resp, err := sess.UploadPack(r.Context(), req)
+		if req.IsEmpty() || len(req.Shallows) > 0 || req.Depth != nil && !req.Depth.IsZero() {
+			http.Error(w, "want a full fetch of at least one commit", http.StatusBadRequest)
+			return
+		}
+		objs, err := objectsToSend(repo.Storer, req.Wants, req.Haves)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		defer resp.Close()
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := packfile.NewEncoder(pw, repo.Storer, false).Encode(objs, 10)
+			pw.CloseWithError(err)
+		}()
+		resp := packp.NewUploadPackResponseWithPackfile(req, pr)
 		w.Header().Set("Content-Type", "application/x-git-upload-pack-result")
 		w.Header().Set("Cache-Control", "no-cache")
 		_ = resp.Encode(w)
 	default:
 		http.Error(w, "only fetches (upload-pack) are served", http.StatusNotFound)
 	}
+}
+
+// objectsToSend lists what a fetcher that has haves lacks to have wants:
+// the commits from wants back to the first ones it has, and of their
+// trees only what the trees of those it has do not hold. Its cost
+// follows what changed, not the branch's history (go-git's own server
+// walks every object reachable from the haves on each fetch).
+func objectsToSend(st storer.EncodedObjectStorer, wants, haves []plumbing.Hash) ([]plumbing.Hash, error) {
+	have := map[plumbing.Hash]bool{}
+	for _, h := range haves {
+		have[h] = true
+	}
+	var commits []*object.Commit
+	var boundary []*object.Commit
+	seen := map[plumbing.Hash]bool{}
+	queue := append([]plumbing.Hash(nil), wants...)
+	for len(queue) > 0 {
+		h := queue[0]
+		queue = queue[1:]
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		c, err := object.GetCommit(st, h)
+		if err != nil {
+			if have[h] {
+				continue // the fetcher has it; this clone need not
+			}
+			return nil, fmt.Errorf("commit %s: %w", h, err)
+		}
+		if have[h] {
+			boundary = append(boundary, c)
+			continue
+		}
+		commits = append(commits, c)
+		queue = append(queue, c.ParentHashes...)
+	}
+	// What the fetcher's commits at the boundary hold.
+	held := map[plumbing.Hash]bool{}
+	var hold func(t *object.Tree)
+	hold = func(t *object.Tree) {
+		if held[t.Hash] {
+			return
+		}
+		held[t.Hash] = true
+		for _, e := range t.Entries {
+			if e.Mode == filemode.Dir {
+				if sub, err := object.GetTree(st, e.Hash); err == nil {
+					hold(sub)
+				}
+				continue
+			}
+			held[e.Hash] = true
+		}
+	}
+	for _, c := range boundary {
+		if t, err := c.Tree(); err == nil {
+			hold(t)
+		}
+	}
+	var out []plumbing.Hash
+	var add func(h plumbing.Hash) error
+	add = func(tree plumbing.Hash) error {
+		if held[tree] {
+			return nil
+		}
+		held[tree] = true
+		out = append(out, tree)
+		t, err := object.GetTree(st, tree)
+		if err != nil {
+			return fmt.Errorf("tree %s: %w", tree, err)
+		}
+		for _, e := range t.Entries {
+			switch {
+			case e.Mode == filemode.Dir:
+				if err := add(e.Hash); err != nil {
+					return err
+				}
+			case e.Mode == filemode.Submodule || held[e.Hash]:
+			default:
+				held[e.Hash] = true
+				out = append(out, e.Hash)
+			}
+		}
+		return nil
+	}
+	for _, c := range commits {
+		out = append(out, c.Hash)
+		if err := add(c.TreeHash); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // SignedAuth signs every request of a fetch from a peer with the node's
