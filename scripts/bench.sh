@@ -26,6 +26,7 @@ run -bench 'BenchmarkProvision' -benchtime 200x ./volumes/local
 run -bench 'BenchmarkScrape1000' -benchtime 50x ./metrics
 run -bench 'BenchmarkDashboard' -benchtime 1x ./test/e2e
 run -bench 'BenchmarkGitHostLoad' -benchtime 1x ./test/e2e
+run -bench 'BenchmarkFleet' -benchtime 1x -timeout 30m ./test/e2e
 echo
 printf '%-44s %s\n' "benchmark" "result"
 printf '%-44s %s\n' "---------" "------"
