@@ -52,6 +52,12 @@ func (a *Agent) PeerHandler() http.Handler {
 		base := "/peer/v1/git/" + name
 		path := filepath.Join(a.cfg.DataDir, "git", dir)
 		serve := func(w http.ResponseWriter, r *http.Request) {
+			// The repositories go to nodes only: a node's signature,
+			// never the CLI's token or an unauthenticated listener.
+			if _, err := peerauth.Verify(r, a.publishedKey, time.Now(), nil); err != nil {
+				http.Error(w, "the repositories are served to nodes only (a call signed with a node key): "+err.Error(), http.StatusUnauthorized)
+				return
+			}
 			git.ServeUploadPack(w, r, path, strings.TrimPrefix(r.URL.Path, base))
 		}
 		mux.HandleFunc("GET "+base+"/info/refs", serve)

@@ -116,6 +116,16 @@ func TestDashboardLogsFromAnotherNode(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || strings.Contains(string(b), "hello") {
 		t.Fatalf("forged signature: %d %s", resp.StatusCode, b)
 	}
+	// The repositories go to nodes only, even on a listener that does not
+	// authenticate the CLI (insecure gossip here).
+	resp, err = http.Get("http://" + on.IP.String() + ":7481/peer/v1/git/status/info/refs?service=git-upload-pack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("an unsigned fetch of the status clone: %d", resp.StatusCode)
+	}
 }
 
 // Followers fetch new status and desired commits from the leader's peer
