@@ -14,9 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"driftless.dev/driftless/internal/peerauth"
-
 	"driftless.dev/driftless/containerlog"
+	"driftless.dev/driftless/internal/peerauth"
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/services"
 	"driftless.dev/driftless/status"

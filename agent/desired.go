@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/metrics"
 	"driftless.dev/driftless/sources"
 	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 // syncDesired fetches the desired repository and takes a new head whole or

@@ -7,12 +7,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"driftless.dev/driftless/internal/peerauth"
-
 	"github.com/fsnotify/fsnotify"
 
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/internal/fswatch"
+	"driftless.dev/driftless/internal/peerauth"
 )
 
 // keySetter is the part of the cluster that takes a new keyring.

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/leader"
 	"driftless.dev/driftless/manifest"
@@ -14,7 +16,6 @@ import (
 	"driftless.dev/driftless/scheduler"
 	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 func (a *Agent) readStatus(ctx context.Context) {

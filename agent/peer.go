@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"driftless.dev/driftless/internal/peerauth"
-	"driftless.dev/driftless/sources/git"
 	"golang.org/x/crypto/ssh"
 
+	"driftless.dev/driftless/internal/peerauth"
 	"driftless.dev/driftless/reconcile"
+	"driftless.dev/driftless/sources/git"
 )
 
 // DefaultPeerPort is the peer listener's port unless told otherwise.

@@ -12,16 +12,14 @@ import (
 	"syscall"
 	"time"
 
-	"driftless.dev/driftless/internal/peerauth"
-
-	"driftless.dev/driftless/internal/pause"
-
 	"golang.org/x/crypto/ssh"
 
 	"driftless.dev/driftless/agent/cluster"
 	"driftless.dev/driftless/clusterdns"
 	"driftless.dev/driftless/containerlog"
 	"driftless.dev/driftless/internal/backoff"
+	"driftless.dev/driftless/internal/pause"
+	"driftless.dev/driftless/internal/peerauth"
 	"driftless.dev/driftless/internal/sealed"
 	"driftless.dev/driftless/metrics"
 	"driftless.dev/driftless/netproxy"

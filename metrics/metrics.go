@@ -14,13 +14,12 @@ import (
 	"sync"
 	"time"
 
-	"driftless.dev/driftless/sources/git"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"driftless.dev/driftless/manifest"
+	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
 )
 

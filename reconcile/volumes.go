@@ -9,8 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"driftless.dev/driftless/manifest"
 	"golang.org/x/sys/unix"
+
+	"driftless.dev/driftless/manifest"
 )
 
 // podDir is the replica's directory for its volumes.

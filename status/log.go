@@ -11,7 +11,6 @@ import (
 	"time"
 
 	gogit "github.com/go-git/go-git/v5"
-
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 

@@ -6,9 +6,8 @@ import (
 	"io"
 	"os"
 
-	"driftless.dev/driftless/internal/pause"
-
 	"driftless.dev/driftless/containerlog"
+	"driftless.dev/driftless/internal/pause"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
