@@ -162,7 +162,7 @@ The demo keeps running. Try:
   sed -i 's/image:/imagee:/' apps/hello.yaml && git commit -qam broken && git push -q
   $BIN/driftless status --repo $REPO_URL | head   # the rejection, with file:line:field
 
-  kill -9 \$(cat $DEMO/agent-node-3.pid)          # a node dies: after 10s its replicas move
+  kill -9 \$(cat $DEMO/agent-node-3.pid)          # a node dies: in about 20s (failure detection, then the 10s grace) its replicas move
   tail -f $DEMO/agent-node-1.log                 # what the leader does
   ls $DEMO/data/*/logs/default/deployment/hello/            # container logs, per node
 
