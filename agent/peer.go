@@ -52,19 +52,19 @@ func (a *Agent) PeerHandler() http.Handler {
 		base := "/peer/v1/git/" + name
 		path := filepath.Join(a.cfg.DataDir, "git", dir)
 		serve := func(w http.ResponseWriter, r *http.Request) {
-			// The repositories go to nodes only: a node's signature,
-			// never the CLI's token or an unauthenticated listener.
-			if _, err := peerauth.Verify(r, a.publishedKey, time.Now(), nil); err != nil {
-				http.Error(w, "the repositories are served to nodes only (a call signed with a node key): "+err.Error(), http.StatusUnauthorized)
-				return
-			}
 			git.ServeUploadPack(w, r, path, strings.TrimPrefix(r.URL.Path, base))
 		}
 		mux.HandleFunc("GET "+base+"/info/refs", serve)
 		mux.HandleFunc("POST "+base+"/git-upload-pack", serve)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := a.peerAuthorized(r); err != nil {
+		node, err := a.peerAuthorized(r)
+		// The repositories go to nodes only: a node's signature, never
+		// the CLI's token or an unauthenticated listener.
+		if err == nil && node == "" && strings.HasPrefix(r.URL.Path, "/peer/v1/git/") {
+			err = errors.New("the repositories are served to nodes only (a call signed with a node key)")
+		}
+		if err != nil {
 			a.log.Info("peer call refused", "from", r.RemoteAddr, "path", r.URL.Path, "err", err)
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
@@ -73,22 +73,27 @@ func (a *Agent) PeerHandler() http.Handler {
 	})
 }
 
-func (a *Agent) peerAuthorized(r *http.Request) error {
-	_, err := peerauth.Verify(r, a.publishedKey, time.Now(), a.replays)
+// peerAuthorized checks a peer call: the calling node when a node signed
+// it, "" when the CLI's token (or an unauthenticated listener) let it in.
+func (a *Agent) peerAuthorized(r *http.Request) (string, error) {
+	node, err := peerauth.Verify(r, a.publishedKey, time.Now(), a.replays)
 	if !errors.Is(err, peerauth.ErrUnsigned) {
-		return err
+		if err != nil {
+			return "", err
+		}
+		return node, nil
 	}
 	if a.deps.PeerTokens.Len() == 0 {
 		if a.cfg.InsecureGossip {
-			return nil
+			return "", nil
 		}
-		return errors.New("this node has no peer token (no gossip key): only signed node calls are accepted")
+		return "", errors.New("this node has no peer token (no gossip key): only signed node calls are accepted")
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || !a.deps.PeerTokens.Check(got) {
-		return errors.New("missing or wrong peer token (derived from the gossip key)")
+		return "", errors.New("missing or wrong peer token (derived from the gossip key)")
 	}
-	return nil
+	return "", nil
 }
 
 // publishedKey is the signing key node published on the status branch.

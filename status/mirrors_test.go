@@ -154,3 +154,26 @@ func TestReadFromPeer(t *testing.T) {
 		t.Fatalf("after a refused peer the local copy moved: %+v %v", st, err)
 	}
 }
+
+// A mirror that hangs gets its share of the deadline only: the read
+// still ends with the next mirror's history.
+func TestStatusMirrorHangs(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	testenv.InitBareRepo(t, filepath.Join(base, "a.git"))
+	d := testenv.GitDaemon(t, base)
+	_, urlB := testenv.NewBareRepo(t)
+	s := openMirrors(t, d.URL+"/a.git", urlB)
+	st, _, err := s.Update(ctx, setLeader("node-a", 1, strings.Repeat("a", 40)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Hang(t)
+	r := openMirrors(t, d.URL+"/a.git", urlB)
+	rctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	got, err := r.Read(rctx)
+	if err != nil || got.Head != st.Head {
+		t.Fatalf("read with the first mirror hanging: %+v %v, want head %s", got, err, st.Head)
+	}
+}

@@ -395,7 +395,9 @@ func (s *Store) fetchMirrors(ctx context.Context) error {
 	for i, u := range s.urls {
 		ref := s.mirrorRef(i)
 		spec := config.RefSpec(fmt.Sprintf("+%s:%s", s.remoteRef(), ref))
-		err := git.Fetch(ctx, s.repo, u, s.access[i], []config.RefSpec{spec})
+		mctx, cancel := mirrorShare(ctx, len(s.urls)-i)
+		err := git.Fetch(mctx, s.repo, u, s.access[i], []config.RefSpec{spec})
+		cancel()
 		s.heads[i] = plumbing.ZeroHash
 		switch {
 		case errors.Is(err, sources.ErrRefNotFound):
@@ -428,6 +430,17 @@ func (s *Store) fetchMirrors(ctx context.Context) error {
 		return s.repo.Storer.RemoveReference(s.localRef())
 	}
 	return s.repo.Storer.SetReference(plumbing.NewHashReference(s.localRef(), best))
+}
+
+// mirrorShare bounds one mirror's call to its share of what is left of
+// ctx's deadline (left mirrors still to call, this one included), so
+// that a mirror that hangs leaves time for the next.
+func mirrorShare(ctx context.Context, left int) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok || left <= 1 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, time.Until(deadline)/time.Duration(left))
 }
 
 // choose picks, among the mirrors' heads, the one every other head is an
@@ -497,8 +510,10 @@ func (s *Store) pushMirrors(ctx context.Context, hash plumbing.Hash) error {
 	decided := false
 	var errs []error
 	for i, u := range s.urls {
-		err := s.repo.PushContext(ctx, &gogit.PushOptions{RemoteName: "origin", RemoteURL: u, RefSpecs: []config.RefSpec{spec},
+		mctx, cancel := mirrorShare(ctx, len(s.urls)-i)
+		err := s.repo.PushContext(mctx, &gogit.PushOptions{RemoteName: "origin", RemoteURL: u, RefSpecs: []config.RefSpec{spec},
 			Auth: s.access[i].Auth, CABundle: s.access[i].CABundle, InsecureSkipTLS: s.access[i].InsecureSkipTLS})
+		cancel()
 		switch {
 		case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
 			s.heads[i] = hash
