@@ -217,15 +217,24 @@ func (d *Daemon) Start(t testing.TB) {
 		t.Fatalf("git daemon: %v", err)
 	}
 	d.cmd = cmd
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", net.JoinHostPort(d.host, d.port)); err == nil {
+	if !Listening(net.JoinHostPort(d.host, d.port), 10*time.Second) {
+		t.Fatalf("git daemon did not listen on %s", d.port)
+	}
+}
+
+// Listening waits up to timeout for a TCP server to accept on addr.
+func Listening(addr string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("git daemon did not listen on %s", d.port)
 }
 
 // Stop kills the daemon; the repositories stay.

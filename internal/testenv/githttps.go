@@ -182,18 +182,11 @@ http {
 		t.Fatalf("nginx: %v", err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(-h.nginx.Process.Pid, syscall.SIGKILL); _ = h.nginx.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return h
-		}
-		if time.Now().After(deadline) {
-			errLog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx did not listen on %s: %s %s", addr, out.String(), errLog)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !Listening(addr, 10*time.Second) {
+		errLog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		t.Fatalf("nginx did not listen on %s: %s %s", addr, out.String(), errLog)
 	}
+	return h
 }
 
 // RotateCertificate gives the server a new certificate from the same CA

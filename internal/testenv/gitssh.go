@@ -99,18 +99,11 @@ LogLevel VERBOSE
 	}
 	t.Cleanup(func() { _ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL); _ = s.cmd.Wait() })
 	s.KnownHosts = KnownHostsFor(t, s.Addr, s.HostKey)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", s.Addr); err == nil {
-			c.Close()
-			return s
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(s.Log)
-			t.Fatalf("sshd did not listen on %s: %s", s.Addr, log)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !Listening(s.Addr, 10*time.Second) {
+		log, _ := os.ReadFile(s.Log)
+		t.Fatalf("sshd did not listen on %s: %s", s.Addr, log)
 	}
+	return s
 }
 
 // Connections counts the accepted logins in sshd's log.
