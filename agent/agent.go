@@ -175,6 +175,10 @@ type Agent struct {
 	// follower last read it ("" when leading, or the leader has none):
 	// where it fetches new status and desired commits first.
 	leaderPeer atomic.Pointer[string]
+	// peerFails is when each peer listener last failed to serve (shared
+	// by the main and the intake loop).
+	peerMu    sync.Mutex
+	peerFails map[string]time.Time
 
 	// owned by the main loop
 	view           intakeView        // the intake's, as of this pass
@@ -184,6 +188,10 @@ type Agent struct {
 	schemaStop     error
 	deadSince      map[string]time.Time
 	lastStatusRead time.Time
+	// hinted is a status commit a hint named that is not read yet;
+	// statusLookAt is when a newly announced one is read (see spread).
+	hinted       string
+	statusLookAt time.Time
 	// jobWake (leader's job clock) and graceWake (wall clock) are when
 	// time alone changes the leader's decision; decision is this pass's.
 	jobWake   time.Time
@@ -231,7 +239,7 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 
 		nodeKick:  make(chan struct{}, 1),
 		replays:   peerauth.NewReplays(10000),
-		loadRetry: map[string]time.Time{},
+		loadRetry: map[string]time.Time{}, peerFails: map[string]time.Time{},
 		nodeIn:    latest.New[nodeInput](),
 		intakeOut: latest.New[intakeView](),
 		wants:     intakeWants{kick: make(chan struct{}, 1)},
@@ -283,6 +291,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// read (the local copy when Git is unreachable). Then each loop runs
 	// whatever the others are doing.
 	a.startIntake(ctx)
+	a.announceDesired()
 	a.readStatus(ctx)
 	a.view, _ = a.intakeOut.Get()
 	a.leading.Store(a.isLeader())
@@ -325,7 +334,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Info("agent stopping; containers keep running")
 			return nil
 		case h := <-hints:
-			if h.Kind == cluster.HintStatus {
+			if h.Kind == cluster.HintStatus && a.peerFetching() {
+				// Read by followStatus, from a peer that has it.
+				a.hinted = h.Commit
+			} else if h.Kind == cluster.HintStatus {
 				a.readStatus(ctx)
 			} else if h.Kind == cluster.HintDesired && a.isLeader() {
 				a.wantFetch()
@@ -338,8 +350,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			continue
 		}
-		if !a.isLeader() && time.Since(a.lastStatusRead) >= a.cfg.StatusPoll.Duration {
-			a.readStatus(ctx)
+		if !a.isLeader() {
+			a.followStatus(ctx)
 		}
 		a.pass(ctx)
 		wake.Reset(a.nextWake())
@@ -425,6 +437,9 @@ func (a *Agent) nextWake() time.Duration {
 	if !a.isLeader() {
 		if w := time.Until(a.lastStatusRead.Add(a.cfg.StatusPoll.Duration)); w < d {
 			d = w
+		}
+		if t := a.statusLookAt; !t.IsZero() {
+			d = min(d, time.Until(t))
 		}
 	}
 	if d < 50*time.Millisecond {

@@ -166,7 +166,7 @@ func (a *Agent) load(ctx context.Context, commit string, keep map[string]bool) (
 			return nil, fmt.Errorf("desired commit %s not fetched yet (next try in %s)", short(commit), time.Until(t).Round(time.Second))
 		}
 		// The leader that placed it has it: ask it before the Git host.
-		if a.fetchDesiredFromPeer(ctx) && a.deps.Source.Has(commit) {
+		if a.fetchDesiredFromPeers(ctx, commit) {
 			delete(a.loadRetry, commit)
 		} else if _, err := a.fetchDesired(ctx); err != nil {
 			a.loadRetry[commit] = time.Now().Add(a.cfg.Poll.Duration)
@@ -199,29 +199,16 @@ func (a *Agent) load(ctx context.Context, commit string, keep map[string]bool) (
 
 // peerDesiredFetcher fetches the desired branch from a peer.
 type peerDesiredFetcher interface {
-	FetchFromPeer(ctx context.Context, url string, auth transport.AuthMethod, timeout time.Duration) error
-}
-
-// fetchDesiredFromPeer fetches, as a follower, the desired branch as the
-// leader's clone holds it. False when there is no such peer or it failed.
-func (a *Agent) fetchDesiredFromPeer(ctx context.Context) bool {
-	url := a.peerURL()
-	pf, ok := a.deps.Source.(peerDesiredFetcher)
-	if url == "" || !ok || a.leading.Load() {
-		return false
-	}
-	err := pf.FetchFromPeer(ctx, url+"/peer/v1/git/desired", git.SignedAuth{Node: a.cfg.Node, Key: a.deps.NodeKey}, peerFetchTimeout)
-	a.deps.Metrics.Fetch("peer", err)
-	if err != nil {
-		a.log.Info("desired commit not fetched from the leader's peer listener; fetching from the Git host", "peer", url, "err", err)
-		return false
-	}
-	return true
+	FetchFromPeer(ctx context.Context, url string, auth transport.AuthMethod, commit string, timeout time.Duration) error
 }
 
 // fetchDesired fetches the desired repository within FetchTimeout.
 func (a *Agent) fetchDesired(ctx context.Context) (sources.Revision, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.FetchTimeout.Duration)
 	defer cancel()
-	return a.deps.Source.Sync(ctx)
+	rev, err := a.deps.Source.Sync(ctx)
+	if err == nil {
+		a.announceDesired()
+	}
+	return rev, err
 }

@@ -14,19 +14,39 @@ import (
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/metrics"
 	"driftless.dev/driftless/scheduler"
-	"driftless.dev/driftless/sources/git"
 	"driftless.dev/driftless/status"
 )
 
+// readStatus reads the status branch as a follower: from the leader's
+// peer listener first, else from the Git host.
 func (a *Agent) readStatus(ctx context.Context) {
+	var src []peerSource
+	if l := a.leaderSource(); l.url != "" {
+		src = []peerSource{l}
+	}
+	a.readStatusFrom(ctx, src)
+}
+
+// readStatusFrom reads the status branch from the first peer of src that
+// serves it, else from the Git host.
+func (a *Agent) readStatusFrom(ctx context.Context, src []peerSource) {
 	a.lastStatusRead = time.Now()
 	rctx, cancel := context.WithTimeout(ctx, a.cfg.StatusTimeout.Duration)
 	defer cancel()
-	if st, ok := a.readStatusFromPeer(rctx); ok {
-		a.setStatusError(nil)
-		a.committed = st
-		a.noteLeaderPeer()
-		return
+	if len(src) > 0 {
+		if st, ok := a.readStatusFromPeers(rctx, src); ok {
+			a.setStatusError(nil)
+			a.committed = st
+			a.noteLeaderPeer()
+			a.announceStatus()
+			return
+		}
+		// The next read waits up to one more poll interval, at random:
+		// followers whose leader is gone do not all reach the Git host
+		// at once.
+		if p := a.cfg.StatusPoll.Duration; p > 0 {
+			a.lastStatusRead = a.lastStatusRead.Add(rand.N(p))
+		}
 	}
 	st, err := a.deps.Status.Read(rctx)
 	if errors.Is(err, status.ErrNewerSchema) {
@@ -42,6 +62,7 @@ func (a *Agent) readStatus(ctx context.Context) {
 		a.committed = st
 	}
 	a.noteLeaderPeer()
+	a.announceStatus()
 }
 
 // peerStatusReader reads the status branch from a peer.
@@ -50,33 +71,8 @@ type peerStatusReader interface {
 }
 
 // peerFetchTimeout bounds a fetch from a peer: a peer that does not
-// answer soon is passed over for the Git host.
+// answer soon is passed over for the next, or the Git host.
 const peerFetchTimeout = 5 * time.Second
-
-// readStatusFromPeer reads the status branch from the leader's peer
-// listener, as a follower: the leader holds every commit it wrote, so the
-// Git host serves the leader alone. False when there is no such peer or
-// it did not answer with a history that contains ours.
-func (a *Agent) readStatusFromPeer(ctx context.Context) (*status.State, bool) {
-	url := a.peerURL()
-	pr, ok := a.deps.Status.(peerStatusReader)
-	if url == "" || !ok || a.isLeader() {
-		return nil, false
-	}
-	st, err := pr.ReadFromPeer(ctx, url+"/peer/v1/git/status", git.SignedAuth{Node: a.cfg.Node, Key: a.deps.NodeKey}, peerFetchTimeout)
-	a.deps.Metrics.Fetch("peer", err)
-	if err != nil {
-		a.log.Info("status branch not read from the leader's peer listener; reading the Git host", "peer", url, "err", err)
-		// The next read waits up to one more poll interval, at random:
-		// followers whose leader is gone do not all reach the Git host
-		// at once.
-		if p := a.cfg.StatusPoll.Duration; p > 0 {
-			a.lastStatusRead = a.lastStatusRead.Add(rand.N(p))
-		}
-		return nil, false
-	}
-	return st, true
-}
 
 // noteLeaderPeer records where the leader's peer listener is, from the
 // status branch just read.
@@ -219,6 +215,7 @@ func (a *Agent) writeStatus(ctx context.Context) {
 		return
 	}
 	a.committed = st
+	a.announceStatus()
 	if lost {
 		a.log.Info("another node leads; following it", "leader", st.Cluster.Leader, "term", st.Cluster.Term)
 		return

@@ -52,6 +52,9 @@ func (a *Agent) PeerHandler() http.Handler {
 		base := "/peer/v1/git/" + name
 		path := filepath.Join(a.cfg.DataDir, "git", dir)
 		serve := func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost {
+				a.deps.Metrics.PeerServed(name)
+			}
 			git.ServeUploadPack(w, r, path, strings.TrimPrefix(r.URL.Path, base))
 		}
 		mux.HandleFunc("GET "+base+"/info/refs", serve)

@@ -78,6 +78,7 @@ type Metrics struct {
 	schedPass     prometheus.Histogram
 	restarts      *prometheus.CounterVec
 	pulls         *prometheus.HistogramVec
+	peerServed    *prometheus.CounterVec
 
 	mu        sync.Mutex
 	lastCount map[string]int // restarts seen per replica
@@ -115,6 +116,12 @@ func New(remotes []string, state func() State) *Metrics {
 		Name: "driftless_image_pull_duration_seconds", Help: "Duration of making a replica's image available (pull or archive import), by result.",
 		Buckets: []float64{.01, .1, .5, 1, 5, 15, 30, 60, 120, 300, 600},
 	}, []string{"result"})
+	m.peerServed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "driftless_peer_git_served_total", Help: "Fetches this node's peer listener served to other nodes, by repository (desired, status).",
+	}, []string{"repo"})
+	for _, r := range []string{"desired", "status"} {
+		m.peerServed.WithLabelValues(r)
+	}
 	for _, l := range []string{LoopIntake, LoopLeader, LoopNode} {
 		m.reconcile.WithLabelValues(l)
 	}
@@ -131,7 +138,7 @@ func New(remotes []string, state func() State) *Metrics {
 	for _, r := range []string{"ok", "error"} {
 		m.pulls.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.reconcile, m.fetches, m.pushes, m.statusCommits, m.rejections, m.schedPass, m.restarts, m.pulls,
+	m.reg.MustRegister(m.reconcile, m.fetches, m.pushes, m.statusCommits, m.rejections, m.schedPass, m.restarts, m.pulls, m.peerServed,
 		&stateCollector{state: state},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -159,6 +166,14 @@ func (m *Metrics) Fetch(remote string, err error) {
 		r = "error"
 	}
 	m.fetches.WithLabelValues(git.RedactURL(remote), r).Inc()
+}
+
+// PeerServed records a fetch of repo (desired, status) this node served
+// to a peer.
+func (m *Metrics) PeerServed(repo string) {
+	if m != nil {
+		m.peerServed.WithLabelValues(repo).Inc()
+	}
 }
 
 // Push records a push of the status branch.

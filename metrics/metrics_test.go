@@ -66,7 +66,7 @@ func TestEveryFamilyFromTheFirstScrape(t *testing.T) {
 	fams, body := scrape(t, m)
 	for _, name := range []string{"driftless_reconcile_duration_seconds", "driftless_git_fetch_total", "driftless_git_push_total",
 		"driftless_status_commits_total", "driftless_rejections_total", "driftless_scheduler_pass_duration_seconds",
-		"driftless_image_pull_duration_seconds", "driftless_leader", "go_goroutines", "process_resident_memory_bytes"} {
+		"driftless_image_pull_duration_seconds", "driftless_peer_git_served_total", "driftless_leader", "go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := fams[name]; !ok {
 			t.Errorf("family %s missing from the first scrape", name)
 		}

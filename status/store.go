@@ -178,6 +178,16 @@ func (s *Store) local() (*State, error) {
 	return st, nil
 }
 
+// Holds reports whether status commit head is in the local copy (read
+// from the Git host or a peer, or written here).
+func (s *Store) Holds(head string) bool {
+	h := plumbing.NewHash(head)
+	if h.IsZero() {
+		return false
+	}
+	return s.repo.Storer.HasEncodedObject(h) == nil
+}
+
 // localAt reports whether the local copy of the branch is at h.
 func (s *Store) localAt(h plumbing.Hash) bool {
 	r, err := s.repo.Reference(s.localRef(), true)

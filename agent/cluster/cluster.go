@@ -9,6 +9,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -55,6 +56,12 @@ type NodeMeta struct {
 	Arch string `json:"r,omitempty"`
 	// Peer is the address of the node's peer listener ("" when off).
 	Peer string `json:"p,omitempty"`
+	// StatusHead and DesiredHead announce the newest status commit and
+	// desired commit this node holds, which its peer listener serves:
+	// a follower fetches a new commit from a peer that announces it.
+	// Left out when they would push the metadata over its limit.
+	StatusHead  string `json:"hs,omitempty"`
+	DesiredHead string `json:"hd,omitempty"`
 }
 
 // Member is one node as gossip sees it.
@@ -177,11 +184,17 @@ type Cluster struct {
 	started atomic.Pointer[memberlist.Memberlist]
 	log     *slog.Logger
 
-	mu      sync.Mutex
-	meta    []byte
-	reports map[string]Report
-	seen    map[string]time.Time // hint ids
-	seq     uint64
+	mu   sync.Mutex
+	meta []byte
+	// own is this node's metadata as last set (heads included); meta is
+	// its encoding as published.
+	own NodeMeta
+	// announce asks the announcer to publish meta (it changed).
+	announce chan struct{}
+	tooBig   bool // the heads did not fit; warned once
+	reports  map[string]Report
+	seen     map[string]time.Time // hint ids
+	seq      uint64
 	// members is this process's own copy of the membership, written in
 	// the event callbacks (memberlist holds its lock there): memberlist's
 	// Node values must not be read outside them.
@@ -223,7 +236,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("gossip port %q: %w", portStr, err)
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger, reports: map[string]Report{}, seen: map[string]time.Time{},
-		members: map[string]Member{}, addrs: map[string]memberlist.Node{}, resend: make(chan struct{}, 1),
+		members: map[string]Member{}, addrs: map[string]memberlist.Node{}, resend: make(chan struct{}, 1), announce: make(chan struct{}, 1),
 		hints: make(chan Hint, 64), changes: make(chan struct{}, 1), fatal: make(chan error, 1)}
 	if cfg.Meta.Started == 0 {
 		cfg.Meta.Started = time.Now().UnixNano()
@@ -232,6 +245,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if c.meta, err = encodeMeta(cfg.Meta); err != nil {
 		return nil, err
 	}
+	c.own = cfg.Meta
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.NodeName
 	mc.BindAddr, mc.BindPort = host, port
@@ -276,6 +290,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	c.started.Store(ml)
 	ctx, c.cancel = context.WithCancel(ctx)
 	go c.sendReports(ctx)
+	go c.announcer(ctx)
 	if len(cfg.Join) > 0 {
 		// One join now, so that a duplicate name is found before this
 		// agent touches anything; a seed that is down is not fatal.
@@ -459,16 +474,89 @@ func (c *Cluster) noteMember(n *memberlist.Node, alive bool) {
 // Changes signals (coalesced) that membership changed.
 func (c *Cluster) Changes() <-chan struct{} { return c.changes }
 
-// UpdateMeta publishes new metadata.
+// UpdateMeta publishes new metadata (the heads announced so far are
+// kept).
 func (c *Cluster) UpdateMeta(m NodeMeta) error {
-	b, err := encodeMeta(m)
-	if err != nil {
+	c.mu.Lock()
+	m.StatusHead, m.DesiredHead = c.own.StatusHead, c.own.DesiredHead
+	c.mu.Unlock()
+	bare := m
+	bare.StatusHead, bare.DesiredHead = "", ""
+	if _, err := encodeMeta(bare); err != nil {
 		return err
 	}
+	c.setOwn(m)
+	return nil
+}
+
+// AnnounceStatus announces that this node holds status commit head (and
+// serves it to its peers). It never blocks: the announcer publishes the
+// newest metadata in the background.
+func (c *Cluster) AnnounceStatus(head string) {
 	c.mu.Lock()
-	c.meta = b
+	m := c.own
 	c.mu.Unlock()
-	return c.ml.UpdateNode(5 * time.Second)
+	if m.StatusHead != head {
+		m.StatusHead = head
+		c.setOwn(m)
+	}
+}
+
+// AnnounceDesired announces that this node holds desired commit head.
+// It never blocks.
+func (c *Cluster) AnnounceDesired(head string) {
+	c.mu.Lock()
+	m := c.own
+	c.mu.Unlock()
+	if m.DesiredHead != head {
+		m.DesiredHead = head
+		c.setOwn(m)
+	}
+}
+
+// setOwn encodes m as this node's metadata, without its heads when they
+// do not fit, and asks the announcer to publish it.
+func (c *Cluster) setOwn(m NodeMeta) {
+	b, err := encodeMeta(m)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		bare := m
+		bare.StatusHead, bare.DesiredHead = "", ""
+		if b, err = encodeMeta(bare); err != nil {
+			return // checked by the caller
+		}
+		if !c.tooBig {
+			c.tooBig = true
+			c.log.Warn("node metadata has no room for the commits this node holds: peers fetch from the leader only; use fewer or shorter labels", "err", err)
+		}
+	}
+	c.own = m
+	if bytes.Equal(b, c.meta) {
+		return
+	}
+	c.meta = b
+	select {
+	case c.announce <- struct{}{}:
+	default:
+	}
+}
+
+// announcer publishes this node's metadata each time it changes; changes
+// made while one is sent coalesce into one more.
+func (c *Cluster) announcer(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.announce:
+		}
+		// memberlist gossips the new metadata (an alive message of a
+		// higher incarnation); it waits for the broadcast to go out.
+		if err := c.ml.UpdateNode(5 * time.Second); err != nil {
+			c.log.Debug("publish node metadata", "err", err)
+		}
+	}
 }
 
 // Candidate is the node that should lead: the lowest name among alive

@@ -174,3 +174,54 @@ func TestDuplicateNameRefused(t *testing.T) {
 		t.Fatalf("node-a lost members: %+v", a.Members())
 	}
 }
+
+func TestAnnounceHeads(t *testing.T) {
+	a := start(t, "node-a", nil)
+	b := start(t, "node-b", []string{a.LocalAddr()})
+	eventually(t, "joined", 10*time.Second, func() bool { return alive(a) == 2 && alive(b) == 2 })
+	heads := func(c *Cluster, name string) (string, string) {
+		for _, m := range c.Members() {
+			if m.Name == name {
+				return m.Meta.StatusHead, m.Meta.DesiredHead
+			}
+		}
+		return "", ""
+	}
+	s1, d1 := strings.Repeat("a", 40), strings.Repeat("b", 40)
+	b.AnnounceStatus(s1)
+	b.AnnounceDesired(d1)
+	eventually(t, "node-a sees node-b's heads", 10*time.Second, func() bool {
+		s, d := heads(a, "node-b")
+		return s == s1 && d == d1
+	})
+	// Other metadata stays as it was.
+	for _, m := range a.Members() {
+		if m.Name == "node-b" && (m.Meta.Labels["zone"] != "a" || m.Meta.CPUMilli != 2000) {
+			t.Fatalf("metadata lost: %+v", m.Meta)
+		}
+	}
+	s2 := strings.Repeat("c", 40)
+	b.AnnounceStatus(s2)
+	eventually(t, "node-a sees the newer status head", 10*time.Second, func() bool {
+		s, d := heads(a, "node-b")
+		return s == s2 && d == d1
+	})
+
+	// Labels that leave no room for the heads: published without them,
+	// the rest of the metadata intact.
+	big := map[string]string{}
+	for i := 0; i < 9; i++ {
+		big[fmt.Sprintf("label-%d", i)] = strings.Repeat("v", 34)
+	}
+	c := start(t, "node-c", []string{a.LocalAddr()}, func(cfg *Config) { cfg.Meta.Labels = big })
+	eventually(t, "node-c joined", 10*time.Second, func() bool { return alive(a) == 3 })
+	c.AnnounceStatus(s1)
+	c.AnnounceDesired(d1)
+	c.AnnounceStatus(s2)
+	time.Sleep(time.Second)
+	for _, m := range a.Members() {
+		if m.Name == "node-c" && (m.Meta.StatusHead != "" || len(m.Meta.Labels) != 9) {
+			t.Fatalf("oversized heads published: %+v", m.Meta)
+		}
+	}
+}

@@ -65,3 +65,65 @@ func TestServeUploadPack(t *testing.T) {
 		t.Fatalf("receive-pack: %v %v", resp, err)
 	}
 }
+
+// A follower's clone fetches a desired commit from a peer's clone, which
+// serves the commit it holds; it then holds the commit for its own
+// peers. A peer that does not hold the commit asked for is an error that
+// names it.
+func TestRepoFetchFromPeer(t *testing.T) {
+	ctx := context.Background()
+	_, url := testenv.NewBareRepo(t)
+	work := testenv.NewWorkClone(t, url)
+	work.WriteFile("a.yaml", "a: 1\n")
+	first := work.Commit("one")
+	work.Push()
+	leaderDir := filepath.Join(t.TempDir(), "leader")
+	leader, err := Open(ctx, Config{URL: url, Dir: leaderDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if leader.Held() != first {
+		t.Fatalf("leader holds %q, want %s", leader.Held(), first)
+	}
+	serve := func(dir string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ServeUploadPack(w, r, dir, strings.TrimPrefix(r.URL.Path, "/peer/v1/git/desired"))
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/peer/v1/git/desired"
+	}
+	// The follower never reaches the Git host.
+	followerDir := filepath.Join(t.TempDir(), "follower")
+	follower, err := Open(ctx, Config{URL: "git://127.0.0.1:1/none.git", Dir: followerDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.FetchFromPeer(ctx, serve(leaderDir), nil, first, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !follower.Has(first) || follower.Held() != first {
+		t.Fatalf("after a peer fetch: has %v, holds %q", follower.Has(first), follower.Held())
+	}
+	// A third node fetches the commit from the follower.
+	third, err := Open(ctx, Config{URL: "git://127.0.0.1:1/none.git", Dir: filepath.Join(t.TempDir(), "third")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := third.FetchFromPeer(ctx, serve(followerDir), nil, first, 10*time.Second); err != nil || !third.Has(first) {
+		t.Fatalf("from the follower: %v", err)
+	}
+	// A newer commit the follower does not hold yet.
+	work.WriteFile("a.yaml", "a: 2\n")
+	second := work.Commit("two")
+	work.Push()
+	err = third.FetchFromPeer(ctx, serve(followerDir), nil, second, 10*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "does not hold desired commit "+second[:7]) || !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Fatalf("a peer without the commit: %v", err)
+	}
+	if third.Held() != first {
+		t.Fatalf("a failed fetch moved what is held: %s", third.Held())
+	}
+}

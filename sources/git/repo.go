@@ -319,7 +319,30 @@ func (r *Repo) Sync(ctx context.Context) (sources.Revision, error) {
 			return sources.Revision{}, errors.Join(errs...)
 		}
 	}
-	return r.resolve(remote)
+	rev, err := r.resolve(remote)
+	if err == nil {
+		r.hold(rev.Commit)
+	}
+	return rev, err
+}
+
+// heldRef names the newest desired commit the clone holds for its peers:
+// what the last fetch from a remote or from a peer brought. It is the
+// ref a peer's listener serves to followers.
+const heldRef = plumbing.ReferenceName("refs/driftless/held")
+
+func (r *Repo) hold(commit string) {
+	_ = r.repo.Storer.SetReference(plumbing.NewHashReference(heldRef, plumbing.NewHash(commit)))
+}
+
+// Held is the desired commit this clone serves its peers ("" before the
+// first fetch).
+func (r *Repo) Held() string {
+	ref, err := r.repo.Reference(heldRef, true)
+	if err != nil {
+		return ""
+	}
+	return ref.Hash().String()
 }
 
 // Head returns the followed revision as the clone has it, without
@@ -339,7 +362,11 @@ func (r *Repo) AdoptHead(commit string) error {
 	if _, err := r.repo.CommitObject(plumbing.NewHash(commit)); err != nil {
 		return fmt.Errorf("commit %s: %w", commit, err)
 	}
-	return r.repo.Storer.SetReference(plumbing.NewHashReference(r.trackingRef(), plumbing.NewHash(commit)))
+	if err := r.repo.Storer.SetReference(plumbing.NewHashReference(r.trackingRef(), plumbing.NewHash(commit))); err != nil {
+		return err
+	}
+	r.hold(commit)
+	return nil
 }
 
 // resolve reads the followed revision from the clone.
@@ -571,12 +598,26 @@ func RedactError(err error, url string) error {
 	return err
 }
 
-// FetchFromPeer fetches the followed branch as a peer's clone holds it,
-// from url (the peer's listener), into a ref of its own: the commits it
-// brings become available to Has and Files (a commit is asked for by
-// hash, so a peer cannot pass off other content as it); the followed
-// ref itself does not move.
-func (r *Repo) FetchFromPeer(ctx context.Context, url string, auth transport.AuthMethod, timeout time.Duration) error {
-	_, err := FetchFromPeer(ctx, r.repo, url, auth, r.trackingRef(), plumbing.ReferenceName("refs/driftless/peer/followed"), timeout)
-	return err
+// FetchFromPeer fetches commit from url (a peer's listener): the commit
+// the peer holds, with its history, lands in a ref of its own, and the
+// commits it brings become available to Has and Files. commit is asked
+// for by hash, so a peer cannot pass off other content as it; a peer
+// that does not bring it is an error naming the peer. The followed ref
+// does not move; the clone holds commit for its own peers from then on.
+func (r *Repo) FetchFromPeer(ctx context.Context, url string, auth transport.AuthMethod, commit string, timeout time.Duration) error {
+	if _, err := FetchFromPeer(ctx, r.repo, url, auth, heldRef, plumbing.ReferenceName("refs/driftless/peer/followed"), timeout); err != nil {
+		return err
+	}
+	if !r.Has(commit) {
+		return fmt.Errorf("peer %s: does not hold desired commit %s", RedactURL(url), shortHash(commit))
+	}
+	r.hold(commit)
+	return nil
+}
+
+func shortHash(h string) string {
+	if len(h) > 7 {
+		return h[:7]
+	}
+	return h
 }

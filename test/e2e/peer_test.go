@@ -132,10 +132,23 @@ func TestDashboardLogsFromAnotherNode(t *testing.T) {
 // listener, not from the Git host: per desired change, the host serves
 // the leader, and the followers together at most 2 fetches.
 func TestPeersShareGitObjects(t *testing.T) {
-	leader, followers := hostLoadPerChange(t, 10, true)
-	t.Logf("Git host requests for one desired change: leader %d, followers %d (10 nodes)", leader, followers)
-	if followers > 2 {
-		t.Fatalf("the followers made the Git host serve %d requests for one change, want at most 2 (peers serve them)", followers)
+	l := hostLoadPerChange(t, 10, true)
+	t.Logf("Git host requests for one desired change: leader %d, followers %d (10 nodes); peers served %v; %d while idle",
+		l.leader, l.followers, l.served, l.idleServed)
+	if l.followers > 2 {
+		t.Fatalf("the followers made the Git host serve %d requests for one change, want at most 2 (peers serve them)", l.followers)
+	}
+	// Followers learn of new commits from what peers announce: while
+	// nothing changes they ask nobody (they used to poll the leader).
+	if l.idleServed > 0 {
+		t.Fatalf("peers served %d fetches while nothing changed, want 0", l.idleServed)
+	}
+	total := 0
+	for _, n := range l.served {
+		total += n
+	}
+	if total < 9 {
+		t.Fatalf("peers served %d fetches for the change, want at least one per follower: %v", total, l.served)
 	}
 }
 
@@ -144,19 +157,29 @@ func TestPeersShareGitObjects(t *testing.T) {
 // from the leader's peer listener and, side by side, without.
 func BenchmarkGitHostLoad(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		l, f := hostLoadPerChange(b, 3, true)
-		b.ReportMetric(float64(l), "leader-reqs")
-		b.ReportMetric(float64(f), "follower-reqs")
-		l, f = hostLoadPerChange(b, 3, false)
-		b.ReportMetric(float64(l), "leader-reqs-nopeer")
-		b.ReportMetric(float64(f), "follower-reqs-nopeer")
+		l := hostLoadPerChange(b, 3, true)
+		b.ReportMetric(float64(l.leader), "leader-reqs")
+		b.ReportMetric(float64(l.followers), "follower-reqs")
+		l = hostLoadPerChange(b, 3, false)
+		b.ReportMetric(float64(l.leader), "leader-reqs-nopeer")
+		b.ReportMetric(float64(l.followers), "follower-reqs-nopeer")
 	}
+}
+
+// hostLoad is what one desired change cost: the Git host's requests by
+// the leader and by the followers, and the fetches each node's peer
+// listener served; idleServed is what peers served in a quiet while
+// before it.
+type hostLoad struct {
+	leader, followers int
+	served            map[string]int
+	idleServed        int
 }
 
 // hostLoadPerChange runs a DaemonSet on n hosts, pushes one template
 // change and counts the Git host's requests by the leader and by the
 // followers from the push until every node ran it.
-func hostLoadPerChange(tb testing.TB, n int, peerFetch bool) (leader, followers int) {
+func hostLoadPerChange(tb testing.TB, n int, peerFetch bool) (l hostLoad) {
 	e := newEnv(tb)
 	e.work.WriteFile("logger.yaml", loggerDaemonSet)
 	e.work.Commit("logger")
@@ -188,28 +211,50 @@ func hostLoadPerChange(tb testing.TB, n int, peerFetch bool) (leader, followers 
 			leaderIP = h.IP.String()
 		}
 	}
-	time.Sleep(3 * time.Second) // followers' polls settle
+	served := func() map[string]int {
+		out := map[string]int{}
+		for _, h := range hosts {
+			for _, repo := range []string{"desired", "status"} {
+				v, _, _ := metricValue(h.opts.api, "driftless_peer_git_served_total", map[string]string{"repo": repo})
+				out[h.Name] += int(v)
+			}
+		}
+		return out
+	}
+	time.Sleep(3 * time.Second) // followers' reads settle
+	idle := served()
+	time.Sleep(3 * time.Second)
+	for k, v := range served() {
+		l.idleServed += v - idle[k]
+	}
+	servedBefore := served()
 	before := hostDaemon.Requests()
 	e.work.WriteFile("logger.yaml", strings.Replace(loggerDaemonSet, "terminationGracePeriodSeconds: 1", "terminationGracePeriodSeconds: 2", 1))
 	change := e.work.Commit("logger: a new template")
 	e.work.Push()
 	waitFor(tb, "every node ran the change", 180*time.Second, reachedAll(change))
 	after := hostDaemon.Requests()
-	leader = after[leaderIP] - before[leaderIP]
+	l.leader = after[leaderIP] - before[leaderIP]
 	for ip, k := range after {
 		if ip != leaderIP {
-			followers += k - before[ip]
+			l.followers += k - before[ip]
 		}
 	}
-	if followers > 0 {
+	l.served = map[string]int{}
+	for k, v := range served() {
+		if d := v - servedBefore[k]; d > 0 {
+			l.served[k] = d
+		}
+	}
+	if l.followers > 0 {
 		// Why a follower went to the Git host.
 		for _, h := range hosts {
-			for _, l := range strings.Split(h.agent.logs.String(), "\n") {
-				if strings.Contains(l, "leader's peer listener") {
-					tb.Logf("%s: %s", h.Name, l)
+			for _, line := range strings.Split(h.agent.logs.String(), "\n") {
+				if strings.Contains(line, "not read from a peer") || strings.Contains(line, "not fetched from a peer") {
+					tb.Logf("%s: %s", h.Name, line)
 				}
 			}
 		}
 	}
-	return leader, followers
+	return l
 }
