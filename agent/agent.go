@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -163,9 +164,12 @@ type Agent struct {
 	// loadRetry is when a desired commit that failed to load (it could
 	// not be fetched) is tried again: a hung Git server costs one fetch
 	// deadline per retry, not one per pass.
-	loadRetry   map[string]time.Time
-	lastRemote  string
-	bundleRetry time.Time // a bundle is being written: look again then
+	loadRetry map[string]time.Time
+	// fetchNotBefore is when the desired repository's Git host may be
+	// asked again (it answered 429 or 503 with a Retry-After).
+	fetchNotBefore time.Time
+	lastRemote     string
+	bundleRetry    time.Time // a bundle is being written: look again then
 
 	// between the intake and the main loop
 	wants     intakeWants
@@ -188,6 +192,9 @@ type Agent struct {
 	schemaStop     error
 	deadSince      map[string]time.Time
 	lastStatusRead time.Time
+	// statusNotBefore is when the status branch's Git host may be asked
+	// again (it answered 429 or 503 with a Retry-After).
+	statusNotBefore time.Time
 	// hinted is a status commit a hint named that is not read yet;
 	// statusLookAt is when a newly announced one is read (see spread).
 	hinted       string
@@ -376,7 +383,7 @@ func (a *Agent) pass(ctx context.Context) {
 	default:
 		start := time.Now()
 		a.decide()
-		if a.decision.changed && time.Since(a.lastWrite) >= a.cfg.StatusInterval.Duration {
+		if a.decision.changed && time.Since(a.lastWrite) >= a.cfg.StatusInterval.Duration && !time.Now().Before(a.statusNotBefore) {
 			a.writeStatus(ctx)
 		}
 		a.deps.Metrics.Loop(metrics.LoopLeader, time.Since(start))
@@ -389,20 +396,23 @@ func (a *Agent) pass(ctx context.Context) {
 	a.publish()
 }
 
-// nextPoll is the poll interval with jitter. It does not grow while the
-// repository fails: a fetch is bounded by FetchTimeout and cheap when it
-// fails fast, and a server that returns is seen within one interval.
 // nextPoll is the wait before the next poll of the desired branch: the
 // poll interval, doubled for each fetch failed in a row up to eight
 // times it (at most 5 minutes longer than it), with up to 10% (50% after
 // failures) more at random, so that a Git host coming back from an outage
 // is not asked by every agent at once. Webhook calls and hints still
-// fetch at once. Intake loop only.
+// fetch at once, unless the Git host asked to wait (Retry-After). Intake
+// loop only.
 func (a *Agent) nextPoll() time.Duration {
 	d := a.cfg.Poll.Duration
 	if n := a.srcFails; n > 0 && d > 0 {
 		backoff := d << min(n, 3)
 		backoff = min(backoff, d+5*time.Minute)
+		// The Git host's Retry-After, when longer, and then some at
+		// random, so that the fleet does not come back at one instant.
+		if w := time.Until(a.fetchNotBefore); w > backoff {
+			return w + time.Duration(rand.Int64N(int64(d)))
+		}
 		return sources.Jitter(backoff, 0.5)
 	}
 	return sources.Jitter(d, 0.1)
@@ -411,7 +421,7 @@ func (a *Agent) nextPoll() time.Duration {
 func (a *Agent) nextWake() time.Duration {
 	d := a.cfg.Resync.Duration
 	if a.needsStatusWrite() {
-		w := time.Until(a.lastWrite.Add(a.cfg.StatusInterval.Duration))
+		w := max(time.Until(a.lastWrite.Add(a.cfg.StatusInterval.Duration)), time.Until(a.statusNotBefore))
 		if w < d {
 			d = w
 		}

@@ -19,6 +19,9 @@ import (
 // not at all.
 func (a *Agent) syncDesired(ctx context.Context) {
 	start := time.Now()
+	if start.Before(a.fetchNotBefore) {
+		return // the Git host asked to wait (Retry-After); nextPoll waits too
+	}
 	defer func() { a.deps.Metrics.Loop(metrics.LoopIntake, time.Since(start)) }()
 	rev, err := a.fetchDesired(ctx)
 	now := time.Now().UTC()
@@ -169,7 +172,7 @@ func (a *Agent) load(ctx context.Context, commit string, keep map[string]bool) (
 		if a.fetchDesiredFromPeers(ctx, commit) {
 			delete(a.loadRetry, commit)
 		} else if _, err := a.fetchDesired(ctx); err != nil {
-			a.loadRetry[commit] = time.Now().Add(a.cfg.Poll.Duration)
+			a.loadRetry[commit] = time.Now().Add(max(a.cfg.Poll.Duration, time.Until(a.fetchNotBefore)))
 			return nil, fmt.Errorf("fetch desired commit %s: %w", short(commit), err)
 		}
 		delete(a.loadRetry, commit)
@@ -202,13 +205,22 @@ type peerDesiredFetcher interface {
 	FetchFromPeer(ctx context.Context, url string, auth transport.AuthMethod, commit string, timeout time.Duration) error
 }
 
-// fetchDesired fetches the desired repository within FetchTimeout.
+// fetchDesired fetches the desired repository within FetchTimeout. A Git
+// host that answers 429 or 503 with a Retry-After is not asked again
+// before that time (at most sources.MaxRetryAfter). Intake loop only.
 func (a *Agent) fetchDesired(ctx context.Context) (sources.Revision, error) {
+	if until := a.fetchNotBefore; time.Now().Before(until) {
+		return sources.Revision{}, fmt.Errorf("%w: the Git host asked to wait until %s", sources.ErrUnreachable, until.UTC().Format(time.RFC3339))
+	}
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.FetchTimeout.Duration)
 	defer cancel()
 	rev, err := a.deps.Source.Sync(ctx)
 	if err == nil {
 		a.announceDesired()
+	}
+	if d, ok := sources.RetryAfter(err); ok {
+		a.fetchNotBefore = time.Now().Add(d)
+		a.log.Warn("the Git host asks to wait before the next fetch", "wait", d, "err", err)
 	}
 	return rev, err
 }

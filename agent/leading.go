@@ -14,6 +14,7 @@ import (
 	"driftless.dev/driftless/manifest"
 	"driftless.dev/driftless/metrics"
 	"driftless.dev/driftless/scheduler"
+	"driftless.dev/driftless/sources"
 	"driftless.dev/driftless/status"
 )
 
@@ -49,6 +50,12 @@ func (a *Agent) readStatusFrom(ctx context.Context, src []peerSource) {
 		}
 	}
 	st, err := a.deps.Status.Read(rctx)
+	if a.holdStatusFor(err) {
+		// The next read waits for the Git host's Retry-After.
+		if t := a.statusNotBefore.Add(-a.cfg.StatusPoll.Duration); t.After(a.lastStatusRead) {
+			a.lastStatusRead = t
+		}
+	}
 	if errors.Is(err, status.ErrNewerSchema) {
 		a.schemaStop = err
 		a.log.Error("refusing to act on the status branch", "err", err)
@@ -63,6 +70,19 @@ func (a *Agent) readStatusFrom(ctx context.Context, src []peerSource) {
 	}
 	a.noteLeaderPeer()
 	a.announceStatus()
+}
+
+// holdStatusFor records the wait a Git host's 429 or 503 in err asks for
+// before the status branch is read or written there again; false when
+// err asks none. Main loop only.
+func (a *Agent) holdStatusFor(err error) bool {
+	d, ok := sources.RetryAfter(err)
+	if !ok {
+		return false
+	}
+	a.statusNotBefore = time.Now().Add(d)
+	a.log.Warn("the status branch's Git host asks to wait", "wait", d, "err", err)
+	return true
 }
 
 // peerStatusReader reads the status branch from a peer.
@@ -196,6 +216,7 @@ func (a *Agent) writeStatus(ctx context.Context) {
 		return out.Next, out.Message, nil
 	})
 	a.lastWrite = time.Now()
+	a.holdStatusFor(err)
 	if errors.Is(err, status.ErrNewerSchema) {
 		a.schemaStop = err
 		a.log.Error("refusing to act on the status branch", "err", err)

@@ -3,7 +3,9 @@ package sources
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"driftless.dev/driftless/manifest"
@@ -32,6 +34,36 @@ var (
 	// ErrRefNotFound: the branch, tag or commit followed does not exist.
 	ErrRefNotFound = errors.New("ref not found")
 )
+
+// Throttled is a Git host's request to come back later: an HTTP 429 (too
+// many requests) or 503 (unavailable) answer, with the wait its
+// Retry-After header asked for (0 when it gave none). It comes wrapped
+// together with ErrUnreachable.
+type Throttled struct {
+	Status int
+	After  time.Duration
+}
+
+func (t *Throttled) Error() string {
+	msg := fmt.Sprintf("the Git host answered %d %s", t.Status, http.StatusText(t.Status))
+	if t.After > 0 {
+		msg += fmt.Sprintf(" and asks to retry after %s", t.After)
+	}
+	return msg
+}
+
+// MaxRetryAfter bounds the wait a Git host's Retry-After can impose.
+const MaxRetryAfter = 30 * time.Minute
+
+// RetryAfter is the wait a Throttled in err asks for, at most
+// MaxRetryAfter; false when err holds none that names a wait.
+func RetryAfter(err error) (time.Duration, bool) {
+	var t *Throttled
+	if !errors.As(err, &t) || t.After <= 0 {
+		return 0, false
+	}
+	return min(t.After, MaxRetryAfter), true
+}
 
 // Source is the desired-state repository as the agent sees it. Methods
 // are safe for use by one goroutine at a time.

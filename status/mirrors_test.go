@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"driftless.dev/driftless/internal/testenv"
+	"driftless.dev/driftless/sources"
 	"driftless.dev/driftless/sources/git"
 )
 
@@ -175,5 +176,28 @@ func TestStatusMirrorHangs(t *testing.T) {
 	got, err := r.Read(rctx)
 	if err != nil || got.Head != st.Head {
 		t.Fatalf("read with the first mirror hanging: %+v %v, want head %s", got, err, st.Head)
+	}
+}
+
+// A status host that answers 429 with a Retry-After: reads and writes
+// fail with the wait it asks for, and the local copy stays.
+func TestStatusHostRetryAfter(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "45")
+		http.Error(w, "rate limited", http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	s, err := Open(ctx, Config{URL: srv.URL + "/fleet.git", Dir: filepath.Join(t.TempDir(), "status")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Read(ctx)
+	if d, ok := sources.RetryAfter(err); !ok || d != 45*time.Second {
+		t.Fatalf("read: wait %s %v: %v", d, ok, err)
+	}
+	_, _, err = s.Update(ctx, setLeader("node-a", 1, strings.Repeat("a", 40)))
+	if d, ok := sources.RetryAfter(err); !ok || d != 45*time.Second {
+		t.Fatalf("write: wait %s %v: %v", d, ok, err)
 	}
 }

@@ -355,6 +355,9 @@ func (s *Store) push(ctx context.Context, old string, hash plumbing.Hash) error 
 	case isRejected(err):
 		return fmt.Errorf("push %s: %w: %v", s.cfg.Branch, ErrConflict, git.RedactError(err, s.cfg.URL))
 	default:
+		if t := git.Throttle(err, time.Now()); t != nil {
+			return fmt.Errorf("push %s: %w: %w", s.cfg.Branch, sources.ErrUnreachable, t)
+		}
 		return fmt.Errorf("push %s: %w: %v", s.cfg.Branch, sources.ErrUnreachable, git.RedactError(err, s.cfg.URL))
 	}
 }
@@ -534,6 +537,8 @@ func (s *Store) pushMirrors(ctx context.Context, hash plumbing.Hash) error {
 			}
 			s.forked = fmt.Sprintf("status mirror %s refused status commit %s (not a fast-forward of its branch): it has forked or another writer moved it",
 				git.RedactURL(u), hash.String()[:7])
+		case git.Throttle(err, time.Now()) != nil:
+			errs = append(errs, fmt.Errorf("push %s to %s: %w: %w", s.cfg.Branch, git.RedactURL(u), sources.ErrUnreachable, git.Throttle(err, time.Now())))
 		default:
 			errs = append(errs, fmt.Errorf("push %s to %s: %w: %v", s.cfg.Branch, git.RedactURL(u), sources.ErrUnreachable, git.RedactError(err, u)))
 		}

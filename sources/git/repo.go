@@ -12,10 +12,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	neturl "net/url"
 	"os"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -421,8 +423,37 @@ func Fetch(ctx context.Context, repo *gogit.Repository, url string, acc Access, 
 	case isNoMatchingRef(err), errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return fmt.Errorf("fetch %s: %w: %s", RedactURL(url), sources.ErrRefNotFound, redactErr(err, url))
 	default:
+		if t := Throttle(err, time.Now()); t != nil {
+			return fmt.Errorf("fetch %s: %w: %w", RedactURL(url), sources.ErrUnreachable, t)
+		}
 		return fmt.Errorf("fetch %s: %w: %s", RedactURL(url), sources.ErrUnreachable, redactErr(err, url))
 	}
+}
+
+// Throttle recognizes, in an error of go-git's HTTP transport, a Git
+// host's 429 or 503 answer and the wait its Retry-After header asks for
+// (seconds, or an HTTP date, counted from now); nil for any other error.
+func Throttle(err error, now time.Time) *sources.Throttled {
+	var ue *plumbing.UnexpectedError
+	if !errors.As(err, &ue) {
+		return nil
+	}
+	var he *githttp.Err
+	if !errors.As(ue.Err, &he) || he.Response == nil {
+		return nil
+	}
+	code := he.Response.StatusCode
+	if code != http.StatusTooManyRequests && code != http.StatusServiceUnavailable {
+		return nil
+	}
+	t := &sources.Throttled{Status: code}
+	v := strings.TrimSpace(he.Response.Header.Get("Retry-After"))
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		t.After = time.Duration(n) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		t.After = at.Sub(now).Round(time.Second)
+	}
+	return t
 }
 
 func isNoMatchingRef(err error) bool {
