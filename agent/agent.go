@@ -331,12 +331,36 @@ func (a *Agent) Run(ctx context.Context) error {
 	wake := time.NewTimer(0)
 	defer wake.Stop()
 	var hints <-chan cluster.Hint
-	var changes <-chan struct{}
+	var changes, announced, reportsIn <-chan struct{}
 	if a.deps.Cluster != nil {
 		hints, changes = a.deps.Cluster.Hints(), a.deps.Cluster.Changes()
+		if an, ok := a.deps.Cluster.(interface{ Announced() <-chan struct{} }); ok {
+			announced = an.Announced()
+		}
+		if r, ok := a.deps.Cluster.(interface{ ReportsChanged() <-chan struct{} }); ok {
+			reportsIn = r.ReportsChanged()
+		}
 	}
 	for {
 		select {
+		case <-reportsIn:
+			// Only the leader decides from other nodes' reports.
+			if !a.isLeader() {
+				continue
+			}
+		case <-announced:
+			// Another node holds other commits: a follower may read a
+			// status commit from it. Nothing else changed, so no pass
+			// unless the read brought something.
+			if ctx.Err() != nil || a.isLeader() {
+				continue
+			}
+			head := a.committedHead()
+			a.followStatus(ctx)
+			if a.committedHead() == head {
+				wake.Reset(a.nextWake())
+				continue
+			}
 		case <-ctx.Done():
 			a.log.Info("agent stopping; containers keep running")
 			return nil
@@ -363,6 +387,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.pass(ctx)
 		wake.Reset(a.nextWake())
 	}
+}
+
+func (a *Agent) committedHead() string {
+	if a.committed == nil {
+		return ""
+	}
+	return a.committed.Head
 }
 
 // pass runs one level-triggered round: as leader, decide (leader.Next,
@@ -394,6 +425,7 @@ func (a *Agent) pass(ctx context.Context) {
 	}
 	a.publishDesired(ctx)
 	a.publish()
+	a.reportTargets()
 }
 
 // nextPoll is the wait before the next poll of the desired branch: the

@@ -101,6 +101,33 @@ func (a *Agent) isLeader() bool {
 	return cluster.HasMajority(alive, len(known))
 }
 
+// reportTargets points this node's report at the nodes that decide from
+// it: the committed leader and the node that would succeed it (the
+// lowest alive name among the others), instead of every member, so
+// that a report costs the cluster two messages, not one per node. With
+// no leader yet, reports go to every member.
+func (a *Agent) reportTargets() {
+	rt, ok := a.deps.Cluster.(interface{ ReportTo(names ...string) })
+	if !ok {
+		return
+	}
+	l := ""
+	if a.committed != nil {
+		l = a.committed.Cluster.Leader
+	}
+	if l == "" {
+		rt.ReportTo()
+		return
+	}
+	var others []cluster.Member
+	for _, m := range a.members() {
+		if m.Name != l {
+			others = append(others, m)
+		}
+	}
+	rt.ReportTo(l, cluster.Candidate(others))
+}
+
 func (a *Agent) reports() map[string]cluster.Report {
 	if a.deps.Cluster == nil {
 		return nil

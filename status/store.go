@@ -344,7 +344,7 @@ func (s *Store) push(ctx context.Context, old string, hash plumbing.Hash) error 
 	}
 	spec := config.RefSpec(fmt.Sprintf("%s:%s", hash, s.remoteRef()))
 	opts := &gogit.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: s.auth.Auth,
-		CABundle: s.auth.CABundle, InsecureSkipTLS: s.auth.InsecureSkipTLS}
+		CABundle: s.auth.CABundle, InsecureSkipTLS: s.auth.InsecureSkipTLS, ClientCert: s.auth.ClientCert, ClientKey: s.auth.ClientKey}
 	if old != "" {
 		opts.RequireRemoteRefs = []config.RefSpec{config.RefSpec(fmt.Sprintf("%s:%s", old, s.remoteRef()))}
 	}
@@ -525,7 +525,8 @@ func (s *Store) pushMirrors(ctx context.Context, hash plumbing.Hash) error {
 	for i, u := range s.urls {
 		mctx, cancel := mirrorShare(ctx, len(s.urls)-i)
 		err := s.repo.PushContext(mctx, &gogit.PushOptions{RemoteName: "origin", RemoteURL: u, RefSpecs: []config.RefSpec{spec},
-			Auth: s.access[i].Auth, CABundle: s.access[i].CABundle, InsecureSkipTLS: s.access[i].InsecureSkipTLS})
+			Auth: s.access[i].Auth, CABundle: s.access[i].CABundle, InsecureSkipTLS: s.access[i].InsecureSkipTLS,
+			ClientCert: s.access[i].ClientCert, ClientKey: s.access[i].ClientKey})
 		cancel()
 		switch {
 		case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):

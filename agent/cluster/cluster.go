@@ -205,11 +205,16 @@ type Cluster struct {
 	// member (it changed, or a node joined that has not seen it).
 	resend chan struct{}
 
-	hints   chan Hint
-	changes chan struct{}
-	fatal   chan error
-	cancel  context.CancelFunc
-	once    sync.Once
+	hints     chan Hint
+	changes   chan struct{}
+	announced chan struct{}
+	reportsIn chan struct{}
+	// reportTo names the nodes this node's report goes to (the leader
+	// and the one that would succeed it); nil: every alive member.
+	reportTo map[string]bool
+	fatal    chan error
+	cancel   context.CancelFunc
+	once     sync.Once
 }
 
 // ErrNameInUse means another live agent already gossips under this node's
@@ -237,7 +242,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger, reports: map[string]Report{}, seen: map[string]time.Time{},
 		members: map[string]Member{}, addrs: map[string]memberlist.Node{}, resend: make(chan struct{}, 1), announce: make(chan struct{}, 1),
-		hints: make(chan Hint, 64), changes: make(chan struct{}, 1), fatal: make(chan error, 1)}
+		hints: make(chan Hint, 64), changes: make(chan struct{}, 1), announced: make(chan struct{}, 1), reportsIn: make(chan struct{}, 1), fatal: make(chan error, 1)}
 	if cfg.Meta.Started == 0 {
 		cfg.Meta.Started = time.Now().UnixNano()
 		c.cfg.Meta.Started = cfg.Meta.Started
@@ -457,10 +462,19 @@ func (c *Cluster) Members() []Member {
 
 // noteMember copies n into the membership. Called from memberlist's
 // event callbacks only, where reading n is safe.
-func (c *Cluster) noteMember(n *memberlist.Node, alive bool) {
+// noteMember records n; it reports whether only the commits n
+// announces changed (nothing else about it).
+func (c *Cluster) noteMember(n *memberlist.Node, alive bool) (headsOnly bool) {
 	m := Member{Name: n.Name, Addr: n.Address(), Alive: alive}
 	_ = json.Unmarshal(n.Meta, &m.Meta)
 	c.mu.Lock()
+	if old, ok := c.members[n.Name]; ok && alive {
+		a, b := old.Meta, m.Meta
+		a.StatusHead, a.DesiredHead, b.StatusHead, b.DesiredHead = "", "", "", ""
+		ja, _ := json.Marshal(a)
+		jb, _ := json.Marshal(b)
+		headsOnly = old.Addr == m.Addr && bytes.Equal(ja, jb)
+	}
 	if alive {
 		c.members[n.Name] = m
 		c.addrs[n.Name] = memberlist.Node{Name: n.Name, Addr: append(net.IP(nil), n.Addr...), Port: n.Port}
@@ -469,10 +483,48 @@ func (c *Cluster) noteMember(n *memberlist.Node, alive bool) {
 		delete(c.addrs, n.Name)
 	}
 	c.mu.Unlock()
+	return headsOnly
 }
 
 // Changes signals (coalesced) that membership changed.
 func (c *Cluster) Changes() <-chan struct{} { return c.changes }
+
+// ReportsChanged signals (coalesced) that another node's report arrived.
+func (c *Cluster) ReportsChanged() <-chan struct{} { return c.reportsIn }
+
+// ReportTo sends this node's report to these nodes only (the leader,
+// which decides from reports, and its successor); none: to every alive
+// member. A node newly named gets the newest report at once.
+func (c *Cluster) ReportTo(names ...string) {
+	var to map[string]bool
+	if len(names) > 0 {
+		to = map[string]bool{}
+		for _, n := range names {
+			if n != "" && n != c.cfg.NodeName {
+				to[n] = true
+			}
+		}
+	}
+	c.mu.Lock()
+	added := false
+	for n := range to {
+		if c.reportTo == nil || !c.reportTo[n] {
+			added = true
+		}
+	}
+	if to == nil && c.reportTo != nil {
+		added = true
+	}
+	c.reportTo = to
+	c.mu.Unlock()
+	if added {
+		c.askResend()
+	}
+}
+
+// Announced signals (coalesced) that a node announced other commits and
+// nothing else about it changed.
+func (c *Cluster) Announced() <-chan struct{} { return c.announced }
 
 // UpdateMeta publishes new metadata (the heads announced so far are
 // kept).
@@ -582,9 +634,9 @@ func HasMajority(alive, known int) bool {
 }
 
 // SetReport publishes this node's observed state: sent reliably to every
-// alive member by a goroutine of its own (a peer that does not answer
-// delays nobody), again to each node that joins, and exchanged in
-// push/pull syncs. It never blocks.
+// alive member (or those ReportTo names) by a goroutine of its own (a
+// peer that does not answer delays nobody), again to each node that
+// joins, and exchanged in push/pull syncs. It never blocks.
 func (c *Cluster) SetReport(replicas map[string]manifest.ReplicaStatus, reached string) {
 	c.mu.Lock()
 	c.seq++
@@ -615,7 +667,7 @@ func (c *Cluster) sendReports(ctx context.Context) {
 		r, ok := c.reports[c.cfg.NodeName]
 		peers := make([]memberlist.Node, 0, len(c.addrs))
 		for name, n := range c.addrs {
-			if name != c.cfg.NodeName {
+			if name != c.cfg.NodeName && (c.reportTo == nil || c.reportTo[name]) {
 				peers = append(peers, n)
 			}
 		}
@@ -765,7 +817,7 @@ func (d *delegate) NotifyMsg(b []byte) {
 	case 'r':
 		var r Report
 		if json.Unmarshal(payload, &r) == nil && c.mergeReport(r) {
-			c.signal()
+			c.signalReports()
 		}
 	}
 }
@@ -794,7 +846,14 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 		}
 	}
 	if changed {
-		c.signal()
+		c.signalReports()
+	}
+}
+
+func (c *Cluster) signalReports() {
+	select {
+	case c.reportsIn <- struct{}{}:
+	default:
 	}
 }
 
@@ -827,7 +886,13 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 
 func (e *events) NotifyUpdate(n *memberlist.Node) {
 	c := (*Cluster)(e)
-	c.noteMember(n, true)
+	if c.noteMember(n, true) {
+		select {
+		case c.announced <- struct{}{}:
+		default:
+		}
+		return
+	}
 	c.signal()
 }
 

@@ -58,19 +58,32 @@ func NewCA(t testing.TB, name string) *CA {
 // Issue writes a server certificate for ip and its key into dir.
 func (ca *CA) Issue(t testing.TB, dir string, ip net.IP) (certFile, keyFile string) {
 	t.Helper()
+	return ca.issue(t, dir, "server", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: ip.String()},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{ip},
+	})
+}
+
+// IssueClient writes a client certificate for name (mutual TLS) and its
+// key into dir.
+func (ca *CA) IssueClient(t testing.TB, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	return ca.issue(t, dir, name, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: name},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+}
+
+func (ca *CA) issue(t testing.TB, dir, file string, tmpl *x509.Certificate) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: ip.String()},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{ip},
-	}
+	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +92,7 @@ func (ca *CA) Issue(t testing.TB, dir string, ip net.IP) (certFile, keyFile stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	certFile, keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
+	certFile, keyFile = filepath.Join(dir, file+".pem"), filepath.Join(dir, file+".key")
 	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +106,10 @@ func (ca *CA) Issue(t testing.TB, dir string, ip net.IP) (certFile, keyFile stri
 // fcgiwrap and git http-backend, every request behind basic auth, as a
 // company's Git server is.
 type HTTPSGit struct {
-	URL    string // https://127.0.0.1:PORT
+	URL string // https://127.0.0.1:PORT
+	// MTLSURL serves the same repositories to clients that show a
+	// certificate of the CA (mutual TLS), without basic auth.
+	MTLSURL string
 	Users  map[string]string
 	Access string // nginx's access log: one line per request
 	dir    string
@@ -130,8 +146,8 @@ func StartHTTPSGit(t testing.TB, base string, ca *CA, users map[string]string) *
 		t.Fatalf("fcgiwrap: %v", err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(-h.fcgi.Process.Pid, syscall.SIGKILL); _ = h.fcgi.Wait() })
-	addr := FreePort(t)
-	h.URL = "https://" + addr
+	addr, mtlsAddr := FreePort(t), FreePort(t)
+	h.URL, h.MTLSURL = "https://"+addr, "https://"+mtlsAddr
 	h.RotateCertificate(t)
 	conf := fmt.Sprintf(`daemon off;
 user root;
@@ -155,6 +171,10 @@ http {
     auth_basic "git";
     auth_basic_user_file %[1]s/htpasswd;
     location / {
+      if (-f %[1]s/throttle) {
+        add_header Retry-After %[6]d always;
+        return 429;
+      }
       fastcgi_pass unix:%[3]s;
       fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
       fastcgi_param GIT_PROJECT_ROOT %[4]s;
@@ -169,8 +189,33 @@ http {
       fastcgi_param HTTP_GIT_PROTOCOL $http_git_protocol;
     }
   }
+  server {
+    listen %[5]s ssl;
+    ssl_certificate %[1]s/server.pem;
+    ssl_certificate_key %[1]s/server.key;
+    ssl_verify_client on;
+    ssl_client_certificate %[7]s;
+    location / {
+      if (-f %[1]s/throttle) {
+        add_header Retry-After %[6]d always;
+        return 429;
+      }
+      fastcgi_pass unix:%[3]s;
+      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
+      fastcgi_param GIT_PROJECT_ROOT %[4]s;
+      fastcgi_param GIT_HTTP_EXPORT_ALL "";
+      fastcgi_param PATH_INFO $uri;
+      fastcgi_param QUERY_STRING $query_string;
+      fastcgi_param REQUEST_METHOD $request_method;
+      fastcgi_param CONTENT_TYPE $content_type;
+      fastcgi_param CONTENT_LENGTH $content_length;
+      fastcgi_param REMOTE_USER $ssl_client_s_dn;
+      fastcgi_param REMOTE_ADDR $remote_addr;
+      fastcgi_param HTTP_GIT_PROTOCOL $http_git_protocol;
+    }
+  }
 }
-`, dir, addr, sock, base)
+`, dir, addr, sock, base, mtlsAddr, ThrottleSeconds, ca.PEMFile)
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -182,11 +227,28 @@ http {
 		t.Fatalf("nginx: %v", err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(-h.nginx.Process.Pid, syscall.SIGKILL); _ = h.nginx.Wait() })
-	if !Listening(addr, 10*time.Second) {
+	if !Listening(addr, 10*time.Second) || !Listening(mtlsAddr, 10*time.Second) {
 		errLog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 		t.Fatalf("nginx did not listen on %s: %s %s", addr, out.String(), errLog)
 	}
 	return h
+}
+
+// ThrottleSeconds is the Retry-After of a throttled HTTPSGit.
+const ThrottleSeconds = 10
+
+// Throttle makes the host answer every request with 429 Too Many
+// Requests and a Retry-After of ThrottleSeconds, until Throttle(false).
+func (h *HTTPSGit) Throttle(t testing.TB, on bool) {
+	t.Helper()
+	f := filepath.Join(h.dir, "throttle")
+	if !on {
+		_ = os.Remove(f)
+		return
+	}
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // RotateCertificate gives the server a new certificate from the same CA

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-git/go-git/v5/config"
 
+	"driftless.dev/driftless/internal/testenv"
 	"driftless.dev/driftless/sources"
 )
 
@@ -84,5 +85,31 @@ func TestFetchThrottled(t *testing.T) {
 		if c.throttled && !strings.Contains(err.Error(), "answered "+c.code) {
 			t.Fatalf("%s: the error does not say what the host answered: %v", c.code, err)
 		}
+	}
+}
+
+// A client certificate needs its key, and the two must match; the git
+// CLI gets them through its own variables.
+func TestClientCertificateAccess(t *testing.T) {
+	ca := testenv.NewCA(t, "test CA")
+	dir := t.TempDir()
+	cert, key := ca.IssueClient(t, dir, "node-1")
+	_, otherKey := ca.IssueClient(t, dir, "node-2")
+	acc, err := Auth{ClientCertFile: cert, ClientKeyFile: key}.Access("https://git.example.internal/fleet.git")
+	if err != nil || len(acc.ClientCert) == 0 || len(acc.ClientKey) == 0 {
+		t.Fatalf("a matching pair: %v", err)
+	}
+	if _, err := (Auth{ClientCertFile: cert}).Access("https://git.example.internal/fleet.git"); err == nil || !strings.Contains(err.Error(), "--client-key-file") {
+		t.Fatalf("a certificate without its key: %v", err)
+	}
+	if _, err := (Auth{ClientCertFile: cert, ClientKeyFile: otherKey}).Access("https://git.example.internal/fleet.git"); err == nil || !strings.Contains(err.Error(), "private key does not match") {
+		t.Fatalf("another certificate's key: %v", err)
+	}
+	if acc, err := (Auth{ClientCertFile: cert, ClientKeyFile: key}).Access("git://git.example.internal/fleet.git"); err != nil || acc.ClientCert != nil {
+		t.Fatalf("git:// gets no certificate: %v", err)
+	}
+	env, err := Auth{ClientCertFile: cert, ClientKeyFile: key}.CLIEnv("https://git.example.internal/fleet.git")
+	if err != nil || !strings.Contains(strings.Join(env, " "), "GIT_SSL_CERT="+cert) || !strings.Contains(strings.Join(env, " "), "GIT_SSL_KEY="+key) {
+		t.Fatalf("CLI environment: %v %v", env, err)
 	}
 }

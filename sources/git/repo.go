@@ -6,6 +6,7 @@ package git
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -53,6 +54,10 @@ type Auth struct {
 	// CAFile is a PEM bundle of certificate authorities trusted for
 	// https:// remotes besides the system's (a company's private CA).
 	CAFile string `json:"caFile,omitempty"`
+	// ClientCertFile and ClientKeyFile are a PEM certificate and its key
+	// shown to https:// remotes that ask for one (mutual TLS).
+	ClientCertFile string `json:"clientCertFile,omitempty"`
+	ClientKeyFile  string `json:"clientKeyFile,omitempty"`
 	// InsecureSkipTLSVerify accepts any certificate of https:// remotes.
 	// Only for tests and emergencies: anyone on the path can then serve
 	// the repository. Logged loudly.
@@ -65,6 +70,8 @@ type Access struct {
 	Auth            transport.AuthMethod
 	CABundle        []byte
 	InsecureSkipTLS bool
+	// ClientCert and ClientKey (PEM) are shown to a host that asks.
+	ClientCert, ClientKey []byte
 }
 
 // Access returns the auth method and TLS settings for url.
@@ -86,6 +93,23 @@ func (a Auth) Access(url string) (Access, error) {
 			}
 			acc.CABundle = b
 		}
+		if (a.ClientCertFile == "") != (a.ClientKeyFile == "") {
+			return Access{}, errors.New("a client certificate needs both --client-cert-file and --client-key-file")
+		}
+		if a.ClientCertFile != "" {
+			cert, err := os.ReadFile(a.ClientCertFile)
+			if err != nil {
+				return Access{}, fmt.Errorf("client certificate: %w", err)
+			}
+			key, err := os.ReadFile(a.ClientKeyFile)
+			if err != nil {
+				return Access{}, fmt.Errorf("client key: %w", err)
+			}
+			if _, err := tls.X509KeyPair(cert, key); err != nil {
+				return Access{}, fmt.Errorf("client certificate %s and key %s: %w", a.ClientCertFile, a.ClientKeyFile, err)
+			}
+			acc.ClientCert, acc.ClientKey = cert, key
+		}
 	}
 	return acc, nil
 }
@@ -99,6 +123,8 @@ func (a *Auth) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.TokenFile, "token-file", a.TokenFile, "file holding a token for https:// remotes")
 	fs.StringVar(&a.BasicAuthFile, "basic-auth-file", a.BasicAuthFile, "file holding user:password for https:// remotes")
 	fs.StringVar(&a.CAFile, "ca-file", a.CAFile, "PEM bundle of certificate authorities trusted for https:// remotes, besides the system's")
+	fs.StringVar(&a.ClientCertFile, "client-cert-file", a.ClientCertFile, "PEM client certificate shown to https:// remotes that ask for one (mutual TLS)")
+	fs.StringVar(&a.ClientKeyFile, "client-key-file", a.ClientKeyFile, "PEM key of --client-cert-file")
 	fs.BoolVar(&a.InsecureSkipTLSVerify, "insecure-skip-tls-verify", a.InsecureSkipTLSVerify, "accept any certificate of https:// remotes (tests and emergencies only: logged as a warning)")
 }
 
@@ -416,7 +442,7 @@ func (r *Repo) URLs() []string { return append([]string(nil), r.urls...) }
 // ErrUnreachable.
 func Fetch(ctx context.Context, repo *gogit.Repository, url string, acc Access, specs []config.RefSpec) error {
 	err := repo.FetchContext(ctx, &gogit.FetchOptions{RemoteName: "origin", RemoteURL: url, RefSpecs: specs, Auth: acc.Auth, Tags: gogit.NoTags, Force: true,
-		CABundle: acc.CABundle, InsecureSkipTLS: acc.InsecureSkipTLS})
+		CABundle: acc.CABundle, InsecureSkipTLS: acc.InsecureSkipTLS, ClientCert: acc.ClientCert, ClientKey: acc.ClientKey})
 	switch {
 	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
 		return nil
@@ -569,6 +595,9 @@ func (a Auth) CLIEnv(url string) ([]string, error) {
 		}
 		if a.InsecureSkipTLSVerify {
 			env = append(env, "GIT_SSL_NO_VERIFY=1")
+		}
+		if a.ClientCertFile != "" {
+			env = append(env, "GIT_SSL_CERT="+a.ClientCertFile, "GIT_SSL_KEY="+a.ClientKeyFile)
 		}
 		if len(kv) == 0 {
 			return env, nil

@@ -249,3 +249,65 @@ func TestStatusMirrorsAgent(t *testing.T) {
 		t.Fatalf("mirrors reported as forked: %+v %v", s, err)
 	}
 }
+
+// An agent follows a repository on an HTTPS host that asks for a client
+// certificate of its CA (mutual TLS) and shows its own; without one it
+// is refused with the host's answer. When the host answers 429 with a
+// Retry-After, the agent does not ask it again before that time, keeps
+// what runs, and takes the next change once the host serves again.
+func TestHTTPSClientCertAndRetryAfter(t *testing.T) {
+	e := newEnv(t)
+	e.work.WriteFile("web.yaml", deployment("web", 1, trapSleep))
+	e.work.Commit("web")
+	e.work.Push()
+	ca := testenv.NewCA(t, "driftless test CA")
+	srv := testenv.StartHTTPSGit(t, filepath.Dir(e.repoDir), ca, map[string]string{"deploy": "right-password"})
+	url := srv.MTLSURL + "/" + filepath.Base(e.repoDir)
+	cert, key := ca.IssueClient(t, t.TempDir(), "node-1")
+
+	// Without a client certificate: refused, nothing runs.
+	o := e.opts(t, "node-1")
+	o.repo = url
+	o.poll = "500ms"
+	o.extra = []string{"--ca-file", ca.PEMFile, "--status-repo", e.url}
+	a := startAgent(t, o)
+	waitFor(t, "no client certificate: the host's refusal shown", 30*time.Second, func() (bool, string) {
+		v, err := a.source()
+		return err == nil && strings.Contains(v.Source.LastError, "400"), fmt.Sprintf("%+v %v", v, err)
+	})
+	if n := running(listTasks(t, e.client, "web")); n != 0 {
+		t.Fatalf("%d replicas run without a fetch", n)
+	}
+	a.kill()
+
+	o.api = freePort(t)
+	o.extra = append(o.extra, "--client-cert-file", cert, "--client-key-file", key)
+	a = startAgent(t, o)
+	waitFor(t, "web running from the mutual-TLS host", 60*time.Second, func() (bool, string) {
+		return running(listTasks(t, e.client, "web")) == 1, ""
+	})
+
+	// The host throttles: one request answered 429, then none until its
+	// Retry-After has passed (polls every 500 ms would make a dozen).
+	srv.Throttle(t, true)
+	throttled := func() int { return srv.Requests("\" 429 ") }
+	waitFor(t, "a fetch answered 429", 30*time.Second, func() (bool, string) { return throttled() > 0, "" })
+	e.work.WriteFile("web.yaml", deployment("web", 2, trapSleep))
+	e.work.Commit("web: 2")
+	e.work.Push()
+	time.Sleep(time.Duration(testenv.ThrottleSeconds)*time.Second - 2*time.Second)
+	if n := throttled(); n != 1 {
+		t.Fatalf("the host was asked %d times within its Retry-After of %d s, want once", n, testenv.ThrottleSeconds)
+	}
+	v, err := a.source()
+	if err != nil || !strings.Contains(v.Source.LastError, "429") || !strings.Contains(v.Source.LastError, "retry after") {
+		t.Fatalf("the source's error does not say the host throttles: %+v %v", v, err)
+	}
+	if n := running(listTasks(t, e.client, "web")); n != 1 {
+		t.Fatalf("%d replicas while the host throttles, want the last good 1", n)
+	}
+	srv.Throttle(t, false)
+	waitFor(t, "web: 2 once the host serves again", 60*time.Second, func() (bool, string) {
+		return running(listTasks(t, e.client, "web")) == 2, ""
+	})
+}
