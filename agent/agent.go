@@ -175,10 +175,10 @@ type Agent struct {
 	wants     intakeWants
 	intakeOut *latest.Value[intakeView]
 	leading   atomic.Bool // the main loop's isLeader, for the intake
-	// leaderPeer is the base URL of the leader's peer listener as this
-	// follower last read it ("" when leading, or the leader has none):
-	// where it fetches new status and desired commits first.
-	leaderPeer atomic.Pointer[string]
+	// leaderPeer is the leader's peer listener as this follower last read
+	// it (zero when leading, or the leader has none): the last peer it
+	// asks for new status and desired commits.
+	leaderPeer atomic.Pointer[peerSource]
 	// peerFails is when each peer listener last failed to serve (shared
 	// by the main and the intake loop).
 	peerMu    sync.Mutex

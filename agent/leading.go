@@ -22,7 +22,7 @@ import (
 // peer listener first, else from the Git host.
 func (a *Agent) readStatus(ctx context.Context) {
 	var src []peerSource
-	if l := a.leaderSource(); l.url != "" {
+	if l := a.leaderSource(); l.url != "" && !a.peerFailed(l.url) {
 		src = []peerSource{l}
 	}
 	a.readStatusFrom(ctx, src)
@@ -97,23 +97,26 @@ const peerFetchTimeout = 5 * time.Second
 // noteLeaderPeer records where the leader's peer listener is, from the
 // status branch just read.
 func (a *Agent) noteLeaderPeer() {
-	url := ""
+	var p peerSource
 	if st := a.committed; st != nil && a.deps.NodeKey != nil && !a.cfg.NoPeerFetch {
 		if l := st.Cluster.Leader; l != "" && l != a.cfg.Node {
-			if p := st.Nodes[l].PeerAddress; p != "" {
-				url = "http://" + p
+			if addr := st.Nodes[l].PeerAddress; addr != "" {
+				p = peerSource{node: l, url: "http://" + addr}
 			}
 		}
 	}
-	a.leaderPeer.Store(&url)
+	a.leaderPeer.Store(&p)
 }
 
-// peerURL is the leader's peer listener, "" when there is none to ask.
-func (a *Agent) peerURL() string {
-	if p := a.leaderPeer.Load(); p != nil {
-		return *p
+// leaderSource is the leader's peer listener as the status branch names
+// it; zero when leading, when there is none, or when gossip sees the
+// leader dead (a dead leader would cost a peer timeout). Any loop.
+func (a *Agent) leaderSource() peerSource {
+	p := a.leaderPeer.Load()
+	if p == nil || p.url == "" || !aliveIn(a.members(), p.node) {
+		return peerSource{}
 	}
-	return ""
+	return *p
 }
 
 // decision is the leader's choice of one pass: leader.Next of the branch

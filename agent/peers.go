@@ -126,20 +126,6 @@ func (a *Agent) notePeer(url string, err error) {
 	}
 }
 
-// leaderSource is the leader's peer listener as the status branch names
-// it (zero when leading or there is none).
-func (a *Agent) leaderSource() peerSource {
-	url := a.peerURL()
-	if url == "" {
-		return peerSource{}
-	}
-	node := ""
-	if st := a.committed; st != nil {
-		node = st.Cluster.Leader
-	}
-	return peerSource{node: node, url: url}
-}
-
 // statusSources lists the peers to read a new status commit from: those
 // announcing one this node does not hold (or the one a hint named).
 // Empty when every announced commit is held here. Main loop only.
@@ -256,7 +242,7 @@ func (a *Agent) fetchDesiredFromPeers(ctx context.Context, commit string) bool {
 	if !ok || !a.peerFetching() || a.leading.Load() {
 		return false
 	}
-	src := holders(a.members(), a.cfg.Node, func(m cluster.NodeMeta) bool { return m.DesiredHead == commit }, a.leaderPeerSource(), a.peerFailed)
+	src := holders(a.members(), a.cfg.Node, func(m cluster.NodeMeta) bool { return m.DesiredHead == commit }, a.leaderSource(), a.peerFailed)
 	for _, p := range src {
 		err := pf.FetchFromPeer(ctx, p.url+"/peer/v1/git/desired", a.peerAuth(), commit, peerFetchTimeout)
 		a.deps.Metrics.Fetch("peer", err)
@@ -272,10 +258,4 @@ func (a *Agent) fetchDesiredFromPeers(ctx context.Context, commit string) bool {
 		}
 	}
 	return false
-}
-
-// leaderPeerSource is leaderSource for the intake loop, which does not
-// own the committed state: the URL alone.
-func (a *Agent) leaderPeerSource() peerSource {
-	return peerSource{node: "leader", url: a.peerURL()}
 }

@@ -14,6 +14,7 @@ run -bench 'BenchmarkStart50' -benchtime 3x ./reconcile/containerd
 run -bench 'BenchmarkPushToRunning' -benchtime 5x ./test/e2e
 run -bench 'BenchmarkImportBundle' -benchtime 20x ./sources/git
 run -bench 'BenchmarkStatusGrowth' -benchtime 300x ./status
+run -bench 'BenchmarkReadStatus' -benchtime 200x ./status
 run -bench 'BenchmarkSchedule5k|BenchmarkReschedule5kNodeLoss' -benchtime 3x ./scheduler
 run -bench 'BenchmarkLogAndAudit' -benchtime 5x ./status
 run -bench 'BenchmarkFailover3$|BenchmarkFailover20$' -benchtime 1x ./test/e2e

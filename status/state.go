@@ -10,6 +10,7 @@ package status
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -315,12 +316,26 @@ type schemaOnly struct {
 	SchemaVersion int `json:"schemaVersion"`
 }
 
-// decodeFiles builds a State from the branch's files.
+// decodeFiles builds a State from the branch's files (YAML).
 func decodeFiles(files map[string][]byte) (*State, error) {
+	js := make(map[string][]byte, len(files))
+	for name, b := range files {
+		j, err := yaml.YAMLToJSON(b)
+		if err != nil {
+			return nil, fmt.Errorf("status file %s: %w", name, err)
+		}
+		js[name] = j
+	}
+	return decodeJSONFiles(js)
+}
+
+// decodeJSONFiles builds a State from the branch's files in their JSON
+// form; every value is decoded afresh, so States share nothing.
+func decodeJSONFiles(files map[string][]byte) (*State, error) {
 	s := &State{Nodes: map[string]NodeStatus{}, Placements: map[manifest.Ref]manifest.Placement{}, Services: map[manifest.Ref]services.Record{}, Volumes: map[manifest.Ref]volumes.Binding{}}
 	for name, b := range files {
 		var v schemaOnly
-		if err := yaml.Unmarshal(b, &v); err != nil {
+		if err := json.Unmarshal(b, &v); err != nil {
 			return nil, fmt.Errorf("status file %s: %w", name, err)
 		}
 		if v.SchemaVersion > SchemaVersion {
@@ -328,31 +343,31 @@ func decodeFiles(files map[string][]byte) (*State, error) {
 		}
 		switch {
 		case name == "cluster.yaml":
-			if err := yaml.Unmarshal(b, &s.Cluster); err != nil {
+			if err := json.Unmarshal(b, &s.Cluster); err != nil {
 				return nil, fmt.Errorf("status file %s: %w", name, err)
 			}
 		case strings.HasPrefix(name, "nodes/") && strings.HasSuffix(name, ".yaml"):
 			var n NodeStatus
-			if err := yaml.Unmarshal(b, &n); err != nil {
+			if err := json.Unmarshal(b, &n); err != nil {
 				return nil, fmt.Errorf("status file %s: %w", name, err)
 			}
 			s.Nodes[n.Name] = n
 		case strings.HasPrefix(name, "placements/") && strings.HasSuffix(name, ".yaml"):
 			var p placementFile
-			if err := yaml.Unmarshal(b, &p); err != nil {
+			if err := json.Unmarshal(b, &p); err != nil {
 				return nil, fmt.Errorf("status file %s: %w", name, err)
 			}
 			s.Placements[p.Workload] = p.Placement
 		case strings.HasPrefix(name, "services/") && strings.HasSuffix(name, ".yaml"):
 			var r serviceFile
-			if err := yaml.Unmarshal(b, &r); err != nil {
+			if err := json.Unmarshal(b, &r); err != nil {
 				return nil, fmt.Errorf("status file %s: %w", name, err)
 			}
 			r.Record.Service.Kind = "Service"
 			s.Services[r.Record.Service] = r.Record
 		case strings.HasPrefix(name, "volumes/") && strings.HasSuffix(name, ".yaml"):
 			var v volumeFile
-			if err := yaml.Unmarshal(b, &v); err != nil {
+			if err := json.Unmarshal(b, &v); err != nil {
 				return nil, fmt.Errorf("status file %s: %w", name, err)
 			}
 			v.Binding.Claim.Kind = "PersistentVolumeClaim"

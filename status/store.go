@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"golang.org/x/crypto/ssh"
+	"sigs.k8s.io/yaml"
 
 	"driftless.dev/driftless/sources"
 	"driftless.dev/driftless/sources/git"
@@ -62,6 +63,9 @@ type Store struct {
 	// is still at it, an update builds on it without fetching first (the
 	// push is a compare-and-swap; a refused one fetches and tries again).
 	pushed plumbing.Hash
+	// decoded is each file of the last tree read, in its JSON form, by
+	// blob hash.
+	decoded map[plumbing.Hash][]byte
 }
 
 // Open opens (or creates) the local clone. It needs no network.
@@ -156,21 +160,48 @@ func (s *Store) local() (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A status commit changes few files: only those are read and
+	// converted from YAML (the costly part); the rest come from the JSON
+	// kept by blob hash from the last read.
 	files := map[string][]byte{}
-	err = tree.Files().ForEach(func(f *object.File) error {
-		r, err := f.Reader()
-		if err != nil {
-			return err
+	keep := map[plumbing.Hash][]byte{}
+	w := object.NewTreeWalker(tree, true, nil)
+	defer w.Close()
+	for {
+		name, e, err := w.Next()
+		if err == io.EOF {
+			break
 		}
-		defer r.Close()
-		b, err := io.ReadAll(r)
-		files[f.Name] = b
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read status tree: %w", err)
+		if err != nil {
+			return nil, fmt.Errorf("read status tree: %w", err)
+		}
+		if !e.Mode.IsFile() {
+			continue
+		}
+		j, ok := s.decoded[e.Hash]
+		if !ok {
+			blob, err := s.repo.BlobObject(e.Hash)
+			if err != nil {
+				return nil, fmt.Errorf("read status tree: %s: %w", name, err)
+			}
+			r, err := blob.Reader()
+			if err != nil {
+				return nil, err
+			}
+			b, err := io.ReadAll(r)
+			r.Close()
+			if err != nil {
+				return nil, fmt.Errorf("read status tree: %s: %w", name, err)
+			}
+			if j, err = yaml.YAMLToJSON(b); err != nil {
+				return nil, fmt.Errorf("status file %s: %w", name, err)
+			}
+		}
+		keep[e.Hash] = j
+		files[name] = j
 	}
-	st, err := decodeFiles(files)
+	s.decoded = keep
+	st, err := decodeJSONFiles(files)
 	if err != nil {
 		return nil, err
 	}

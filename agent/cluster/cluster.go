@@ -283,6 +283,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	// protection against one slow prober and halves the wait; a node's
 	// replicas still move only after --node-grace.
 	mc.SuspicionMaxTimeoutMult = 2
+	// Messages are small and the network is a LAN: compressing each one
+	// cost more CPU than it saved (receivers read both forms).
+	mc.EnableCompression = false
 	if cfg.SuspicionMult > 0 {
 		mc.SuspicionMult = cfg.SuspicionMult
 	}

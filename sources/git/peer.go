@@ -80,7 +80,10 @@ func ServeUploadPack(w http.ResponseWriter, r *http.Request, dir, rest string) {
 		}
 		pr, pw := io.Pipe()
 		go func() {
-			_, err := packfile.NewEncoder(pw, repo.Storer, false).Encode(objs, 10)
+			// No delta search (window 0): what a follower lacks is a few
+			// commits' worth of objects, and searching for deltas was
+			// most of the cost of serving them.
+			_, err := packfile.NewEncoder(pw, repo.Storer, false).Encode(objs, 0)
 			pw.CloseWithError(err)
 		}()
 		resp := packp.NewUploadPackResponseWithPackfile(req, pr)
