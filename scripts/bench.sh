@@ -13,6 +13,7 @@ run -bench 'BenchmarkNetNS|BenchmarkDialInNetNS' -benchtime 300x ./reconcile
 run -bench 'BenchmarkStart50' -benchtime 3x ./reconcile/containerd
 run -bench 'BenchmarkPushToRunning' -benchtime 5x ./test/e2e
 run -bench 'BenchmarkImportBundle' -benchtime 20x ./sources/git
+run -bench 'BenchmarkServeOneCommit' -benchtime 30x ./sources/git
 run -bench 'BenchmarkStatusGrowth' -benchtime 300x ./status
 run -bench 'BenchmarkReadStatus' -benchtime 200x ./status
 run -bench 'BenchmarkSchedule5k|BenchmarkReschedule5kNodeLoss' -benchtime 3x ./scheduler

@@ -154,6 +154,15 @@ func (d *Daemon) Write(p []byte) (int, error) {
 // Requests counts the upload-pack (fetch) and receive-pack (push)
 // requests the daemon served, by client address (its IP).
 func (d *Daemon) Requests() map[string]int {
+	return d.requests("upload-pack", "receive-pack")
+}
+
+// Fetches counts the upload-pack (fetch) requests alone, by client IP.
+func (d *Daemon) Fetches() map[string]int {
+	return d.requests("upload-pack")
+}
+
+func (d *Daemon) requests(services ...string) map[string]int {
 	d.logMu.Lock()
 	text := d.log.String()
 	d.logMu.Unlock()
@@ -172,8 +181,10 @@ func (d *Daemon) Requests() map[string]int {
 			}
 			continue
 		}
-		if strings.HasPrefix(rest, "Request upload-pack") || strings.HasPrefix(rest, "Request receive-pack") {
-			out[from[pid]]++
+		for _, svc := range services {
+			if strings.HasPrefix(rest, "Request "+svc) {
+				out[from[pid]]++
+			}
 		}
 	}
 	return out

@@ -110,12 +110,12 @@ type HTTPSGit struct {
 	// MTLSURL serves the same repositories to clients that show a
 	// certificate of the CA (mutual TLS), without basic auth.
 	MTLSURL string
-	Users  map[string]string
-	Access string // nginx's access log: one line per request
-	dir    string
-	ca     *CA
-	nginx  *exec.Cmd
-	fcgi   *exec.Cmd
+	Users   map[string]string
+	Access  string // nginx's access log: one line per request
+	dir     string
+	ca      *CA
+	nginx   *exec.Cmd
+	fcgi    *exec.Cmd
 }
 
 // StartHTTPSGit serves the repositories under base over HTTPS with a

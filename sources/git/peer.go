@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	gogit "github.com/go-git/go-git/v5"
@@ -65,10 +66,18 @@ func ServeUploadPack(w http.ResponseWriter, r *http.Request, dir, rest string) {
 		_ = ar.Encode(w)
 	case r.Method == http.MethodPost && rest == "/git-upload-pack":
 		req := packp.NewUploadPackRequest()
-		if err := req.Decode(io.LimitReader(r.Body, 1<<20)); err != nil {
+		body := io.LimitReader(r.Body, 1<<20)
+		if err := req.Decode(body); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		// go-git decodes the wants only; the haves follow them.
+		haves, err := decodeHaves(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		req.Haves = haves
 		if req.IsEmpty() || len(req.Shallows) > 0 || req.Depth != nil && !req.Depth.IsZero() {
 			http.Error(w, "want a full fetch of at least one commit", http.StatusBadRequest)
 			return
@@ -93,6 +102,33 @@ func ServeUploadPack(w http.ResponseWriter, r *http.Request, dir, rest string) {
 	default:
 		http.Error(w, "only fetches (upload-pack) are served", http.StatusNotFound)
 	}
+}
+
+// decodeHaves reads the "have <hash>" lines of an upload-pack request
+// that follow its wants, up to "done".
+func decodeHaves(r io.Reader) ([]plumbing.Hash, error) {
+	var haves []plumbing.Hash
+	s := pktline.NewScanner(r)
+	for s.Scan() {
+		line := strings.TrimSpace(string(s.Bytes()))
+		switch {
+		case line == "": // a flush between rounds
+		case line == "done":
+			return haves, nil
+		case strings.HasPrefix(line, "have "):
+			h := strings.TrimPrefix(line, "have ")
+			if !fullSHA.MatchString(h) {
+				return nil, fmt.Errorf("upload-pack request: bad have %q", h)
+			}
+			haves = append(haves, plumbing.NewHash(h))
+		default:
+			return nil, fmt.Errorf("upload-pack request: unexpected line %q", line)
+		}
+	}
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("upload-pack request: %w", err)
+	}
+	return haves, nil // no "done": what came is what the fetcher has
 }
 
 // objectsToSend lists what a fetcher that has haves lacks to have wants:

@@ -2,6 +2,7 @@ package git
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -125,5 +126,67 @@ func TestRepoFetchFromPeer(t *testing.T) {
 	}
 	if third.Held() != first {
 		t.Fatalf("a failed fetch moved what is held: %s", third.Held())
+	}
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *int
+}
+
+func (c countingWriter) Write(b []byte) (int, error) {
+	*c.n += len(b)
+	return c.ResponseWriter.Write(b)
+}
+
+// A fetcher that has the previous commit is sent the new commit's
+// objects alone, not the history it already has (the haves of its
+// request are read).
+func TestServeSendsOnlyWhatIsNew(t *testing.T) {
+	dir, url := testenv.NewBareRepo(t)
+	work := testenv.NewWorkClone(t, url)
+	for i := 0; i < 30; i++ {
+		work.WriteFile(fmt.Sprintf("nodes/node-%02d.yaml", i), fmt.Sprintf("name: node-%02d\nround: \"0\"\n%s\n", i, strings.Repeat("# padding\n", 20)))
+	}
+	work.Commit("thirty")
+	for i := 1; i < 40; i++ {
+		work.WriteFile(fmt.Sprintf("nodes/node-%02d.yaml", i%30), fmt.Sprintf("name: node-%02d\nround: \"%d\"\n", i%30, i))
+		work.Commit(fmt.Sprintf("round %d", i))
+	}
+	work.Push()
+	var sent int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			w = countingWriter{w, &sent}
+		}
+		ServeUploadPack(w, r, dir, strings.TrimPrefix(r.URL.Path, "/peer/v1/git/status"))
+	}))
+	defer srv.Close()
+	client, err := OpenBare(filepath.Join(t.TempDir(), "c.git"), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	into := plumbing.ReferenceName("refs/driftless/peer/main")
+	fetch := func() int {
+		sent = 0
+		if _, err := FetchFromPeer(context.Background(), client, srv.URL+"/peer/v1/git/status", nil, "refs/heads/main", into, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		return sent
+	}
+	whole := fetch()
+	work.WriteFile("nodes/node-07.yaml", "name: node-07\nround: \"new\"\n")
+	want := work.Commit("one more")
+	work.Push()
+	one := fetch()
+	t.Logf("whole history %d bytes, one commit %d bytes", whole, one)
+	if one*10 > whole {
+		t.Fatalf("one new commit took %d bytes, the whole history %d: the fetcher's haves were not used", one, whole)
+	}
+	if ref, err := client.Reference(into, true); err != nil || ref.Hash().String() != want {
+		t.Fatalf("fetched %v %v, want %s", ref, err, want)
+	}
+	if _, err := client.CommitObject(plumbing.NewHash(want)); err != nil {
+		t.Fatal(err)
 	}
 }

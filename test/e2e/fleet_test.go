@@ -39,6 +39,7 @@ func BenchmarkFleet(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					r := fleetRun(b, n, peer, 12, 5*time.Second)
 					b.ReportMetric(r.reqsPerChange, "host-reqs/change")
+					b.ReportMetric(r.fetchesPerChange, "host-fetches/change")
 					b.ReportMetric(float64(r.p50.Milliseconds()), "reach-p50-ms")
 					b.ReportMetric(float64(r.p99.Milliseconds()), "reach-p99-ms")
 					b.ReportMetric(r.rssMiB, "agents-RSS-MiB")
@@ -51,9 +52,13 @@ func BenchmarkFleet(b *testing.B) {
 
 type fleetResult struct {
 	reqsPerChange float64
-	p50, p99      time.Duration
-	rssMiB        float64
-	cpuSeconds    float64
+	// fetchesPerChange counts fetches alone; the rest are the leader's
+	// status pushes, whose number follows how the nodes' reports of a
+	// change spread in time.
+	fetchesPerChange float64
+	p50, p99         time.Duration
+	rssMiB           float64
+	cpuSeconds       float64
 }
 
 func fleetRun(tb testing.TB, n int, peerFetch bool, changes int, every time.Duration) fleetResult {
@@ -112,7 +117,7 @@ func fleetRun(tb testing.TB, n int, peerFetch bool, changes int, every time.Dura
 		}
 		return s
 	}
-	before := total(d.Requests())
+	before, fetchesBefore := total(d.Requests()), total(d.Fetches())
 	cpuBefore := agentsCPU(agents)
 	var reach []time.Duration
 	for c := 1; c <= changes; c++ {
@@ -126,7 +131,8 @@ func fleetRun(tb testing.TB, n int, peerFetch bool, changes int, every time.Dura
 			time.Sleep(rest)
 		}
 	}
-	r := fleetResult{reqsPerChange: float64(total(d.Requests())-before) / float64(changes)}
+	r := fleetResult{reqsPerChange: float64(total(d.Requests())-before) / float64(changes),
+		fetchesPerChange: float64(total(d.Fetches())-fetchesBefore) / float64(changes)}
 	sort.Slice(reach, func(i, j int) bool { return reach[i] < reach[j] })
 	r.p50 = reach[len(reach)/2]
 	r.p99 = reach[min(len(reach)-1, len(reach)*99/100)]
