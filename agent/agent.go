@@ -245,7 +245,7 @@ func New(cfg Config, log *slog.Logger, deps Deps) *Agent {
 		deadSince: map[string]time.Time{},
 
 		nodeKick:  make(chan struct{}, 1),
-		replays:   peerauth.NewReplays(10000),
+		replays:   peerauth.NewReplays(200000),
 		loadRetry: map[string]time.Time{}, peerFails: map[string]time.Time{},
 		nodeIn:    latest.New[nodeInput](),
 		intakeOut: latest.New[intakeView](),

@@ -90,34 +90,53 @@ func Sign(req *http.Request, node string, key ssh.Signer, now time.Time) error {
 	return nil
 }
 
-// Replays remembers the nonces of the signed calls seen within MaxSkew,
-// so that a signed call cannot be sent again. Bounded: at most max entries.
+// Replays remembers the nonces of the signed calls whose time is still
+// within MaxSkew, so that a signed call cannot be sent again; a call
+// signed earlier than that is refused by its time. Bounded: at most max
+// nonces at once.
 type Replays struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-	max  int
+	mu sync.Mutex
+	// bySecond holds the nonces by the second their call was signed at,
+	// so that expiry drops whole seconds, not one nonce at a time.
+	bySecond map[int64]map[string]bool
+	n, max   int
 }
 
-// NewReplays remembers at most max signatures.
-func NewReplays(max int) *Replays { return &Replays{seen: map[string]time.Time{}, max: max} }
+// NewReplays remembers at most max nonces.
+func NewReplays(max int) *Replays { return &Replays{bySecond: map[int64]map[string]bool{}, max: max} }
 
-// fresh records sig at now and reports whether it was not seen before.
-func (r *Replays) fresh(sig string, now time.Time) bool {
+// errReplayed and errTooMany are why fresh refuses a call.
+var (
+	errReplayed = errors.New("replayed")
+	errTooMany  = errors.New("more signed calls within the allowed clock skew than this node keeps: try again")
+)
+
+// fresh records the nonce key of a call signed at at, seen at now; an
+// error when it was seen before or there is no room.
+func (r *Replays) fresh(key string, at int64, now time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for s, at := range r.seen {
-		if now.Sub(at) > 2*MaxSkew {
-			delete(r.seen, s)
+	oldest := now.Add(-MaxSkew).Unix() - 1
+	for sec, keys := range r.bySecond {
+		if sec < oldest {
+			r.n -= len(keys)
+			delete(r.bySecond, sec)
 		}
 	}
-	if _, ok := r.seen[sig]; ok {
-		return false
+	keys := r.bySecond[at]
+	if keys[key] {
+		return errReplayed
 	}
-	if len(r.seen) >= r.max {
-		return false
+	if r.n >= r.max {
+		return errTooMany
 	}
-	r.seen[sig] = now
-	return true
+	if keys == nil {
+		keys = map[string]bool{}
+		r.bySecond[at] = keys
+	}
+	keys[key] = true
+	r.n++
+	return nil
 }
 
 // ErrUnsigned is returned by Verify for a request without a node
@@ -159,8 +178,12 @@ func Verify(req *http.Request, keyOf func(node string) (ssh.PublicKey, bool), no
 	if err := key.Verify(message(node, at, nonce, req.Method, req.URL.RequestURI()), &sig); err != nil {
 		return node, fmt.Errorf("signature of node %s does not verify with its published key", node)
 	}
-	if replays != nil && !replays.fresh(node+"\x00"+nonce, now) {
-		return node, fmt.Errorf("signed call of node %s replayed", node)
+	if replays != nil {
+		if err := replays.fresh(node+"\x00"+nonce, at, now); errors.Is(err, errReplayed) {
+			return node, fmt.Errorf("signed call of node %s replayed", node)
+		} else if err != nil {
+			return node, fmt.Errorf("signed call of node %s: %w", node, err)
+		}
 	}
 	return node, nil
 }

@@ -97,3 +97,51 @@ func TestTokens(t *testing.T) {
 		t.Fatal("rotated tokens")
 	}
 }
+
+// Nonces are kept only while their call's time is within MaxSkew: a
+// node that serves many calls over time never runs out of room (it did,
+// and then refused every call as a replay). A store that is full says
+// so, and a replay within the window is still refused.
+func TestReplaysExpireBySignedTime(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	a, _ := ssh.NewSignerFromKey(priv)
+	keyOf := func(string) (ssh.PublicKey, bool) { return a.PublicKey(), true }
+	replays := NewReplays(200)
+	start := time.Unix(1_800_000_000, 0)
+	call := func(at, now time.Time) (*http.Request, error) {
+		r, _ := http.NewRequest("POST", "http://n:7481/peer/v1/git/status/git-upload-pack", nil)
+		if err := Sign(r, "a", a, at); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Verify(r, keyOf, now, replays)
+		return r, err
+	}
+	// A call a second for 10 minutes: three times the room (but fewer
+	// than the room within MaxSkew).
+	for i := 0; i < 6000; i++ {
+		now := start.Add(time.Duration(i) * 100 * time.Millisecond)
+		if i%10 == 0 {
+			if _, err := call(now, now); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+	}
+	now := start.Add(10 * time.Minute)
+	r, err := call(now, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(r, keyOf, now.Add(time.Second), replays); err == nil || !strings.Contains(err.Error(), "replayed") {
+		t.Fatalf("a replay within the window: %v", err)
+	}
+	// Many calls in one second fill it: the next is refused as such.
+	for i := 0; i < 300; i++ {
+		if _, err := call(now, now); err != nil {
+			if !strings.Contains(err.Error(), "more signed calls") {
+				t.Fatalf("a full store: %v", err)
+			}
+			return
+		}
+	}
+	t.Fatal("a full store took more calls")
+}
