@@ -2,6 +2,7 @@ package git
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
+	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 	"golang.org/x/crypto/ssh"
 
 	"driftless.dev/driftless/internal/peerauth"
@@ -56,6 +58,12 @@ func ServeUploadPack(w http.ResponseWriter, r *http.Request, dir, rest string) {
 	switch {
 	case r.Method == http.MethodGet && rest == "/info/refs" && r.URL.Query().Get("service") == transport.UploadPackServiceName:
 		ar, err := sess.AdvertisedReferencesContext(r.Context())
+		// go-git rewrites a ref file in place: read while this node's
+		// own loop updates one, it is briefly empty. Read again.
+		for try := 0; errors.Is(err, dotgit.ErrEmptyRefFile) && try < 20 && r.Context().Err() == nil; try++ {
+			time.Sleep(5 * time.Millisecond)
+			ar, err = sess.AdvertisedReferencesContext(r.Context())
+		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
