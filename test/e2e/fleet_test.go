@@ -45,6 +45,7 @@ func BenchmarkFleet(b *testing.B) {
 					}
 					b.ReportMetric(r.reqsPerChange, "host-reqs/change")
 					b.ReportMetric(r.fetchesPerChange, "host-fetches/change")
+					b.ReportMetric(r.busiestServed, "busiest-peer-share")
 					b.ReportMetric(float64(r.p50.Milliseconds()), "reach-p50-ms")
 					b.ReportMetric(float64(r.p99.Milliseconds()), "reach-p99-ms")
 					b.ReportMetric(r.rssMiB, "agents-RSS-MiB")
@@ -56,6 +57,9 @@ func BenchmarkFleet(b *testing.B) {
 }
 
 type fleetResult struct {
+	// busiestServed is the share of the peer fetches (over the whole
+	// run) that the busiest peer served.
+	busiestServed float64
 	// stuck names the commit not every node reached in time ("": all
 	// did).
 	stuck         string
@@ -151,6 +155,20 @@ func fleetRun(tb testing.TB, n int, peerFetch bool, changes int, every time.Dura
 	r.p50 = reach[len(reach)/2]
 	r.p99 = reach[min(len(reach)-1, len(reach)*99/100)]
 	r.cpuSeconds = agentsCPU(agents) - cpuBefore
+	// Which peers served the followers.
+	served, top := 0, 0
+	for _, a := range agents {
+		k := 0
+		for _, repo := range []string{"desired", "status"} {
+			v, _, _ := metricValue(a.api, "driftless_peer_git_served_total", map[string]string{"repo": repo})
+			k += int(v)
+		}
+		served += k
+		top = max(top, k)
+	}
+	if served > 0 {
+		r.busiestServed = float64(top) / float64(served)
+	}
 	// Why followers went to the Git host, if they did.
 	why := map[string]int{}
 	sample := map[string]string{}
