@@ -199,6 +199,7 @@ type Agent struct {
 	// statusLookAt is when a newly announced one is read (see spread).
 	hinted       string
 	statusLookAt time.Time
+	lookForPeer  bool // statusLookAt waits for a peer other than the leader
 	// jobWake (leader's job clock) and graceWake (wall clock) are when
 	// time alone changes the leader's decision; decision is this pass's.
 	jobWake   time.Time

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -127,12 +129,13 @@ func (a *Agent) notePeer(url string, err error) {
 }
 
 // statusSources lists the peers to read a new status commit from: those
-// announcing one this node does not hold (or the one a hint named).
-// Empty when every announced commit is held here. Main loop only.
-func (a *Agent) statusSources() []peerSource {
+// announcing one this node does not hold (or the one a hint named), and
+// that commit. Empty when every announced commit is held here. Main
+// loop only.
+func (a *Agent) statusSources() ([]peerSource, string) {
 	sh, ok := a.deps.Status.(statusHolder)
 	if !ok || !a.peerFetching() || a.isLeader() {
-		return nil
+		return nil, ""
 	}
 	held := map[string]bool{}
 	holds := func(h string) bool {
@@ -146,15 +149,20 @@ func (a *Agent) statusSources() []peerSource {
 	if a.hinted != "" && holds(a.hinted) {
 		a.hinted = ""
 	}
+	commit := a.hinted
 	src := holders(a.members(), a.cfg.Node, func(m cluster.NodeMeta) bool {
-		return m.StatusHead != "" && !holds(m.StatusHead)
+		if m.StatusHead == "" || holds(m.StatusHead) {
+			return false
+		}
+		commit = m.StatusHead
+		return true
 	}, a.leaderSource(), a.peerFailed)
 	if len(src) == 0 && a.hinted != "" {
 		if l := a.leaderSource(); l.url != "" && !a.peerFailed(l.url) {
 			src = []peerSource{l}
 		}
 	}
-	return src
+	return src, commit
 }
 
 // leaderAnnouncesHeld reports whether the committed leader is alive and
@@ -175,31 +183,53 @@ func (a *Agent) leaderAnnouncesHeld() bool {
 }
 
 // spread is how long a follower waits, at most and at random, before it
-// fetches a commit just announced: the first followers take it from the
-// leader, and by the time the others look, those announce it too.
+// fetches a commit that peers announce: by the time it looks, more of
+// them do.
 func (a *Agent) spread() time.Duration {
 	d := time.Duration(len(a.members())) * 20 * time.Millisecond
 	return min(d, time.Second, a.cfg.StatusPoll.Duration/2)
 }
 
+// firstWave reports whether this node is one of the few followers that
+// fetch a commit only the leader holds yet (about the square root of the
+// cluster's size, chosen by the commit): the others wait until one of
+// those announces it, so the leader serves a few and they serve the rest.
+func (a *Agent) firstWave(commit string) bool {
+	n := len(a.members())
+	k := max(2, int(math.Ceil(math.Sqrt(float64(n)))))
+	if n <= k {
+		return true
+	}
+	h := fnv.New32a()
+	h.Write([]byte(commit + "\x00" + a.cfg.Node))
+	return int(h.Sum32()%uint32(n)) < k
+}
+
 // followStatus reads the status branch as a follower when there is
 // something to read: a commit announced by a peer that this node does
-// not hold (fetched from that peer after a short random wait), or, when
+// not hold (fetched from that peer after a short random wait; from the
+// leader, when it alone holds it, by the first wave at once and by the
+// others only if no peer announces it within a few spreads), or, when
 // the leader announces nothing, the fallback poll. Main loop only.
 func (a *Agent) followStatus(ctx context.Context) {
 	now := time.Now()
-	if src := a.statusSources(); len(src) > 0 {
-		if a.statusLookAt.IsZero() {
-			a.statusLookAt = now.Add(rand.N(a.spread() + 1))
+	src, commit := a.statusSources()
+	if len(src) > 0 {
+		onlyLeader := src[0].url == a.leaderSource().url
+		switch {
+		case a.statusLookAt.IsZero() && onlyLeader && !a.firstWave(commit):
+			a.statusLookAt, a.lookForPeer = now.Add(3*a.spread()+rand.N(a.spread()+1)), true
+		case a.statusLookAt.IsZero(), a.lookForPeer && !onlyLeader:
+			a.statusLookAt, a.lookForPeer = now.Add(rand.N(a.spread()+1)), false
 		}
 		if now.Before(a.statusLookAt) {
 			return
 		}
-		a.statusLookAt = time.Time{}
+		a.statusLookAt, a.lookForPeer = time.Time{}, false
 		a.readStatusFrom(ctx, src)
 		return
 	}
-	a.statusLookAt = time.Time{}
+	a.statusLookAt, a.lookForPeer = time.Time{}, false
 	if now.Sub(a.lastStatusRead) < a.cfg.StatusPoll.Duration {
 		return
 	}
