@@ -183,7 +183,7 @@ type Config struct {
 	// gossip key; default the node IP, port 7481; "off" disables it.
 	PeerListen string `json:"peerListen,omitempty"`
 	// NoPeerFetch makes a follower fetch new status and desired commits
-	// from the Git host, never from the leader's peer listener (which
+	// from the Git host, never from the peers that announce them (which
 	// spares the host a fetch per follower and change).
 	NoPeerFetch bool `json:"noPeerFetch,omitempty"`
 	// WebhookSecretFile holds the secret that signs calls to POST

@@ -33,7 +33,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) func() error {
 	fs.StringVar(&c.StatusBranch, "status-branch", c.StatusBranch, "status branch")
 	fs.DurationVar(&c.StatusInterval.Duration, "status-interval", c.StatusInterval.Duration, "at most one status commit per interval")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for clones, logs, volumes and state")
-	fs.BoolFunc("peer-fetch", "fetch new status and desired commits from the leader's peer listener before the Git host (default true; =false to always ask the host)", func(v string) error {
+	fs.BoolFunc("peer-fetch", "fetch new status and desired commits from the peers that announce them before the Git host (default true; =false to always ask the host)", func(v string) error {
 		b, err := strconv.ParseBool(v)
 		c.NoPeerFetch = !b
 		return err
