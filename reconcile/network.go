@@ -135,6 +135,11 @@ func (r *Reconciler) ensureNetNS(ctx context.Context, d DesiredReplica) (string,
 	if err := CreateNetNS(path); err != nil {
 		return "", err
 	}
+	// A wiring of this replica from before the namespace went (an agent
+	// whose data was removed, a host restarted) may still hold an address
+	// in the plugins' own state: release it, or the plugin refuses the
+	// replica's id ("duplicate allocation").
+	_ = r.cfg.Network.Teardown(ctx, att)
 	if err := r.setupNetwork(ctx, name, att); err != nil {
 		_ = r.cfg.Network.Teardown(ctx, att)
 		_ = RemoveNetNS(path)

@@ -224,20 +224,22 @@ func DefaultConfList(cfg Config) ([]byte, error) {
 // user's configuration files, read now so that an edit takes effect for
 // the next replica.
 func (n *Network) confList() (*libcni.NetworkConfigList, error) {
-	if n.cfg.ConfDir == "" {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		if n.list == nil {
+	// SetPodCIDR replaces cfg under mu while replicas are set up.
+	n.mu.Lock()
+	dir, list := n.cfg.ConfDir, n.list
+	n.mu.Unlock()
+	if dir == "" {
+		if list == nil {
 			return nil, errors.New("this node has no pod subnet yet (the leader gives one of --cluster-cidr)")
 		}
-		return n.list, nil
+		return list, nil
 	}
-	files, err := libcni.ConfFiles(n.cfg.ConfDir, []string{".conflist", ".conf", ".json"})
+	files, err := libcni.ConfFiles(dir, []string{".conflist", ".conf", ".json"})
 	if err != nil {
-		return nil, fmt.Errorf("network configuration in %s: %w", n.cfg.ConfDir, err)
+		return nil, fmt.Errorf("network configuration in %s: %w", dir, err)
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("no network configuration (*.conflist, *.conf, *.json) in %s", n.cfg.ConfDir)
+		return nil, fmt.Errorf("no network configuration (*.conflist, *.conf, *.json) in %s", dir)
 	}
 	f := files[0]
 	if filepath.Ext(f) == ".conflist" {

@@ -105,10 +105,12 @@ func TestReplicaNetworkWithAgent(t *testing.T) {
 		got, err := fetch(fmt.Sprintf("http://127.0.0.1:%d/", hostPort))
 		return err == nil && got == "edge", fmt.Sprintf("%q %v", got, err)
 	})
-	out, err := exec.Command(e.bin, "status", "--repo", e.url).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), ips["web-0"]) {
-		t.Fatalf("driftless status does not show the address %s: %v\n%s", ips["web-0"], err, out)
-	}
+	// The status branch records what the node reported at its next
+	// status commit (at most --status-interval later).
+	waitFor(t, "driftless status shows the address", 20*time.Second, func() (bool, string) {
+		out, err := exec.Command(e.bin, "status", "--repo", e.url).CombinedOutput()
+		return err == nil && strings.Contains(string(out), ips["web-0"]), fmt.Sprintf("%s %v\n%s", ips["web-0"], err, out)
+	})
 
 	if es, _ := os.ReadDir(o.dataDir + "/cni/results"); len(es) != 3 {
 		t.Fatalf("cached results in the data dir: %v, want 3", es)
