@@ -43,7 +43,10 @@ type intakeWants struct {
 	mu      sync.Mutex
 	fetch   bool
 	commits map[string]bool
-	kick    chan struct{}
+	// base is the cluster's commit in force, as the status branch names
+	// it: a follower's intake holds it as its own commit in force.
+	base string
+	kick chan struct{}
 }
 
 func (w *intakeWants) signal() {
@@ -61,14 +64,15 @@ func (a *Agent) wantFetch() {
 	a.wants.signal()
 }
 
-// wantCommits tells the intake loop which desired commits to keep loaded.
-func (a *Agent) wantCommits(commits map[string]bool) {
+// wantCommits tells the intake loop which desired commits to keep loaded,
+// and base, the cluster's commit in force.
+func (a *Agent) wantCommits(commits map[string]bool, base string) {
 	a.wants.mu.Lock()
-	same := len(commits) == len(a.wants.commits)
+	same := len(commits) == len(a.wants.commits) && base == a.wants.base
 	for c := range commits {
 		same = same && a.wants.commits[c]
 	}
-	a.wants.commits = commits
+	a.wants.commits, a.wants.base = commits, base
 	a.wants.mu.Unlock()
 	if !same {
 		a.wants.signal()
@@ -140,8 +144,11 @@ func (a *Agent) intakeWork(ctx context.Context, fetch bool) {
 	a.wants.mu.Lock()
 	fetch = fetch || a.wants.fetch
 	a.wants.fetch = false
-	commits := a.wants.commits
+	commits, base := a.wants.commits, a.wants.base
 	a.wants.mu.Unlock()
+	if !a.leading.Load() {
+		a.followBase(ctx, base, commits)
+	}
 	if fetch {
 		a.syncDesired(ctx)
 	}
@@ -152,6 +159,24 @@ func (a *Agent) intakeWork(ctx context.Context, fetch bool) {
 		}
 	}
 	a.publishIntake(commits, failed)
+}
+
+// followBase makes the cluster's commit in force this follower's own, so
+// that, should it lead, a new head is checked against it (fast-forward,
+// signatures) and a refused head leaves it in force: a new leader whose
+// own intake had nothing in force would have no desired state to place
+// from, and a dead node's replicas would never move. Intake loop only.
+func (a *Agent) followBase(ctx context.Context, base string, keep map[string]bool) {
+	if base == "" || a.inForceCommit() == base {
+		return
+	}
+	set, err := a.load(ctx, base, keep)
+	if err != nil {
+		return // retried at the next pass (loadRetry spaces the fetches)
+	}
+	a.inForce = &loaded{rev: sources.Revision{Commit: base}, set: set}
+	a.state.InForce = base
+	a.savePersisted()
 }
 
 // publishIntake publishes the intake's state for the main loop.

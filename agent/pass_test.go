@@ -101,3 +101,34 @@ func TestUnloadableCommitHoldsOnlyItsReplicas(t *testing.T) {
 		t.Fatalf("fetched %d times before the retry time", fetches)
 	}
 }
+
+// A follower holds the cluster's commit in force (the status branch's
+// desiredCommit) as its own; when it comes to lead and the branch's head
+// is broken, that commit stays in force and it keeps placing from it.
+func TestNewLeaderKeepsTheClustersCommit(t *testing.T) {
+	broken := "{apiVersion: apps/v1, kind: Deployment, metadata: {name: web}, spec: {template: {spec: {containers: [{name: main, imagee: busybox}]}}}}\n"
+	src := &fakeSource{head: sources.Revision{Commit: "c2"}, files: map[string][]manifest.File{
+		"c1": {{Path: "web.yaml", Data: []byte(webYAML)}},
+		"c2": {{Path: "web.yaml", Data: []byte(broken)}},
+	}}
+	a, _ := standalone(t, src)
+	ctx := context.Background()
+	// As a follower: the branch says c1 is in force.
+	a.leading.Store(false)
+	a.wantCommits(map[string]bool{"c1": true}, "c1")
+	a.intakeWork(ctx, false)
+	if got := a.inForceCommit(); got != "c1" {
+		t.Fatalf("follower's commit in force %q, want the cluster's c1", got)
+	}
+	// Leading now: the head c2 is refused, c1 stays.
+	a.leading.Store(true)
+	a.intakeWork(ctx, true)
+	v, _ := a.intakeOut.Get()
+	if v.inForce == nil || v.inForce.rev.Commit != "c1" || v.rejection == nil || v.rejection.Commit != "c2" {
+		t.Fatalf("after the broken head: in force %v, rejection %+v", v.inForce, v.rejection)
+	}
+	a.pass(ctx)
+	if p, ok := a.committed.Placements[manifest.Ref{Namespace: "default", Kind: "Deployment", Name: "web"}]; !ok || len(p.Replicas) != 2 {
+		t.Fatalf("the new leader does not place from the commit in force: %+v", a.committed.Placements)
+	}
+}

@@ -80,7 +80,7 @@ func (a *Agent) publishDesired(ctx context.Context) {
 	}
 	// The intake loads what placements name (fetching what this node
 	// lacks); its answer wakes the main loop, which publishes again.
-	a.wantCommits(commits)
+	a.wantCommits(commits, a.committed.Cluster.DesiredCommit)
 	in := nodeInput{desired: desired, desiredCommit: a.committed.Cluster.DesiredCommit}
 	for _, b := range a.committed.Volumes {
 		if b.Phase == volumes.Deleting && b.Node == a.cfg.Node {
