@@ -149,6 +149,28 @@ func StartHTTPSGit(t testing.TB, base string, ca *CA, users map[string]string) *
 	addr, mtlsAddr := FreePort(t), FreePort(t)
 	h.URL, h.MTLSURL = "https://"+addr, "https://"+mtlsAddr
 	h.RotateCertificate(t)
+	// One location for both servers: git http-backend, behind the
+	// throttle switch; user is who the server authenticated.
+	location := func(user string) string {
+		return fmt.Sprintf(`    location / {
+      if (-f %[1]s/throttle) {
+        add_header Retry-After %[2]d always;
+        return 429;
+      }
+      fastcgi_pass unix:%[3]s;
+      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
+      fastcgi_param GIT_PROJECT_ROOT %[4]s;
+      fastcgi_param GIT_HTTP_EXPORT_ALL "";
+      fastcgi_param PATH_INFO $uri;
+      fastcgi_param QUERY_STRING $query_string;
+      fastcgi_param REQUEST_METHOD $request_method;
+      fastcgi_param CONTENT_TYPE $content_type;
+      fastcgi_param CONTENT_LENGTH $content_length;
+      fastcgi_param REMOTE_USER %[5]s;
+      fastcgi_param REMOTE_ADDR $remote_addr;
+      fastcgi_param HTTP_GIT_PROTOCOL $http_git_protocol;
+    }`, dir, ThrottleSeconds, sock, base, user)
+	}
 	conf := fmt.Sprintf(`daemon off;
 user root;
 master_process on;
@@ -170,52 +192,18 @@ http {
     ssl_certificate_key %[1]s/server.key;
     auth_basic "git";
     auth_basic_user_file %[1]s/htpasswd;
-    location / {
-      if (-f %[1]s/throttle) {
-        add_header Retry-After %[6]d always;
-        return 429;
-      }
-      fastcgi_pass unix:%[3]s;
-      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
-      fastcgi_param GIT_PROJECT_ROOT %[4]s;
-      fastcgi_param GIT_HTTP_EXPORT_ALL "";
-      fastcgi_param PATH_INFO $uri;
-      fastcgi_param QUERY_STRING $query_string;
-      fastcgi_param REQUEST_METHOD $request_method;
-      fastcgi_param CONTENT_TYPE $content_type;
-      fastcgi_param CONTENT_LENGTH $content_length;
-      fastcgi_param REMOTE_USER $remote_user;
-      fastcgi_param REMOTE_ADDR $remote_addr;
-      fastcgi_param HTTP_GIT_PROTOCOL $http_git_protocol;
-    }
+%[3]s
   }
   server {
-    listen %[5]s ssl;
+    listen %[4]s ssl;
     ssl_certificate %[1]s/server.pem;
     ssl_certificate_key %[1]s/server.key;
     ssl_verify_client on;
-    ssl_client_certificate %[7]s;
-    location / {
-      if (-f %[1]s/throttle) {
-        add_header Retry-After %[6]d always;
-        return 429;
-      }
-      fastcgi_pass unix:%[3]s;
-      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
-      fastcgi_param GIT_PROJECT_ROOT %[4]s;
-      fastcgi_param GIT_HTTP_EXPORT_ALL "";
-      fastcgi_param PATH_INFO $uri;
-      fastcgi_param QUERY_STRING $query_string;
-      fastcgi_param REQUEST_METHOD $request_method;
-      fastcgi_param CONTENT_TYPE $content_type;
-      fastcgi_param CONTENT_LENGTH $content_length;
-      fastcgi_param REMOTE_USER $ssl_client_s_dn;
-      fastcgi_param REMOTE_ADDR $remote_addr;
-      fastcgi_param HTTP_GIT_PROTOCOL $http_git_protocol;
-    }
+    ssl_client_certificate %[5]s;
+%[6]s
   }
 }
-`, dir, addr, sock, base, mtlsAddr, ThrottleSeconds, ca.PEMFile)
+`, dir, addr, location("$remote_user"), mtlsAddr, ca.PEMFile, location("$ssl_client_s_dn"))
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
