@@ -374,8 +374,7 @@ func (s *Store) push(ctx context.Context, old string, hash plumbing.Hash) error 
 		return s.pushMirrors(ctx, hash)
 	}
 	spec := config.RefSpec(fmt.Sprintf("%s:%s", hash, s.remoteRef()))
-	opts := &gogit.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: s.auth.Auth,
-		CABundle: s.auth.CABundle, InsecureSkipTLS: s.auth.InsecureSkipTLS, ClientCert: s.auth.ClientCert, ClientKey: s.auth.ClientKey}
+	opts := s.auth.PushOptions("", []config.RefSpec{spec})
 	if old != "" {
 		opts.RequireRemoteRefs = []config.RefSpec{config.RefSpec(fmt.Sprintf("%s:%s", old, s.remoteRef()))}
 	}
@@ -555,10 +554,9 @@ func (s *Store) pushMirrors(ctx context.Context, hash plumbing.Hash) error {
 	var errs []error
 	for i, u := range s.urls {
 		mctx, cancel := mirrorShare(ctx, len(s.urls)-i)
-		err := s.repo.PushContext(mctx, &gogit.PushOptions{RemoteName: "origin", RemoteURL: u, RefSpecs: []config.RefSpec{spec},
-			Auth: s.access[i].Auth, CABundle: s.access[i].CABundle, InsecureSkipTLS: s.access[i].InsecureSkipTLS,
-			ClientCert: s.access[i].ClientCert, ClientKey: s.access[i].ClientKey})
+		err := s.repo.PushContext(mctx, s.access[i].PushOptions(u, []config.RefSpec{spec}))
 		cancel()
+		throttled := git.Throttle(err, time.Now())
 		switch {
 		case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
 			s.heads[i] = hash
@@ -569,8 +567,8 @@ func (s *Store) pushMirrors(ctx context.Context, hash plumbing.Hash) error {
 			}
 			s.forked = fmt.Sprintf("status mirror %s refused status commit %s (not a fast-forward of its branch): it has forked or another writer moved it",
 				git.RedactURL(u), hash.String()[:7])
-		case git.Throttle(err, time.Now()) != nil:
-			errs = append(errs, fmt.Errorf("push %s to %s: %w: %w", s.cfg.Branch, git.RedactURL(u), sources.ErrUnreachable, git.Throttle(err, time.Now())))
+		case throttled != nil:
+			errs = append(errs, fmt.Errorf("push %s to %s: %w: %w", s.cfg.Branch, git.RedactURL(u), sources.ErrUnreachable, throttled))
 		default:
 			errs = append(errs, fmt.Errorf("push %s to %s: %w: %v", s.cfg.Branch, git.RedactURL(u), sources.ErrUnreachable, git.RedactError(err, u)))
 		}

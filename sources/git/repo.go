@@ -74,6 +74,14 @@ type Access struct {
 	ClientCert, ClientKey []byte
 }
 
+// PushOptions are go-git's options to push specs to url with this
+// access (auth, TLS, client certificate), so that every push carries
+// the same settings as Fetch does.
+func (acc Access) PushOptions(url string, specs []config.RefSpec) *gogit.PushOptions {
+	return &gogit.PushOptions{RemoteName: "origin", RemoteURL: url, RefSpecs: specs, Auth: acc.Auth,
+		CABundle: acc.CABundle, InsecureSkipTLS: acc.InsecureSkipTLS, ClientCert: acc.ClientCert, ClientKey: acc.ClientKey}
+}
+
 // Access returns the auth method and TLS settings for url.
 func (a Auth) Access(url string) (Access, error) {
 	m, err := a.Method(url)
