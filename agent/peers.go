@@ -185,8 +185,8 @@ func (a *Agent) leaderAnnouncesHeld() bool {
 // spread is how long a follower waits, at most and at random, before it
 // fetches a commit that peers announce: by the time it looks, more of
 // them do.
-func (a *Agent) spread() time.Duration {
-	d := time.Duration(len(a.members())) * 20 * time.Millisecond
+func (a *Agent) spread(n int) time.Duration {
+	d := time.Duration(n) * 20 * time.Millisecond
 	return min(d, time.Second, a.cfg.StatusPoll.Duration/2)
 }
 
@@ -194,8 +194,7 @@ func (a *Agent) spread() time.Duration {
 // fetch a commit only the leader holds yet (about the square root of the
 // cluster's size, chosen by the commit): the others wait until one of
 // those announces it, so the leader serves a few and they serve the rest.
-func (a *Agent) firstWave(commit string) bool {
-	n := len(a.members())
+func (a *Agent) firstWave(commit string, n int) bool {
 	k := max(2, int(math.Ceil(math.Sqrt(float64(n)))))
 	if n <= k {
 		return true
@@ -216,11 +215,13 @@ func (a *Agent) followStatus(ctx context.Context) {
 	src, commit := a.statusSources()
 	if len(src) > 0 {
 		onlyLeader := src[0].url == a.leaderSource().url
+		n := len(a.members())
+		spread := a.spread(n)
 		switch {
-		case a.statusLookAt.IsZero() && onlyLeader && !a.firstWave(commit):
-			a.statusLookAt, a.lookForPeer = now.Add(3*a.spread()+rand.N(a.spread()+1)), true
+		case a.statusLookAt.IsZero() && onlyLeader && !a.firstWave(commit, n):
+			a.statusLookAt, a.lookForPeer = now.Add(3*spread+rand.N(spread+1)), true
 		case a.statusLookAt.IsZero(), a.lookForPeer && !onlyLeader:
-			a.statusLookAt, a.lookForPeer = now.Add(rand.N(a.spread()+1)), false
+			a.statusLookAt, a.lookForPeer = now.Add(rand.N(spread+1)), false
 		}
 		if now.Before(a.statusLookAt) {
 			return
